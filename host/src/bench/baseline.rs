@@ -1,0 +1,228 @@
+//! The seed's design in Python (`bench/baseline/`), run on the same data,
+//! broker and registry as the pipeline, measured the same way.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use mysql_async::Pool;
+
+use crate::bench::deployment::{self, Deployment, percentile};
+use crate::bench::{BenchOptions, Preloaded, Report, TIMEOUT, current_end, offered_updates};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::kafka::ensure_topic;
+
+fn baseline_dir() -> PathBuf {
+    PathBuf::from("bench/baseline")
+}
+
+/// Makes the baseline's venv (bench/baseline/setup.sh) and returns its python.
+fn python() -> Result<PathBuf> {
+    let setup = baseline_dir().join("setup.sh");
+    let output = Command::new("bash")
+        .arg(&setup)
+        .output()
+        .map_err(|error| Error::io(&setup, error))?;
+    if !output.status.success() {
+        return Err(Error::Source(format!(
+            "{} failed: {}",
+            setup.display(),
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    let python = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    Ok(PathBuf::from(python))
+}
+
+struct Baseline<'a> {
+    python: PathBuf,
+    config: &'a Config,
+}
+
+impl Baseline<'_> {
+    fn producer_args(&self, run: &Deployment, stop_after: Option<usize>) -> Vec<String> {
+        let mut args = vec![
+            script("producer.py"),
+            "--mysql-url".into(),
+            self.config.mysql.url.clone(),
+            "--table".into(),
+            self.config.source.table.clone(),
+            "--topic".into(),
+            run.config.topic.name.clone(),
+            "--bootstrap".into(),
+            self.config.bootstrap_servers().to_owned(),
+            "--registry".into(),
+            self.config.schema_registry.url.clone(),
+            "--schema".into(),
+            self.config.source.value_schema_file.display().to_string(),
+            "--position-file".into(),
+            run.dir.join("baseline_position.json").display().to_string(),
+        ];
+        if let Some(rows) = stop_after {
+            args.extend(["--stop-after-rows".into(), rows.to_string()]);
+        }
+        args
+    }
+
+    fn start_consumers(&self, run: &mut Deployment, members: u32) -> Result<()> {
+        for member in 1..=members {
+            let args = [
+                script("consumer.py"),
+                "--member".into(),
+                member.to_string(),
+                "--topic".into(),
+                run.config.topic.name.clone(),
+                "--group".into(),
+                run.config.consumer.group_id.clone(),
+                "--bootstrap".into(),
+                self.config.bootstrap_servers().to_owned(),
+                "--registry".into(),
+                self.config.schema_registry.url.clone(),
+                "--log-dir".into(),
+                run.config.consumer.log_dir.display().to_string(),
+            ];
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run.spawn_program(
+                &format!("baseline_consumer_{member}"),
+                self.python.as_os_str(),
+                &args,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn save_position(run: &Deployment, position: Option<crate::source::Position>) -> Result<()> {
+        let text = match position {
+            Some(position) => format!("{{\"last_read_timestamp\": \"{}\"}}", position.timestamp),
+            None => "{\"last_read_timestamp\": null}".to_owned(),
+        };
+        let path = run.dir.join("baseline_position.json");
+        std::fs::write(&path, text).map_err(|error| Error::io(&path, error))
+    }
+}
+
+fn script(name: &str) -> String {
+    baseline_dir().join(name).display().to_string()
+}
+
+/// Baseline producer alone, consumers alone, both together, and latency.
+pub async fn measure(
+    config: &Config,
+    options: &BenchOptions,
+    pool: &Pool,
+    positions: &Preloaded,
+    report: &mut Report,
+) -> Result<()> {
+    let baseline = Baseline {
+        python: python()?,
+        config,
+    };
+    let rows = options.rows;
+
+    // Producer alone (it exits after producing and flushing `rows`).
+    let mut produced = Deployment::new(
+        config,
+        &options.work_dir,
+        "baseline_producer",
+        config.topic.partitions,
+    )?;
+    ensure_topic(config, &produced.config.topic.name, config.topic.partitions).await?;
+    Baseline::save_position(&produced, None)?;
+    let args = baseline.producer_args(&produced, Some(rows));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    produced.spawn_program("baseline_producer", baseline.python.as_os_str(), &args)?;
+    wait_for_exit(&mut produced, "baseline_producer", TIMEOUT)?;
+    report.set(
+        "baseline_producer_rows_per_s",
+        rows as f64 / started.elapsed().as_secs_f64(),
+    );
+
+    // Consumers alone from the full topic.
+    let mut consumers = Deployment::new(
+        config,
+        &options.work_dir,
+        "baseline_consumers",
+        config.topic.partitions,
+    )?;
+    consumers.retarget(&produced.config.topic.name)?;
+    baseline.start_consumers(&mut consumers, 5)?;
+    let (first, last) =
+        deployment::wait_for_lines(&consumers.config.consumer.log_dir, rows, TIMEOUT)?;
+    report.set(
+        "baseline_consumers_records_per_s",
+        rows as f64 / last.duration_since(first).as_secs_f64().max(1e-3),
+    );
+    consumers.stop();
+
+    // Both together from the preloaded state.
+    let mut together = Deployment::new(
+        config,
+        &options.work_dir,
+        "baseline_catchup",
+        config.topic.partitions,
+    )?;
+    ensure_topic(config, &together.config.topic.name, config.topic.partitions).await?;
+    Baseline::save_position(&together, None)?;
+    baseline.start_consumers(&mut together, 5)?;
+    tokio::time::sleep(Duration::from_secs(8)).await; // the group forms (no progress files in the baseline)
+    let args = baseline.producer_args(&together, None);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    together.spawn_program("baseline_producer", baseline.python.as_os_str(), &args)?;
+    let (_, last) = deployment::wait_for_lines(&together.config.consumer.log_dir, rows, TIMEOUT)?;
+    report.set(
+        "baseline_catchup_rows_per_s",
+        rows as f64 / last.duration_since(started).as_secs_f64(),
+    );
+    together.stop();
+
+    // Latency at the same offered load.
+    let mut latency = Deployment::new(
+        config,
+        &options.work_dir,
+        "baseline_latency",
+        config.topic.partitions,
+    )?;
+    ensure_topic(config, &latency.config.topic.name, config.topic.partitions).await?;
+    Baseline::save_position(&latency, Some(current_end(pool, config, positions).await?))?;
+    baseline.start_consumers(&mut latency, 5)?;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let args = baseline.producer_args(&latency, None);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    latency.spawn_program("baseline_producer", baseline.python.as_os_str(), &args)?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let count = offered_updates(pool, config, options).await?;
+    deployment::wait_for_lines(&latency.config.consumer.log_dir, count as usize, TIMEOUT)?;
+    latency.stop();
+    let mut latencies = deployment::latencies_ms(&latency.config.consumer.log_dir);
+    report.set("baseline_latency_p50_ms", percentile(&mut latencies, 50.0));
+    report.set("baseline_latency_p99_ms", percentile(&mut latencies, 99.0));
+    Ok(())
+}
+
+fn wait_for_exit(run: &mut Deployment, name: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(status) = run.exited(name) {
+            return if status.success() {
+                Ok(())
+            } else {
+                Err(Error::Source(format!(
+                    "{name} failed ({status}); see {}",
+                    run.dir.join(format!("{name}.log")).display()
+                )))
+            };
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(Error::Source(format!(
+        "{name} did not finish within {timeout:?}"
+    )))
+}

@@ -1,0 +1,317 @@
+//! One benchmark run's deployment: its own topic, consumer group, position
+//! file and log directory, and the processes that run in it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::sink::LogLine;
+
+/// A run's configuration and its running processes.
+pub struct Deployment {
+    pub config: Config,
+    pub dir: PathBuf,
+    config_file: PathBuf,
+    children: Vec<(String, Child)>,
+}
+
+impl Deployment {
+    /// A deployment named `name` under `root`, derived from `base` with a
+    /// fresh topic (`partitions`), group, position and logs.
+    pub fn new(base: &Config, root: &Path, name: &str, partitions: i32) -> Result<Self> {
+        let dir = root.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|error| Error::io(&dir, error))?;
+        let stamp = crate::timestamp::Timestamp::now().micros();
+        let mut config = base.clone();
+        config.topic.name = format!("bench_{name}_{stamp}");
+        config.topic.partitions = partitions;
+        config.consumer.group_id = format!("bench_{name}_{stamp}");
+        config.consumer.log_dir = dir.join("consumer_logs");
+        config.source.position_file = dir.join("last_read_timestamp.json");
+        config.run.dir = dir.join("run");
+        config.dead_letter = crate::config::DeadLetterConfig::File {
+            dir: dir.join("dead_letters"),
+        };
+        config.metrics.listen = String::new();
+        let deployment = Self {
+            config,
+            config_file: dir.join("pipeline.toml"),
+            dir,
+            children: Vec::new(),
+        };
+        deployment.write_config()?;
+        Ok(deployment)
+    }
+
+    /// Points the run at an existing topic (consumers reading what an earlier
+    /// run produced).
+    pub fn retarget(&mut self, topic: &str) -> Result<()> {
+        self.config.topic.name = topic.to_owned();
+        self.write_config()
+    }
+
+    fn write_config(&self) -> Result<()> {
+        let text = toml::to_string_pretty(&self.config)
+            .map_err(|error| Error::config("bench", error.to_string()))?;
+        std::fs::write(&self.config_file, text).map_err(|error| Error::io(&self.config_file, error))
+    }
+
+    /// Starts `pipeline --config <run> <args>` as a child named `name`.
+    pub fn spawn(&mut self, name: &str, args: &[&str]) -> Result<()> {
+        let exe =
+            std::env::current_exe().map_err(|error| Error::io("current executable", error))?;
+        self.spawn_program(
+            name,
+            exe.as_os_str(),
+            &[
+                &["--config", &self.config_file.display().to_string()][..],
+                args,
+            ]
+            .concat(),
+        )
+    }
+
+    /// Starts any program as a child named `name`, its output in `<dir>/<name>.log`.
+    pub fn spawn_program(
+        &mut self,
+        name: &str,
+        program: &std::ffi::OsStr,
+        args: &[&str],
+    ) -> Result<()> {
+        let log_path = self.dir.join(format!("{name}.log"));
+        let log = std::fs::File::create(&log_path).map_err(|error| Error::io(&log_path, error))?;
+        let err = log
+            .try_clone()
+            .map_err(|error| Error::io(&log_path, error))?;
+        let child = Command::new(program)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .map_err(|error| Error::io(format!("starting {name}"), error))?;
+        self.children.push((name.to_owned(), child));
+        Ok(())
+    }
+
+    /// Starts members 1..=n.
+    pub fn start_consumers(&mut self, n: u32) -> Result<()> {
+        for member in 1..=n {
+            self.spawn(
+                &format!("consumer_{member}"),
+                &["consume", "--member", &member.to_string()],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Waits until each of `n` members owns partitions (the group is formed).
+    pub fn wait_for_group(&self, n: u32, timeout: Duration) -> Result<()> {
+        let progress = crate::progress::progress_dir(&self.config.run.dir);
+        let deadline = Instant::now() + timeout;
+        let per_member = (self.config.topic.partitions as usize) / n as usize;
+        while Instant::now() < deadline {
+            let owned: Vec<usize> = crate::progress::read_all(&progress)
+                .into_iter()
+                .filter_map(|(_, snapshot)| match snapshot {
+                    crate::progress::Snapshot::Consumer { partitions, .. } => {
+                        Some(partitions.len())
+                    }
+                    _ => None,
+                })
+                .collect();
+            if owned.len() == n as usize && owned.iter().all(|&count| count >= per_member) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(Error::Source(format!(
+            "the bench's consumer group did not form within {timeout:?}; see {}",
+            self.dir.display()
+        )))
+    }
+
+    /// Peak resident memory (VmHWM) of each running child, in MiB.
+    pub fn peak_rss_mib(&self) -> Vec<(String, f64)> {
+        self.children
+            .iter()
+            .filter_map(|(name, child)| Some((name.clone(), peak_rss_mib(child.id())?)))
+            .collect()
+    }
+
+    /// Whether the named child has exited (and how).
+    pub fn exited(&mut self, name: &str) -> Option<std::process::ExitStatus> {
+        let (_, child) = self.children.iter_mut().find(|(child, _)| child == name)?;
+        child.try_wait().ok().flatten()
+    }
+
+    /// Stops every child: SIGTERM, then SIGKILL after 15 s.
+    pub fn stop(&mut self) {
+        for (_, child) in &self.children {
+            if let Ok(pid) = i32::try_from(child.id()) {
+                // SAFETY: signalling a child we spawned.
+                unsafe {
+                    libc::kill(pid, libc::SIGTERM);
+                }
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        for (_, child) in &mut self.children {
+            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.children.clear();
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// VmHWM of a process, in MiB.
+pub fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Counts the lines of the member logs under `log_dir`, incrementally.
+#[derive(Debug, Default)]
+pub struct LineCounter {
+    seen: std::collections::HashMap<PathBuf, (u64, usize)>,
+}
+
+impl LineCounter {
+    /// Total complete lines now.
+    pub fn count(&mut self, log_dir: &Path) -> usize {
+        use std::io::{Read, Seek, SeekFrom};
+        let Ok(entries) = std::fs::read_dir(log_dir) else {
+            return 0;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path().join("consumer_log.json");
+            let Ok(mut file) = std::fs::File::open(&path) else {
+                continue;
+            };
+            let (offset, lines) = self.seen.entry(path).or_default();
+            if file.seek(SeekFrom::Start(*offset)).is_err() {
+                continue;
+            }
+            let mut buffer = Vec::new();
+            if file.read_to_end(&mut buffer).is_err() {
+                continue;
+            }
+            // Count only complete lines; a partial tail is read again next time.
+            if let Some(last_newline) = buffer.iter().rposition(|&b| b == b'\n') {
+                *lines += buffer[..=last_newline]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count();
+                *offset += last_newline as u64 + 1;
+            }
+        }
+        self.seen.values().map(|(_, lines)| lines).sum()
+    }
+}
+
+/// Waits until the logs under `log_dir` hold `target` lines. Returns when the
+/// first line appeared and when the target was reached.
+pub fn wait_for_lines(
+    log_dir: &Path,
+    target: usize,
+    timeout: Duration,
+) -> Result<(Instant, Instant)> {
+    let mut counter = LineCounter::default();
+    let deadline = Instant::now() + timeout;
+    let mut first = None;
+    while Instant::now() < deadline {
+        let count = counter.count(log_dir);
+        if count > 0 && first.is_none() {
+            first = Some(Instant::now());
+        }
+        if count >= target {
+            let now = Instant::now();
+            return Ok((first.unwrap_or(now), now));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(Error::Source(format!(
+        "only {} of {target} records reached {} within {timeout:?}",
+        counter.count(log_dir),
+        log_dir.display()
+    )))
+}
+
+/// Commit-to-log latencies (ms) of every line under `log_dir`.
+pub fn latencies_ms(log_dir: &Path) -> Vec<f64> {
+    let mut latencies = Vec::new();
+    let Ok(entries) = std::fs::read_dir(log_dir) else {
+        return latencies;
+    };
+    for entry in entries.flatten() {
+        let text =
+            std::fs::read_to_string(entry.path().join("consumer_log.json")).unwrap_or_default();
+        for line in text.lines() {
+            if let Ok(line) = serde_json::from_str::<LogLine>(line)
+                && let Some(stamp) = line
+                    .record
+                    .get("last_updated")
+                    .and_then(serde_json::Value::as_i64)
+            {
+                latencies.push((line.logged_at_us - stamp) as f64 / 1000.0);
+            }
+        }
+    }
+    latencies
+}
+
+/// The `p`-th percentile (0–100) of `values`, nearest rank.
+pub fn percentile(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
+    values[rank.clamp(1, values.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let mut values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&mut values, 50.0), 50.0);
+        assert_eq!(percentile(&mut values, 99.0), 99.0);
+        assert_eq!(percentile(&mut values, 100.0), 100.0);
+        assert!(percentile(&mut [], 50.0).is_nan());
+    }
+
+    #[test]
+    fn line_counter_counts_only_complete_lines_incrementally() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = crate::sink::log_path(dir.path(), 1);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "a\nb\nc").unwrap();
+        let mut counter = LineCounter::default();
+        assert_eq!(counter.count(dir.path()), 2);
+        std::fs::write(&path, "a\nb\nc\nd\n").unwrap();
+        assert_eq!(counter.count(dir.path()), 4);
+    }
+
+    #[test]
+    fn own_process_has_a_peak_rss() {
+        assert!(peak_rss_mib(std::process::id()).unwrap() > 1.0);
+    }
+}

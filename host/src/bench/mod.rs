@@ -1,0 +1,426 @@
+//! `pipeline bench`: capacity, latency and memory of the pipeline, measured
+//! side by side with the seed's design in Python, on the same data, broker
+//! and registry, in one run.
+//!
+//! A polling CDC delivers a row's latest state, and MySQL's own commit rate
+//! caps any "as fast as the updater writes" figure, so capacity is measured
+//! on changes already committed (N distinct products changed before the
+//! pipeline starts) and latency at a fixed offered load.
+
+mod baseline;
+mod broker;
+mod deployment;
+mod report;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mysql_async::Pool;
+use mysql_async::prelude::Queryable;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::source::{Position, PositionFile};
+use crate::timestamp::Timestamp;
+use crate::updater::{UpdatePlan, bulk_upsert, run_updates};
+
+pub use deployment::{Deployment, percentile};
+pub use report::Report;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Distinct changed rows for the capacity runs.
+    pub rows: usize,
+    /// Offered load for the latency run, updates/s.
+    pub rate: f64,
+    /// Length of the latency run.
+    pub duration: Duration,
+    pub baseline: bool,
+    pub scaling: bool,
+    /// Where the JSON report goes.
+    pub out: PathBuf,
+    /// Working directory for the runs' logs.
+    pub work_dir: PathBuf,
+}
+
+const TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Runs every measurement and writes the report.
+pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
+    let mut config = base.clone();
+    config.mysql.url = with_database(&config.mysql.url, "pipeline_bench")?;
+    config.source.batch_size = config.source.batch_size.max(5000);
+    std::fs::create_dir_all(&options.work_dir)
+        .map_err(|error| Error::io(&options.work_dir, error))?;
+    let mut report = Report::default();
+    report.set("rows", options.rows as f64);
+    let _registry = ensure_registry(&config, options)?;
+
+    let pool = crate::source::mysql::connect(&config.mysql.url).await?;
+    tracing::info!(rows = options.rows, "preloading distinct changed rows");
+    let positions = preload(&pool, &config, options.rows).await?;
+
+    broker::measure(&config, options.rows, &mut report).await?;
+
+    // Producer alone, then the members alone on the topic it filled.
+    let mut produced = Deployment::new(
+        &config,
+        &options.work_dir,
+        "producer",
+        config.topic.partitions,
+    )?;
+    let started = Instant::now();
+    produced.spawn("producer", &["produce"])?;
+    let rss = wait_for_position(&mut produced, positions.last, TIMEOUT)?;
+    report.set(
+        "producer_rows_per_s",
+        options.rows as f64 / started.elapsed().as_secs_f64(),
+    );
+    report.set("producer_peak_rss_mib", rss);
+    produced.stop();
+    let full_topic = produced.config.topic.name.clone();
+
+    for (label, native) in [
+        ("consumers_records_per_s", false),
+        ("native_consumers_records_per_s", true),
+    ] {
+        let (rate, rss) =
+            consumers_alone(&config, options, &full_topic, options.rows, native, label)?;
+        report.set(label, rate);
+        if !native {
+            report.set("consumer_peak_rss_mib", rss);
+        }
+    }
+    if let (Some(wasm), Some(native)) = (
+        report.get("consumers_records_per_s"),
+        report.get("native_consumers_records_per_s"),
+    ) {
+        report.set("wasm_vs_native_ratio", wasm / native);
+    }
+
+    // Memory does not grow with N: the same run on a topic of 10k records.
+    let small = options.rows.min(10_000);
+    let mut small_topic = Deployment::new(
+        &config,
+        &options.work_dir,
+        "producer_10k",
+        config.topic.partitions,
+    )?;
+    PositionFile::new(&small_topic.config.source.position_file)
+        .save(positions.before_last(small))?;
+    small_topic.spawn("producer", &["produce"])?;
+    wait_for_position(&mut small_topic, positions.last, TIMEOUT)?;
+    small_topic.stop();
+    let (_, rss_small) = consumers_alone(
+        &config,
+        options,
+        &small_topic.config.topic.name.clone(),
+        small,
+        false,
+        "consumers_10k",
+    )?;
+    report.set("consumer_peak_rss_mib_10k", rss_small);
+
+    report.set(
+        "catchup_rows_per_s",
+        catch_up(
+            &config,
+            options,
+            &positions,
+            options.rows,
+            5,
+            config.topic.partitions,
+            "catchup",
+        )?,
+    );
+    if options.scaling {
+        let rows = options.rows / 2;
+        for members in [1, 2, 5] {
+            let rate = catch_up(
+                &config,
+                options,
+                &positions,
+                rows,
+                members,
+                10,
+                &format!("scaling_{members}"),
+            )?;
+            report.set(&format!("scaling_{members}_consumers_rows_per_s"), rate);
+        }
+        let rate = catch_up(&config, options, &positions, rows, 5, 30, "scaling_5_30")?;
+        report.set("scaling_5_consumers_30_partitions_rows_per_s", rate);
+    }
+
+    let (p50, p99, max) = latency(&config, options, &pool, &positions).await?;
+    report.set("offered_rate_per_s", options.rate);
+    report.set("latency_p50_ms", p50);
+    report.set("latency_p99_ms", p99);
+    report.set("latency_max_ms", max);
+
+    if options.baseline {
+        baseline::measure(&config, options, &pool, &positions, &mut report).await?;
+        if let (Some(ours), Some(theirs)) = (
+            report.get("catchup_rows_per_s"),
+            report.get("baseline_catchup_rows_per_s"),
+        ) {
+            report.set("ratio_vs_baseline", ours / theirs);
+        }
+    }
+    pool.disconnect().await?;
+    report.write_json(&options.out)?;
+    Ok(report)
+}
+
+/// Positions of the preloaded rows, to start a run before the last `n`.
+pub struct Preloaded {
+    /// Every row's position, in order.
+    pub all: Vec<Position>,
+    pub last: Position,
+}
+
+impl Preloaded {
+    /// The position just before the last `n` rows (so a producer reads `n`).
+    pub fn before_last(&self, n: usize) -> Option<Position> {
+        let index = self.all.len().checked_sub(n + 1)?;
+        self.all.get(index).copied()
+    }
+}
+
+async fn preload(pool: &Pool, config: &Config, rows: usize) -> Result<Preloaded> {
+    let mut conn = pool.get_conn().await?;
+    conn.query_drop(format!(
+        "DROP TABLE IF EXISTS {}",
+        crate::source::mysql::quote_identifier(&config.source.table)
+    ))
+    .await?;
+    drop(conn);
+    let rows_i32 = i32::try_from(rows).map_err(|_| Error::config("--rows", "too many rows"))?;
+    bulk_upsert(pool, &config.source.table, 1, rows_i32).await?;
+    let mut conn = pool.get_conn().await?;
+    let all: Vec<(mysql_async::Value, i64)> = conn
+        .query(format!(
+            "SELECT last_updated, id FROM {} ORDER BY last_updated, id",
+            crate::source::mysql::quote_identifier(&config.source.table)
+        ))
+        .await?;
+    let all: Vec<Position> = all
+        .into_iter()
+        .filter_map(|(stamp, id)| {
+            Some(Position {
+                timestamp: Timestamp::from_mysql(&stamp)?,
+                id,
+            })
+        })
+        .collect();
+    let last = *all
+        .last()
+        .ok_or_else(|| Error::Source("the preload wrote no rows".into()))?;
+    Ok(Preloaded { all, last })
+}
+
+/// Waits for the producer's saved position to reach `target`; returns the
+/// producer's peak RSS.
+fn wait_for_position(
+    deployment: &mut Deployment,
+    target: Position,
+    timeout: Duration,
+) -> Result<f64> {
+    let file = PositionFile::new(&deployment.config.source.position_file);
+    let deadline = Instant::now() + timeout;
+    let mut rss = 0.0f64;
+    while Instant::now() < deadline {
+        for (_, peak) in deployment.peak_rss_mib() {
+            rss = rss.max(peak);
+        }
+        if matches!(file.load(), Ok(Some(position)) if position >= target) {
+            return Ok(rss);
+        }
+        if let Some(status) = deployment.exited("producer") {
+            return Err(Error::Source(format!(
+                "the bench producer exited ({status}); see {}",
+                deployment.dir.display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Err(Error::Source(format!(
+        "the producer did not reach {target:?} within {timeout:?}"
+    )))
+}
+
+/// Five members from a full topic to flushed logs: records/s (first line to
+/// last) and the largest peak RSS of a member.
+fn consumers_alone(
+    config: &Config,
+    options: &BenchOptions,
+    topic: &str,
+    rows: usize,
+    native: bool,
+    name: &str,
+) -> Result<(f64, f64)> {
+    let mut config = config.clone();
+    config.consumer.native_transforms = native;
+    let mut deployment =
+        Deployment::new(&config, &options.work_dir, name, config.topic.partitions)?;
+    deployment.retarget(topic)?;
+    deployment.start_consumers(5)?;
+    let (first, last) =
+        deployment::wait_for_lines(&deployment.config.consumer.log_dir, rows, TIMEOUT)?;
+    let rss = deployment
+        .peak_rss_mib()
+        .into_iter()
+        .map(|(_, mib)| mib)
+        .fold(0.0, f64::max);
+    deployment.stop();
+    Ok((
+        rows as f64 / last.duration_since(first).as_secs_f64().max(1e-3),
+        rss,
+    ))
+}
+
+/// Producer and `members` members together, from the preloaded state until
+/// the last row is in a log: rows/s.
+fn catch_up(
+    config: &Config,
+    options: &BenchOptions,
+    positions: &Preloaded,
+    rows: usize,
+    members: u32,
+    partitions: i32,
+    name: &str,
+) -> Result<f64> {
+    let mut deployment = Deployment::new(config, &options.work_dir, name, partitions)?;
+    PositionFile::new(&deployment.config.source.position_file).save(positions.before_last(rows))?;
+    deployment.start_consumers(members)?;
+    deployment.wait_for_group(members, Duration::from_secs(60))?;
+    let started = Instant::now();
+    deployment.spawn("producer", &["produce"])?;
+    let (_, last) = deployment::wait_for_lines(&deployment.config.consumer.log_dir, rows, TIMEOUT)?;
+    deployment.stop();
+    Ok(rows as f64 / last.duration_since(started).as_secs_f64())
+}
+
+/// Commit-to-log latency at a fixed offered load: p50, p99, max in ms.
+async fn latency(
+    config: &Config,
+    options: &BenchOptions,
+    pool: &Pool,
+    positions: &Preloaded,
+) -> Result<(f64, f64, f64)> {
+    let mut deployment = Deployment::new(
+        config,
+        &options.work_dir,
+        "latency",
+        config.topic.partitions,
+    )?;
+    PositionFile::new(&deployment.config.source.position_file)
+        .save(Some(current_end(pool, config, positions).await?))?;
+    deployment.start_consumers(5)?;
+    deployment.wait_for_group(5, Duration::from_secs(60))?;
+    deployment.spawn("producer", &["produce"])?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let count = offered_updates(pool, config, options).await?;
+    deployment::wait_for_lines(&deployment.config.consumer.log_dir, count as usize, TIMEOUT)?;
+    deployment.stop();
+    let mut latencies = deployment::latencies_ms(&deployment.config.consumer.log_dir);
+    Ok((
+        percentile(&mut latencies, 50.0),
+        percentile(&mut latencies, 99.0),
+        percentile(&mut latencies, 100.0),
+    ))
+}
+
+/// Runs the updater at the offered rate for the configured duration, over
+/// all preloaded products in turn (no row changes twice within a poll).
+pub(crate) async fn offered_updates(
+    pool: &Pool,
+    config: &Config,
+    options: &BenchOptions,
+) -> Result<u64> {
+    let plan = UpdatePlan {
+        count: Some((options.rate * options.duration.as_secs_f64()) as u64),
+        rate: options.rate,
+        burst: (options.rate / 100.0).ceil().max(1.0) as u64,
+        products: i32::try_from(options.rows).unwrap_or(i32::MAX),
+        round_robin: true,
+        seed: 11,
+    };
+    let (_never, shutdown) = tokio::sync::watch::channel(false);
+    run_updates(pool, &config.source.table, &plan, shutdown).await
+}
+
+/// The newest position in the table now.
+pub(crate) async fn current_end(
+    pool: &Pool,
+    config: &Config,
+    positions: &Preloaded,
+) -> Result<Position> {
+    let mut conn = pool.get_conn().await?;
+    let newest: Option<(mysql_async::Value, i64)> = conn
+        .query_first(format!(
+            "SELECT last_updated, id FROM {} ORDER BY last_updated DESC, id DESC LIMIT 1",
+            crate::source::mysql::quote_identifier(&config.source.table)
+        ))
+        .await?;
+    Ok(newest
+        .and_then(|(stamp, id)| {
+            Some(Position {
+                timestamp: Timestamp::from_mysql(&stamp)?,
+                id,
+            })
+        })
+        .unwrap_or(positions.last))
+}
+
+fn with_database(url: &str, database: &str) -> Result<String> {
+    let without_query = url.split('?').next().unwrap_or(url);
+    let authority_end = without_query
+        .strip_prefix("mysql://")
+        .and_then(|rest| rest.find('/').map(|i| i + "mysql://".len()))
+        .unwrap_or(without_query.len());
+    Ok(format!("{}/{database}", &without_query[..authority_end]))
+}
+
+/// Starts the project's registry for the bench when none answers locally.
+fn ensure_registry(config: &Config, options: &BenchOptions) -> Result<Option<Deployment>> {
+    let Some(address) = crate::commands::supervise::local_registry_address(config) else {
+        return Ok(None);
+    };
+    if std::net::TcpStream::connect_timeout(&address, Duration::from_millis(300)).is_ok() {
+        return Ok(None);
+    }
+    let mut registry = Deployment::new(
+        config,
+        &options.work_dir,
+        "registry",
+        config.topic.partitions,
+    )?;
+    registry.spawn("registry", &["registry"])?;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect_timeout(&address, Duration::from_millis(100)).is_ok() {
+            return Ok(Some(registry));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(Error::Registry(format!(
+        "the bench's registry did not start on {address}"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_is_replaced_in_the_url() {
+        assert_eq!(
+            with_database("mysql://root@127.0.0.1:3306/test", "b").unwrap(),
+            "mysql://root@127.0.0.1:3306/b"
+        );
+        assert_eq!(
+            with_database("mysql://u:p@h:1", "b").unwrap(),
+            "mysql://u:p@h:1/b"
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! Producing the wire format: register the schema once, then encode locally.
+//!
+//! Registration goes through the registry (so its compatibility rules apply
+//! and every consumer can resolve the id); the per-record work is only Avro
+//! encoding behind a five-byte header.
+
+use apache_avro::Schema;
+use apache_avro::writer::datum::GenericDatumWriter;
+use schema_registry_converter::async_impl::schema_registry::{SrSettings, post_schema};
+use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
+
+use crate::codec::avro::record_to_avro;
+use crate::codec::schema::ValueSchema;
+use crate::error::{Error, Result};
+use crate::record::Record;
+
+/// Encodes records under one registered schema version.
+#[derive(Debug, Clone)]
+pub struct WireEncoder {
+    schema: Schema,
+    schema_id: u32,
+    field_names: Vec<String>,
+}
+
+impl WireEncoder {
+    /// Registers `schema` under `subject` (idempotent: an identical schema gets
+    /// its existing id) and returns an encoder for it.
+    pub async fn register(
+        settings: &SrSettings,
+        subject: &str,
+        schema: &ValueSchema,
+    ) -> Result<Self> {
+        let supplied = SuppliedSchema::new(None, SchemaType::Avro, schema.text.clone());
+        let registered = post_schema(settings, subject.to_owned(), supplied)
+            .await
+            .map_err(|error| {
+                Error::Registry(format!(
+                    "registering the value schema under subject `{subject}` failed: {error}"
+                ))
+            })?;
+        Ok(Self::with_id(schema, registered.id))
+    }
+
+    /// An encoder for a schema whose id is already known.
+    pub fn with_id(schema: &ValueSchema, schema_id: u32) -> Self {
+        Self {
+            schema: schema.schema.clone(),
+            schema_id,
+            field_names: schema.field_names.clone(),
+        }
+    }
+
+    pub fn schema_id(&self) -> u32 {
+        self.schema_id
+    }
+
+    /// Whether every field of `record` has a place in this schema.
+    pub fn covers(&self, record: &Record) -> bool {
+        record
+            .fields
+            .iter()
+            .all(|field| self.field_names.contains(&field.name))
+    }
+
+    /// `record` in the Confluent wire format.
+    pub fn encode(&self, record: &Record) -> Result<Vec<u8>> {
+        let value = record_to_avro(record, &self.schema)?;
+        // `record_to_avro` builds the value from the schema, field by field, so
+        // it is valid by construction; validating again would double the cost.
+        let writer = GenericDatumWriter::builder(&self.schema)
+            .validate(false)
+            .build()?;
+        let mut bytes = Vec::with_capacity(64);
+        bytes.push(0);
+        bytes.extend_from_slice(&self.schema_id.to_be_bytes());
+        writer.write_value_ref(&mut bytes, &value)?;
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,35 @@
+//! The `pipeline` subcommands, as library functions: `main.rs` only parses
+//! the command line and calls these.
+
+pub mod consume;
+pub mod produce;
+pub mod status;
+pub mod supervise;
+pub mod update;
+
+use tokio::sync::watch;
+
+/// A flag that turns true on Ctrl-C or SIGTERM: every long-running command
+/// finishes its in-flight work and saves its position when it does.
+pub fn shutdown_signal() -> watch::Receiver<bool> {
+    let (sender, receiver) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM; Ctrl-C still works");
+                    let _ = tokio::signal::ctrl_c().await;
+                    let _ = sender.send(true);
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("shutting down: finishing in-flight records");
+        let _ = sender.send(true);
+    });
+    receiver
+}

@@ -1,0 +1,408 @@
+//! Configuration: one TOML file, overridable by environment variables and
+//! `--set` flags.
+//!
+//! Precedence, lowest first: built-in defaults, the file (`pipeline.toml`, or
+//! `--config PATH`), `PIPELINE__SECTION__KEY=value` environment variables, then
+//! `--set section.key=value` flags. Every layer goes through the same typed
+//! deserialisation with unknown keys refused, so a typo fails at start with
+//! the key's name instead of being silently ignored.
+
+mod overrides;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub use overrides::{apply_env_overrides, apply_override};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub mysql: MysqlConfig,
+    pub source: SourceConfig,
+    pub topic: TopicConfig,
+    /// Free-form librdkafka properties (`bootstrap.servers`, `security.protocol`,
+    /// `sasl.mechanisms`, …), passed unchanged to every Kafka client. Numbers
+    /// and booleans are accepted and passed as text, as librdkafka takes them.
+    #[serde(deserialize_with = "librdkafka_properties")]
+    pub kafka: BTreeMap<String, String>,
+    pub schema_registry: SchemaRegistryConfig,
+    pub consumer: ConsumerConfig,
+    /// The transform chain, applied in this order.
+    pub plugins: Vec<PluginConfig>,
+    pub dead_letter: DeadLetterConfig,
+    pub registry: RegistryServerConfig,
+    pub updater: UpdaterConfig,
+    pub metrics: MetricsConfig,
+    pub run: RunConfig,
+}
+
+/// Where `pipeline up` keeps its runtime state.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Progress snapshots of each process (`progress/*.json`) and the child
+    /// processes' logs (`logs/*.log`).
+    pub dir: PathBuf,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self { dir: "run".into() }
+    }
+}
+
+/// Where the source table lives.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MysqlConfig {
+    /// `mysql://user:password@host:port/database`; the database is created if missing.
+    pub url: String,
+}
+
+impl Default for MysqlConfig {
+    fn default() -> Self {
+        Self {
+            url: "mysql://root@127.0.0.1:3306/test".into(),
+        }
+    }
+}
+
+/// How the producer tails the table.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceConfig {
+    pub table: String,
+    /// The primary key: the record key, and the tie-breaker between equal timestamps.
+    pub id_column: String,
+    /// A `DATETIME(6)` column stamped on every change.
+    pub timestamp_column: String,
+    /// How long to wait between polls that found nothing.
+    pub poll_interval_ms: u64,
+    /// The producer stays this far behind MySQL's clock (and behind the oldest
+    /// open writing transaction, whatever its age) so late commits are not
+    /// skipped. The transaction bound does the heavy lifting; the grace period
+    /// only covers the moment between a statement fixing `NOW(6)` and InnoDB
+    /// listing it as a read-write transaction.
+    pub grace_period_ms: u64,
+    /// Rows read per query (keyset pagination).
+    pub batch_size: usize,
+    /// The producer's saved position.
+    pub position_file: PathBuf,
+    /// The Avro value schema (the record's fixed fields).
+    pub value_schema_file: PathBuf,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        Self {
+            table: "product".into(),
+            id_column: "id".into(),
+            timestamp_column: "last_updated".into(),
+            poll_interval_ms: 20,
+            grace_period_ms: 100,
+            batch_size: 5000,
+            position_file: "time_track/last_read_timestamp.json".into(),
+            value_schema_file: "schemas/product_value_avro_schema.json".into(),
+        }
+    }
+}
+
+impl SourceConfig {
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+
+    pub fn grace_period(&self) -> Duration {
+        Duration::from_millis(self.grace_period_ms)
+    }
+}
+
+/// The topic records are produced to.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TopicConfig {
+    pub name: String,
+    /// Used when the pipeline creates the topic; an existing topic is left as it is.
+    pub partitions: i32,
+    pub replication_factor: i32,
+}
+
+impl Default for TopicConfig {
+    fn default() -> Self {
+        Self {
+            name: "product_updates".into(),
+            partitions: 10,
+            replication_factor: 1,
+        }
+    }
+}
+
+/// How to reach the Schema Registry.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchemaRegistryConfig {
+    pub url: String,
+    /// Basic auth, as `user:password` (Confluent Cloud: API key and secret).
+    pub basic_auth: Option<String>,
+}
+
+impl Default for SchemaRegistryConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8081".into(),
+            basic_auth: None,
+        }
+    }
+}
+
+/// The consumer group.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsumerConfig {
+    pub group_id: String,
+    /// How many members `pipeline up` starts.
+    pub members: u32,
+    /// Member N appends to `<log_dir>/consumer_N/consumer_log.json`.
+    pub log_dir: PathBuf,
+    /// Records handed to the plugin chain per call.
+    pub batch_size: usize,
+    /// Run the seed transforms as native Rust instead of the plugin chain
+    /// (the benchmark's reference point for the cost of the sandbox).
+    pub native_transforms: bool,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            group_id: "product_updates_consumers".into(),
+            members: 5,
+            log_dir: "consumer_logs".into(),
+            batch_size: 500,
+            native_transforms: false,
+        }
+    }
+}
+
+/// One transform in the chain.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// A `.wasm` component; watched and hot-swapped when it changes.
+    pub path: PathBuf,
+    /// CPU budget per record, in milliseconds of wall time (epoch interruption).
+    #[serde(default = "PluginConfig::default_time_limit_ms")]
+    pub time_limit_ms: u64,
+    /// Linear memory limit, in MiB.
+    #[serde(default = "PluginConfig::default_memory_limit_mib")]
+    pub memory_limit_mib: u64,
+    /// Grant the plugin a real wall clock (default: a frozen one).
+    #[serde(default)]
+    pub allow_clock: bool,
+}
+
+impl PluginConfig {
+    fn default_time_limit_ms() -> u64 {
+        10
+    }
+
+    fn default_memory_limit_mib() -> u64 {
+        16
+    }
+
+    /// A plugin at `path` with the default limits.
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            time_limit_ms: Self::default_time_limit_ms(),
+            memory_limit_mib: Self::default_memory_limit_mib(),
+            allow_clock: false,
+        }
+    }
+}
+
+/// Where records that a plugin could not handle go.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DeadLetterConfig {
+    /// A Kafka topic (created like the main topic).
+    Kafka { topic: String },
+    /// A JSON-lines file per member, under this directory.
+    File { dir: PathBuf },
+}
+
+impl Default for DeadLetterConfig {
+    fn default() -> Self {
+        DeadLetterConfig::Kafka {
+            topic: "product_updates.dlq".into(),
+        }
+    }
+}
+
+/// The built-in Schema Registry server (`pipeline registry`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryServerConfig {
+    pub listen: String,
+    /// Schemas, versions and config, written atomically on every change.
+    pub storage_file: PathBuf,
+    /// Require basic auth as `user:password`.
+    pub basic_auth: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for RegistryServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8081".into(),
+            storage_file: "time_track/schema_registry.json".into(),
+            basic_auth: None,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// The demo/benchmark updater.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpdaterConfig {
+    /// The seed products loaded before updating.
+    pub seed_file: PathBuf,
+}
+
+impl Default for UpdaterConfig {
+    fn default() -> Self {
+        Self {
+            seed_file: "data/products.csv".into(),
+        }
+    }
+}
+
+/// The Prometheus `/metrics` and `/health` endpoint of each process.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Listen address; `""` turns it off. Each process takes the next free port
+    /// from here: the producer the port itself, member N port + N.
+    pub listen: String,
+}
+
+impl Config {
+    /// Loads the configuration: the file if it exists (an explicitly named file
+    /// must exist), then environment overrides, then `--set` overrides.
+    pub fn load(file: Option<&Path>, sets: &[String]) -> Result<Self> {
+        let mut document = match file {
+            Some(path) => read_document(path)?,
+            None if Path::new("pipeline.toml").exists() => {
+                read_document(Path::new("pipeline.toml"))?
+            }
+            None => toml::Table::new(),
+        };
+        apply_env_overrides(&mut document, std::env::vars())?;
+        for set in sets {
+            apply_override(&mut document, set, "--set")?;
+        }
+        let origin = file.map_or_else(|| "pipeline.toml".to_owned(), |p| p.display().to_string());
+        let config: Config = toml::Value::Table(document)
+            .try_into()
+            .map_err(|error: toml::de::Error| Error::config(&origin, error.message().to_owned()))?;
+        config.validate(&origin)?;
+        Ok(config)
+    }
+
+    /// Parses a configuration from TOML text (tests, `pipeline config check`).
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
+        let config: Config =
+            toml::from_str(text).map_err(|error| Error::config(origin, error.to_string()))?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    fn validate(&self, origin: &str) -> Result<()> {
+        let fail =
+            |key: &str, message: &str| Err(Error::config(origin, format!("`{key}` {message}")));
+        if self.topic.partitions < 1 {
+            return fail("topic.partitions", "must be at least 1");
+        }
+        if self.consumer.members < 1 {
+            return fail("consumer.members", "must be at least 1");
+        }
+        if self.consumer.batch_size < 1 {
+            return fail("consumer.batch_size", "must be at least 1");
+        }
+        if self.source.batch_size < 1 {
+            return fail("source.batch_size", "must be at least 1");
+        }
+        if !self.mysql.url.starts_with("mysql://") {
+            return fail(
+                "mysql.url",
+                "must start with mysql:// (e.g. mysql://root@127.0.0.1:3306/test)",
+            );
+        }
+        for (index, plugin) in self.plugins.iter().enumerate() {
+            if plugin.time_limit_ms == 0 || plugin.memory_limit_mib == 0 {
+                return fail(
+                    &format!("plugins[{index}]"),
+                    "time_limit_ms and memory_limit_mib must be positive",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The librdkafka bootstrap servers, defaulting to the local broker.
+    pub fn bootstrap_servers(&self) -> &str {
+        self.kafka
+            .get("bootstrap.servers")
+            .map_or("127.0.0.1:9092", String::as_str)
+    }
+
+    /// The plugin chain the seed project runs: upper-case the category, then
+    /// add the CAT_5 discount.
+    pub fn seed_plugins(wasm_dir: &Path) -> Vec<PluginConfig> {
+        ["uppercase_category.wasm", "cat5_discount.wasm"]
+            .iter()
+            .map(|file| PluginConfig::at(wasm_dir.join(file)))
+            .collect()
+    }
+}
+
+/// The `[kafka]` table: every value a string, number or boolean.
+fn librdkafka_properties<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let table = BTreeMap::<String, toml::Value>::deserialize(deserializer)?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                toml::Value::String(text) => text,
+                toml::Value::Integer(number) => number.to_string(),
+                toml::Value::Float(number) => number.to_string(),
+                toml::Value::Boolean(flag) => flag.to_string(),
+                other => {
+                    return Err(serde::de::Error::custom(format!(
+                        "kafka.\"{key}\": expected a string, number or boolean, found {}",
+                        other.type_str()
+                    )));
+                }
+            };
+            Ok((key, text))
+        })
+        .collect()
+}
+
+fn read_document(path: &Path) -> Result<toml::Table> {
+    let text = std::fs::read_to_string(path).map_err(|error| Error::io(path, error))?;
+    text.parse::<toml::Table>()
+        .map_err(|error| Error::config(path.display().to_string(), error.to_string()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,108 @@
+use super::*;
+
+#[test]
+fn empty_file_gives_the_seed_defaults() {
+    let config = Config::from_toml("", "test").unwrap();
+    assert_eq!(config.topic.name, "product_updates");
+    assert_eq!(config.topic.partitions, 10);
+    assert_eq!(config.consumer.members, 5);
+    assert_eq!(config.bootstrap_servers(), "127.0.0.1:9092");
+}
+
+#[test]
+fn unknown_key_is_named_in_the_error() {
+    let error = Config::from_toml("[topic]\npartitons = 3\n", "pipeline.toml").unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("pipeline.toml"), "{message}");
+    assert!(message.contains("partitons"), "{message}");
+    assert!(
+        message.contains("partitions"),
+        "lists the accepted keys: {message}"
+    );
+}
+
+#[test]
+fn bad_value_is_named_in_the_error() {
+    let error = Config::from_toml("[topic]\npartitions = 0\n", "p.toml").unwrap_err();
+    assert!(error.to_string().contains("topic.partitions"), "{error}");
+    let error = Config::from_toml("[topic]\npartitions = \"ten\"\n", "p.toml").unwrap_err();
+    assert!(error.to_string().contains("invalid type"), "{error}");
+}
+
+#[test]
+fn kafka_map_passes_dotted_librdkafka_keys() {
+    let config = Config::from_toml(
+        "[kafka]\n\"bootstrap.servers\" = \"pkc.example:9092\"\n\"sasl.mechanisms\" = \"PLAIN\"\n",
+        "t",
+    )
+    .unwrap();
+    assert_eq!(config.bootstrap_servers(), "pkc.example:9092");
+    assert_eq!(config.kafka["sasl.mechanisms"], "PLAIN");
+}
+
+#[test]
+fn overrides_set_typed_values_and_dotted_kafka_keys() {
+    let mut document = toml::Table::new();
+    apply_override(&mut document, "topic.partitions=30", "--set").unwrap();
+    apply_override(&mut document, "kafka.security.protocol=SASL_SSL", "--set").unwrap();
+    apply_override(&mut document, "mysql.url=mysql://u@h:1/db", "--set").unwrap();
+    apply_env_overrides(
+        &mut document,
+        [("PIPELINE__CONSUMER__MEMBERS".to_owned(), "3".to_owned())],
+    )
+    .unwrap();
+    let config: Config = toml::Value::Table(document).try_into().unwrap();
+    assert_eq!(config.topic.partitions, 30);
+    assert_eq!(config.kafka["security.protocol"], "SASL_SSL");
+    assert_eq!(config.mysql.url, "mysql://u@h:1/db");
+    assert_eq!(config.consumer.members, 3);
+}
+
+#[test]
+fn kafka_numbers_and_booleans_become_text() {
+    let config = Config::from_toml(
+        "[kafka]\n\"linger.ms\" = 50\n\"enable.idempotence\" = true\n",
+        "t",
+    )
+    .unwrap();
+    assert_eq!(config.kafka["linger.ms"], "50");
+    assert_eq!(config.kafka["enable.idempotence"], "true");
+    let mut document = toml::Table::new();
+    apply_override(&mut document, "kafka.linger.ms=50", "--set").unwrap();
+    let config: Config = toml::Value::Table(document).try_into().unwrap();
+    assert_eq!(config.kafka["linger.ms"], "50");
+    let error = Config::from_toml("[kafka]\n\"a\" = [1]\n", "t").unwrap_err();
+    assert!(error.to_string().contains("kafka.\"a\""), "{error}");
+}
+
+#[test]
+fn malformed_override_is_refused() {
+    let mut document = toml::Table::new();
+    let error = apply_override(&mut document, "topic.partitions", "--set").unwrap_err();
+    assert!(error.to_string().contains("section.key=value"), "{error}");
+}
+
+#[test]
+fn dead_letter_file_destination_parses() {
+    let config = Config::from_toml("[dead_letter]\nkind = \"file\"\ndir = \"dlq\"\n", "t").unwrap();
+    assert!(matches!(config.dead_letter, DeadLetterConfig::File { .. }));
+}
+
+#[test]
+fn the_shipped_pipeline_toml_parses_and_runs_the_seed_chain() {
+    let config =
+        Config::from_toml(include_str!("../../../pipeline.toml"), "pipeline.toml").unwrap();
+    let plugins: Vec<_> = config
+        .plugins
+        .iter()
+        .map(|p| p.path.display().to_string())
+        .collect();
+    assert_eq!(
+        plugins,
+        [
+            "plugins/wasm/uppercase_category.wasm",
+            "plugins/wasm/cat5_discount.wasm"
+        ]
+    );
+    assert!(matches!(config.dead_letter, DeadLetterConfig::Kafka { .. }));
+}

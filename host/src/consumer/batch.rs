@@ -1,0 +1,243 @@
+//! Processing one polled batch.
+
+use std::collections::BTreeMap;
+
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+
+use crate::codec::DecodeError;
+use crate::consumer::Member;
+use crate::error::Result;
+use crate::plugin::ChainOutcome;
+use crate::record::{FieldValue, Record};
+use crate::retry::Backoff;
+use crate::sink::{DeadLetterRecord, LogLine};
+use crate::timestamp::Timestamp;
+
+/// Where a record came from.
+struct Origin {
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+}
+
+impl Member {
+    pub(super) fn process(
+        &mut self,
+        runtime: &Handle,
+        messages: Vec<OwnedMessage>,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<()> {
+        self.counters.add_in(messages.len());
+        let owned = self.consumer.context().state().owned.clone();
+        let mut handled: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut origins = Vec::with_capacity(messages.len());
+        let mut records = Vec::with_capacity(messages.len());
+        let mut letters = Vec::new();
+        let mut duplicates = 0;
+        for message in messages {
+            let (partition, offset) = (message.partition(), message.offset());
+            // Revoked while this batch was being polled: the new owner takes it.
+            if !owned.contains(&partition) {
+                continue;
+            }
+            handled.insert(partition, offset);
+            if self
+                .consumer
+                .context()
+                .state()
+                .delivered
+                .has_offset(partition, offset)
+            {
+                duplicates += 1;
+                continue;
+            }
+            let origin = Origin {
+                partition,
+                offset,
+                key: message.key().map(<[u8]>::to_vec),
+                payload: message.payload().map(<[u8]>::to_vec),
+            };
+            match self.decode(runtime, origin.payload.as_deref(), shutdown) {
+                Some(Ok(record)) => {
+                    if let Some((id, stamp)) = source_position(&record)
+                        && self
+                            .consumer
+                            .context()
+                            .state()
+                            .delivered
+                            .has_position(id, stamp)
+                    {
+                        duplicates += 1;
+                        continue;
+                    }
+                    origins.push(origin);
+                    records.push(record);
+                }
+                Some(Err(reason)) => letters.push(self.dead_letter(&origin, "decode", "", reason)),
+                None => return Ok(()), // shutting down; nothing written, nothing committed
+            }
+        }
+
+        let logged_at_us = Timestamp::now().micros();
+        let versions = self.chain.versions().to_owned();
+        let mut lines = Vec::with_capacity(records.len());
+        let mut written_positions = Vec::with_capacity(records.len());
+        let mut dropped = 0;
+        for (origin, outcome) in origins.iter().zip(self.chain.process(records)) {
+            match outcome {
+                ChainOutcome::Keep(record) => {
+                    if let Some((id, stamp)) = source_position(&record) {
+                        written_positions.push((id, stamp));
+                        self.counters.latency().observe_us(logged_at_us - stamp);
+                    }
+                    let line = LogLine {
+                        partition: origin.partition,
+                        offset: origin.offset,
+                        member: self.member,
+                        plugins: versions.clone(),
+                        logged_at_us,
+                        record: record.to_json(),
+                    };
+                    lines.push(serde_json::to_string(&line)?);
+                }
+                ChainOutcome::Dropped { .. } => dropped += 1,
+                ChainOutcome::Failed(failure) => {
+                    letters.push(self.dead_letter(
+                        origin,
+                        &failure.plugin,
+                        &failure.version,
+                        failure.reason,
+                    ));
+                }
+            }
+        }
+
+        self.write_dead_letters(runtime, &letters, shutdown)?;
+        self.log.append(&lines)?;
+        {
+            let mut state = self.consumer.context().state();
+            for (&partition, &offset) in &handled {
+                state.delivered.note_offset(partition, offset);
+            }
+            for &(id, stamp) in &written_positions {
+                state.delivered.note_position(id, stamp);
+            }
+        }
+        self.commit(&handled);
+        self.counters.add_written(lines.len());
+        self.counters.add_dropped(dropped);
+        self.counters.add_dead_lettered(letters.len());
+        self.counters.add_duplicates(duplicates);
+        Ok(())
+    }
+
+    /// Decodes a payload, waiting out an unreachable registry. `None` when
+    /// shutdown was asked for while waiting.
+    fn decode(
+        &self,
+        runtime: &Handle,
+        payload: Option<&[u8]>,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Option<Result<Record, String>> {
+        let mut backoff = Backoff::default();
+        loop {
+            match runtime.block_on(self.decoder.decode(payload)) {
+                Ok(record) => return Some(Ok(record)),
+                Err(DecodeError::Undecodable(reason)) => return Some(Err(reason)),
+                Err(DecodeError::RegistryUnavailable(reason)) => {
+                    if *shutdown.borrow() {
+                        return None;
+                    }
+                    let delay = backoff.next_delay();
+                    tracing::warn!(member = self.member, %reason, retry_in_ms = delay.as_millis() as u64, "waiting for the schema registry");
+                    std::thread::sleep(delay);
+                }
+            }
+        }
+    }
+
+    fn dead_letter(
+        &self,
+        origin: &Origin,
+        stage: &str,
+        version: &str,
+        reason: String,
+    ) -> DeadLetterRecord {
+        tracing::warn!(
+            member = self.member,
+            partition = origin.partition,
+            offset = origin.offset,
+            stage,
+            %reason,
+            "record sent to the dead letters"
+        );
+        DeadLetterRecord {
+            topic: self.topic.clone(),
+            partition: origin.partition,
+            offset: origin.offset,
+            key: origin.key.clone(),
+            value: origin.payload.clone(),
+            stage: stage.to_owned(),
+            version: version.to_owned(),
+            reason,
+            member: self.member,
+        }
+    }
+
+    /// Writes dead letters, retrying while the destination is away: the batch
+    /// must not be committed past a record that is in neither place.
+    fn write_dead_letters(
+        &mut self,
+        runtime: &Handle,
+        letters: &[DeadLetterRecord],
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<()> {
+        let mut backoff = Backoff::default();
+        loop {
+            match runtime.block_on(self.dead_letters.write(letters)) {
+                Ok(()) => return Ok(()),
+                Err(error) if error.is_transient() && !*shutdown.borrow() => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(member = self.member, %error, "waiting for the dead-letter destination");
+                    std::thread::sleep(delay);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Commits the offset after the last handled message of each partition.
+    /// Asynchronous: the logs, not the commits, decide where a partition
+    /// resumes, so a lost commit costs a re-read, never a record.
+    fn commit(&self, handled: &BTreeMap<i32, i64>) {
+        if handled.is_empty() {
+            return;
+        }
+        let mut offsets = TopicPartitionList::new();
+        for (&partition, &offset) in handled {
+            let _ =
+                offsets.add_partition_offset(&self.topic, partition, Offset::Offset(offset + 1));
+        }
+        if let Err(error) = self.consumer.commit(&offsets, CommitMode::Async) {
+            tracing::warn!(member = self.member, %error, "offset commit failed; the logs still say where to resume");
+        }
+    }
+}
+
+/// The record's source position: its id and `last_updated` stamp.
+fn source_position(record: &Record) -> Option<(i64, i64)> {
+    let id = match record.get("id")? {
+        FieldValue::Int(id) => i64::from(*id),
+        FieldValue::Long(id) => *id,
+        _ => return None,
+    };
+    match record.get("last_updated")? {
+        FieldValue::Long(stamp) => Some((id, *stamp)),
+        _ => None,
+    }
+}

@@ -1,0 +1,184 @@
+//! A consumer-group member: topic → decode → plugin chain → its log.
+//!
+//! Each member runs on its own thread: librdkafka's poll, the rebalance
+//! callbacks and the wasm calls are all blocking, and keeping them on one
+//! thread means a rebalance can never happen halfway through a batch.
+//!
+//! A batch is handled in this order, which is what makes the logs exact:
+//! dead letters are made durable, then the log lines are written and
+//! flushed, and only then are the offsets committed. A crash at any point
+//! leaves lines that the next owner of the partition finds in the logs and
+//! does not write again.
+
+mod batch;
+mod counters;
+mod ownership;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::OwnedMessage;
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+
+use crate::codec::{ValueSchema, WireDecoder, registry_settings};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::kafka::{ClientRole, client_config, ensure_topic};
+use crate::plugin::PluginChain;
+use crate::retry::with_backoff;
+use crate::sink::{ConsumerLog, DeadLetterSink, log_path};
+
+pub use counters::ConsumerCounters;
+use ownership::MemberContext;
+
+/// How often the lag is refreshed.
+const LAG_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Runs member `member` until `shutdown` turns true.
+pub async fn run(
+    config: Config,
+    member: u32,
+    chain: PluginChain,
+    counters: Arc<ConsumerCounters>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    with_backoff("the Kafka broker", || {
+        ensure_topic(&config, &config.topic.name, config.topic.partitions)
+    })
+    .await?;
+    let dead_letters =
+        with_backoff("the Kafka broker", || DeadLetterSink::open(&config, member)).await?;
+    let runtime = Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let member = Member::new(&config, member, chain, dead_letters, counters)?;
+        member.run(&runtime, &shutdown)
+    })
+    .await
+    .map_err(|error| Error::Source(format!("consumer thread failed: {error}")))?
+}
+
+/// Loads the configured plugin chain, checked against the value schema.
+pub fn load_chain(config: &Config) -> Result<PluginChain> {
+    if config.consumer.native_transforms {
+        return Ok(PluginChain::native_seed());
+    }
+    let schema = ValueSchema::load(&config.source.value_schema_file)?;
+    PluginChain::load(
+        &config.plugins,
+        &crate::plugin::SchemaFields::from_avro(&schema.schema)?,
+    )
+}
+
+struct Member {
+    member: u32,
+    topic: String,
+    batch_size: usize,
+    consumer: BaseConsumer<MemberContext>,
+    decoder: WireDecoder,
+    chain: PluginChain,
+    log: ConsumerLog,
+    dead_letters: DeadLetterSink,
+    counters: Arc<ConsumerCounters>,
+}
+
+impl Member {
+    fn new(
+        config: &Config,
+        member: u32,
+        chain: PluginChain,
+        dead_letters: DeadLetterSink,
+        counters: Arc<ConsumerCounters>,
+    ) -> Result<Self> {
+        let log = ConsumerLog::open(&log_path(&config.consumer.log_dir, member), false)?;
+        let context = MemberContext::new(
+            member,
+            config.consumer.log_dir.clone(),
+            Arc::clone(&counters),
+        );
+        let consumer: BaseConsumer<MemberContext> = client_config(config, ClientRole::Consumer)
+            .set("client.id", format!("pipeline-consumer-{member}"))
+            .create_with_context(context)?;
+        consumer.subscribe(&[&config.topic.name])?;
+        counters.set_plugin_versions(chain.versions());
+        tracing::info!(
+            member,
+            log = %log.path().display(),
+            dead_letters = dead_letters.describe(),
+            plugins = chain.versions(),
+            "consumer started"
+        );
+        Ok(Self {
+            member,
+            topic: config.topic.name.clone(),
+            batch_size: config.consumer.batch_size,
+            consumer,
+            decoder: WireDecoder::new(registry_settings(&config.schema_registry)?),
+            chain,
+            log,
+            dead_letters,
+            counters,
+        })
+    }
+
+    fn run(mut self, runtime: &Handle, shutdown: &watch::Receiver<bool>) -> Result<()> {
+        let mut lag_checked = Instant::now();
+        while !*shutdown.borrow() {
+            let messages = self.poll_batch();
+            if !messages.is_empty() {
+                self.process(runtime, messages, shutdown)?;
+            }
+            for event in self.chain.swap_in_ready() {
+                tracing::info!(member = self.member, ?event, "plugin swapped");
+            }
+            self.counters.set_plugin_versions(self.chain.versions());
+            if lag_checked.elapsed() >= LAG_INTERVAL {
+                self.refresh_lag();
+                lag_checked = Instant::now();
+            }
+        }
+        tracing::info!(member = self.member, "consumer stopping: leaving the group");
+        self.consumer.unsubscribe();
+        Ok(())
+    }
+
+    /// Up to `batch_size` messages: waits briefly for the first, then takes
+    /// whatever is already fetched.
+    fn poll_batch(&self) -> Vec<OwnedMessage> {
+        let mut batch = Vec::new();
+        let mut timeout = Duration::from_millis(100);
+        while batch.len() < self.batch_size {
+            match self.consumer.poll(timeout) {
+                Some(Ok(message)) => batch.push(message.detach()),
+                Some(Err(error)) => {
+                    tracing::warn!(member = self.member, %error, "waiting for the Kafka broker");
+                    break;
+                }
+                None => break,
+            }
+            timeout = Duration::ZERO;
+        }
+        batch
+    }
+
+    fn refresh_lag(&self) {
+        let Ok(positions) = self.consumer.position() else {
+            return;
+        };
+        let mut lag = 0u64;
+        for element in positions.elements() {
+            if let (Ok((_, high)), rdkafka::Offset::Offset(position)) = (
+                self.consumer.fetch_watermarks(
+                    element.topic(),
+                    element.partition(),
+                    Duration::from_secs(1),
+                ),
+                element.offset(),
+            ) {
+                lag += u64::try_from(high - position).unwrap_or(0);
+            }
+        }
+        self.counters.set_lag(lag);
+    }
+}

@@ -1,0 +1,77 @@
+//! Building librdkafka configurations from the `[kafka]` map.
+//!
+//! The pipeline's own settings (idempotence, manual commits, assignment
+//! strategy) come first as defaults; whatever the user put in `[kafka]` is
+//! applied on top, so every librdkafka property stays reachable (SASL/SSL for
+//! Confluent Cloud, timeouts, tuning).
+
+use rdkafka::ClientConfig;
+
+use crate::config::Config;
+
+/// Which client a configuration is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientRole {
+    /// The CDC producer: idempotent, acks from all replicas, batched.
+    Producer,
+    /// A consumer-group member (its group id comes from `[consumer]`).
+    Consumer,
+    /// Topic administration and status queries.
+    Admin,
+}
+
+/// The librdkafka configuration for `role`.
+pub fn client_config(config: &Config, role: ClientRole) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", config.bootstrap_servers());
+    match role {
+        ClientRole::Producer => {
+            client
+                .set("enable.idempotence", "true")
+                .set("acks", "all")
+                // Bigger, compressed batches: measured on the local broker
+                // (nisshi), lz4 and a 1 MB batch lift its produce rate from
+                // ~11k to ~19k records/s; any broker stores fewer bytes.
+                .set("linger.ms", "10")
+                .set("compression.type", "lz4")
+                .set("batch.size", "1000000")
+                .set("batch.num.messages", "10000")
+                .set("queue.buffering.max.messages", "500000")
+                .set("message.timeout.ms", "300000");
+        }
+        ClientRole::Consumer => {
+            client
+                .set("group.id", &config.consumer.group_id)
+                .set("enable.auto.commit", "false")
+                .set("enable.auto.offset.store", "false")
+                .set("auto.offset.reset", "earliest")
+                .set("partition.assignment.strategy", "cooperative-sticky")
+                .set("session.timeout.ms", "10000")
+                .set("heartbeat.interval.ms", "1000")
+                .set("fetch.wait.max.ms", "20");
+        }
+        ClientRole::Admin => {}
+    }
+    for (key, value) in &config.kafka {
+        client.set(key, value);
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_properties_override_defaults() {
+        let mut config = Config::default();
+        config.kafka.insert("linger.ms".into(), "50".into());
+        config
+            .kafka
+            .insert("security.protocol".into(), "SASL_SSL".into());
+        let client = client_config(&config, ClientRole::Producer);
+        assert_eq!(client.get("linger.ms"), Some("50"));
+        assert_eq!(client.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(client.get("enable.idempotence"), Some("true"));
+    }
+}

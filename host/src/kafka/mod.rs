@@ -1,0 +1,8 @@
+//! Kafka clients, all through librdkafka (rdkafka), so the same binary talks
+//! to nisshi, Apache Kafka, Redpanda or Confluent Cloud by configuration.
+
+mod admin;
+mod client;
+
+pub use admin::ensure_topic;
+pub use client::{ClientRole, client_config};

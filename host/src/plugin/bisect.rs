@@ -1,0 +1,52 @@
+//! Batch calls that degrade to finding the bad record.
+//!
+//! Records cross into a plugin in batches (one call per batch is what makes
+//! the sandbox cheap). If a call fails as a whole (a trap, the time or memory
+//! limit, or the wrong number of outcomes), the batch is split in halves and
+//! each half retried, recursively, so only the record that causes the failure
+//! is lost; the rest are processed normally. A batch with one bad record costs
+//! about 2·log2(n) extra calls.
+//!
+//! A time-out is the exception: the looping record spends the whole budget of
+//! every call it is part of (the limit is per record times the batch length),
+//! so halving would pay n·limit again at every level. After a time-out the
+//! records are retried one by one instead: the good ones take microseconds,
+//! the bad one its own limit.
+
+use super::bindings::{Outcome, Row};
+use super::loaded::{CallFailure, Loaded};
+
+/// Appends one result per row of `rows` to `out`, in order: the plugin's
+/// outcome, or why the row's call failed.
+pub fn call(plugin: &mut Loaded, rows: &[Row], out: &mut Vec<Result<Outcome, String>>) {
+    if rows.is_empty() {
+        return;
+    }
+    let failure = match plugin.call(rows) {
+        Ok(outcomes) if outcomes.len() == rows.len() => {
+            out.extend(outcomes.into_iter().map(Ok));
+            return;
+        }
+        Ok(outcomes) => format!(
+            "returned {} outcomes for {} records",
+            outcomes.len(),
+            rows.len()
+        ),
+        Err(CallFailure { reason, timed_out }) => {
+            if timed_out && rows.len() > 1 {
+                for row in rows.chunks(1) {
+                    call(plugin, row, out);
+                }
+                return;
+            }
+            reason
+        }
+    };
+    if rows.len() == 1 {
+        out.push(Err(failure));
+        return;
+    }
+    let (left, right) = rows.split_at(rows.len() / 2);
+    call(plugin, left, out);
+    call(plugin, right, out);
+}

@@ -1,0 +1,39 @@
+//! The plugin chain: sandboxed WebAssembly transforms between decoding and the log.
+//!
+//! A plugin is a component exporting the `transform` world of `wit/transform.wit`.
+//! The pieces, one idea each:
+//!
+//! - `engine`: the shared wasmtime engine and the epoch ticker behind time limits;
+//! - `sandbox`: the capability-free WASI context and the memory/table limits;
+//! - `loaded`: one compiled, instantiated plugin version;
+//! - `bisect`: batch calls that isolate the one record that traps;
+//! - `validate` and `schema`: manifests and kept rows checked against the schema;
+//! - `chain`: [`PluginChain`], what the consumer calls;
+//! - `watch`: the background thread that compiles changed files for hot swap;
+//! - `native`: the seed transforms in plain Rust, the benchmark's reference;
+//! - `check` and `scaffold`: `pipeline plugin check` and `pipeline plugin new`.
+
+mod bisect;
+mod chain;
+mod check;
+mod convert;
+mod engine;
+mod loaded;
+pub mod native;
+mod sandbox;
+mod scaffold;
+mod schema;
+mod validate;
+mod watch;
+
+pub use chain::{ChainOutcome, DeadLetter, PluginChain, PluginStats, SwapEvent};
+pub use check::{CheckReport, check_plugin, sample_records};
+pub use scaffold::new_plugin;
+pub use schema::{FieldSpec, FieldType, SchemaFields};
+
+/// Host bindings generated from `wit/transform.wit`.
+mod bindings {
+    wasmtime::component::bindgen!({ path: "../wit", world: "transform" });
+
+    pub use pipeline::transform::types::{Field, FieldType, Value};
+}

@@ -1,0 +1,65 @@
+//! The two seed transforms in plain Rust, the reference point for what the
+//! sandbox costs (`consumer.native_transforms = true`, and the benchmark's
+//! wasm-vs-native ratio). Same input, same output as the seed plugins
+//! `uppercase-category` then `cat5-discount`; use it through
+//! [`super::PluginChain::native_seed`].
+
+use super::chain::ChainOutcome;
+use crate::record::{FieldValue, Record};
+
+/// The versions text of the native chain.
+pub const VERSIONS: &str = "uppercase-category@native,cat5-discount@native";
+
+const DISCOUNTED_CATEGORY: &str = "CAT_5";
+const DISCOUNT: f64 = 0.20;
+
+/// Both seed transforms, in chain order.
+pub fn seed(record: Record) -> ChainOutcome {
+    match uppercase_category(record).and_then(cat5_discount) {
+        Ok(record) => ChainOutcome::Keep(record),
+        Err(failure) => ChainOutcome::Failed(failure),
+    }
+}
+
+/// `category` upper-cased.
+pub fn uppercase_category(mut record: Record) -> Result<Record, super::DeadLetter> {
+    let fail = |reason: &str| failure("uppercase-category", reason);
+    match record
+        .fields
+        .iter_mut()
+        .find(|field| field.name == "category")
+    {
+        Some(field) => match &mut field.value {
+            FieldValue::Text(category) => category.make_ascii_uppercase(),
+            FieldValue::Null => {}
+            _ => return Err(fail("field `category` is not text")),
+        },
+        None => return Err(fail("record has no field `category`")),
+    }
+    Ok(record)
+}
+
+/// `discount_price`: price less 20%, rounded to cents, for category CAT_5; null otherwise.
+pub fn cat5_discount(mut record: Record) -> Result<Record, super::DeadLetter> {
+    let fail = |reason: &str| failure("cat5-discount", reason);
+    let discount_price = match (record.get("category"), record.get("price")) {
+        (Some(FieldValue::Text(category)), Some(FieldValue::Double(price)))
+            if category.eq_ignore_ascii_case(DISCOUNTED_CATEGORY) =>
+        {
+            FieldValue::Double(((price * (1.0 - DISCOUNT)) * 100.0).round() / 100.0)
+        }
+        (_, Some(FieldValue::Double(_))) => FieldValue::Null,
+        (_, None) => return Err(fail("record has no field `price`")),
+        (_, Some(_)) => return Err(fail("field `price` is not a double")),
+    };
+    record.set("discount_price", discount_price);
+    Ok(record)
+}
+
+fn failure(plugin: &str, reason: &str) -> super::DeadLetter {
+    super::DeadLetter {
+        plugin: plugin.to_owned(),
+        version: format!("{plugin}@native"),
+        reason: reason.to_owned(),
+    }
+}

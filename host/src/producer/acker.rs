@@ -1,0 +1,44 @@
+//! Waiting for the broker's acknowledgements, batch by batch in order, and
+//! saving the position after each fully acknowledged batch.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use rdkafka::producer::DeliveryFuture;
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::producer::counters::ProducerCounters;
+use crate::source::{Position, PositionFile};
+
+/// A produced batch: its delivery futures and the position of its last row.
+pub struct AckedBatch {
+    pub end: Position,
+    pub deliveries: Vec<DeliveryFuture>,
+}
+
+/// Acknowledges batches in the order they were produced. Stops at the first
+/// record the broker did not take (librdkafka has already retried it up to
+/// `message.timeout.ms`): the position stays before it, so the next run
+/// produces it again.
+pub async fn acknowledge_in_order(
+    mut batches: mpsc::Receiver<AckedBatch>,
+    position_file: PositionFile,
+    counters: Arc<ProducerCounters>,
+) -> Result<()> {
+    while let Some(batch) = batches.recv().await {
+        let count = batch.deliveries.len();
+        for delivery in join_all(batch.deliveries).await {
+            match delivery {
+                Ok(Ok(_)) => {}
+                Ok(Err((error, _))) => return Err(Error::Kafka(error)),
+                Err(_canceled) => {
+                    return Err(Error::Kafka(rdkafka::error::KafkaError::Canceled));
+                }
+            }
+        }
+        position_file.save(Some(batch.end))?;
+        counters.add_acked(count, batch.end);
+    }
+    Ok(())
+}

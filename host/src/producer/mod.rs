@@ -1,0 +1,197 @@
+//! The producer: tails the table and produces each change, keyed by id, in
+//! the wire format; saves its position only after the broker acknowledged
+//! everything before it.
+//!
+//! Reading and acknowledging overlap: the reader produces batch N+1 while the
+//! acker waits for batch N's acknowledgements. Batches are acknowledged and
+//! checkpointed strictly in order, so the saved position never passes a
+//! record that might not be on the broker. After a crash the producer resumes
+//! from the saved position and may send some records again; consumers
+//! recognise those by their source position and write them once.
+
+mod acker;
+mod counters;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mysql_async::Pool;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use tokio::sync::{mpsc, watch};
+
+use crate::codec::{ValueSchema, WireEncoder, registry_settings};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::kafka::{ClientRole, client_config, ensure_topic};
+use crate::record::FieldValue;
+use crate::retry::{Backoff, with_backoff};
+use crate::source::mysql::{connect, ensure_product_table};
+use crate::source::{Position, PositionFile, SourceRow, Tailer};
+
+pub use acker::AckedBatch;
+pub use counters::ProducerCounters;
+
+/// Batches produced but not yet acknowledged, at most.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// Runs the producer until `shutdown` turns true; then lets in-flight records
+/// be acknowledged and saves the position. Transient failures (MySQL, broker,
+/// registry away) are waited out; the run restarts from the saved position.
+pub async fn run(
+    config: &Config,
+    counters: Arc<ProducerCounters>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    let pool = connect(&config.mysql.url).await?;
+    let mut backoff = Backoff::default();
+    loop {
+        match run_from_saved_position(config, &pool, &counters, &mut shutdown).await {
+            Ok(()) => return Ok(()),
+            Err(error) if error.is_transient() => {
+                let delay = backoff.next_delay();
+                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "producer interrupted; resuming from the saved position");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => return Ok(()),
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+async fn run_from_saved_position(
+    config: &Config,
+    pool: &Pool,
+    counters: &Arc<ProducerCounters>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<()> {
+    let source = &config.source;
+    with_backoff("MySQL", || async {
+        let mut conn = pool.get_conn().await?;
+        ensure_product_table(&mut conn, &source.table).await
+    })
+    .await?;
+    with_backoff("the Kafka broker", || {
+        ensure_topic(config, &config.topic.name, config.topic.partitions)
+    })
+    .await?;
+    let settings = registry_settings(&config.schema_registry)?;
+    let subject = format!("{}-value", config.topic.name);
+    let mut schema = ValueSchema::load(&source.value_schema_file)?;
+    let mut encoder = with_backoff("the schema registry", || {
+        WireEncoder::register(&settings, &subject, &schema)
+    })
+    .await?;
+
+    let producer: FutureProducer = client_config(config, ClientRole::Producer).create()?;
+    let position_file = PositionFile::new(&source.position_file);
+    let mut read_position = position_file.load()?;
+    tracing::info!(position = ?read_position, file = %position_file.path().display(), "producer starting");
+    let tailer = Tailer::new(
+        &source.table,
+        &source.id_column,
+        &source.timestamp_column,
+        source.grace_period(),
+    );
+
+    let (to_acker, from_reader) = mpsc::channel(BATCHES_IN_FLIGHT);
+    let acker = tokio::spawn(acker::acknowledge_in_order(
+        from_reader,
+        position_file,
+        Arc::clone(counters),
+    ));
+
+    let outcome: Result<()> = async {
+        while !*shutdown.borrow() {
+            if acker.is_finished() {
+                break; // it failed; its error is reported below
+            }
+            let rows = read_changes(pool, &tailer, read_position, source.batch_size).await?;
+            let Some(last) = rows.last() else {
+                tokio::select! {
+                    () = tokio::time::sleep(source.poll_interval()) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            };
+            let batch_end = last.position;
+            if let Some(widened) = schema.widened_for(&rows[0].record)? {
+                tracing::info!(fields = ?widened.field_names, "the table gained columns; registering a new schema version");
+                schema = widened;
+                encoder = with_backoff("the schema registry", || WireEncoder::register(&settings, &subject, &schema)).await?;
+            }
+            counters.add_read(rows.len());
+            let deliveries = produce_batch(&producer, &config.topic.name, &encoder, &rows).await?;
+            read_position = Some(batch_end);
+            if to_acker.send(AckedBatch { end: batch_end, deliveries }).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    drop(to_acker);
+    let acked = acker
+        .await
+        .map_err(|error| Error::Source(format!("acknowledgement task failed: {error}")))?;
+    producer.flush(Duration::from_secs(30))?;
+    outcome.and(acked)
+}
+
+async fn read_changes(
+    pool: &Pool,
+    tailer: &Tailer,
+    after: Option<Position>,
+    limit: usize,
+) -> Result<Vec<SourceRow>> {
+    let mut conn = pool.get_conn().await?;
+    let bound = tailer.safe_bound(&mut conn).await?;
+    if after.is_some_and(|position| position.timestamp >= bound) {
+        return Ok(Vec::new());
+    }
+    tailer.read(&mut conn, after, bound, limit).await
+}
+
+/// Hands every row of the batch to librdkafka; returns the delivery futures
+/// in order. A full local queue is waited out, not treated as an error.
+async fn produce_batch(
+    producer: &FutureProducer,
+    topic: &str,
+    encoder: &WireEncoder,
+    rows: &[SourceRow],
+) -> Result<Vec<rdkafka::producer::DeliveryFuture>> {
+    let mut deliveries = Vec::with_capacity(rows.len());
+    for row in rows {
+        let payload = encoder.encode(&row.record)?;
+        let key = match row.record.get("id") {
+            Some(FieldValue::Int(id)) => id.to_string(),
+            _ => row.position.id.to_string(),
+        };
+        loop {
+            let record = FutureRecord::to(topic).key(&key).payload(&payload);
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    deliveries.push(delivery);
+                    break;
+                }
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    _,
+                )) => {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                Err((error, _)) => return Err(error.into()),
+            }
+        }
+    }
+    Ok(deliveries)
+}
+
+/// The registry settings for the configured registry (re-exported for tests).
+pub fn settings(config: &Config) -> Result<SrSettings> {
+    registry_settings(&config.schema_registry)
+}

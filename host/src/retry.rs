@@ -1,0 +1,97 @@
+//! Waiting out an unavailable dependency (MySQL, the broker, the registry)
+//! with capped exponential backoff, saying what is being waited for.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Backoff between attempts: 100 ms doubling to at most 5 s.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            next: Duration::from_millis(100),
+            max: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay before the next attempt (and doubles the one after).
+    pub fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(self.max);
+        delay
+    }
+
+    pub fn reset(&mut self) {
+        *self = Self::default();
+    }
+}
+
+impl Error {
+    /// Whether waiting and trying again can help: the other side is down or
+    /// busy. Bad configuration, a corrupt position file or a table of the wrong
+    /// shape will not fix themselves.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Mysql(_) | Error::Kafka(_) | Error::Registry(_))
+    }
+}
+
+/// Runs `attempt` until it succeeds or fails with a non-transient error,
+/// logging what it waits for after each transient failure.
+pub async fn with_backoff<T, F, Fut>(what: &str, mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut backoff = Backoff::default();
+    let mut failures = 0u32;
+    loop {
+        match attempt().await {
+            Ok(value) => {
+                if failures > 0 {
+                    tracing::info!(what, failures, "available again");
+                }
+                return Ok(value);
+            }
+            Err(error) if error.is_transient() => {
+                failures += 1;
+                let delay = backoff.next_delay();
+                tracing::warn!(what, %error, retry_in_ms = delay.as_millis() as u64, "waiting for {what}");
+                tokio::time::sleep(delay).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let mut backoff = Backoff::default();
+        let delays: Vec<_> = (0..8).map(|_| backoff.next_delay().as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+    }
+
+    #[tokio::test]
+    async fn permanent_errors_are_not_retried() {
+        let mut calls = 0;
+        let result: Result<()> = with_backoff("nothing", || {
+            calls += 1;
+            async { Err(Error::config("test", "bad")) }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(calls, 1);
+    }
+}

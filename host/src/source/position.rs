@@ -1,0 +1,172 @@
+//! The producer's saved position: `time_track/last_read_timestamp.json`.
+//!
+//! ```json
+//! {"last_read_timestamp": "2026-11-25 10:00:00.123456", "last_read_id": 42}
+//! ```
+//!
+//! `null` (or a missing file) means "from the beginning". The file is written
+//! only after the broker acknowledged every record up to the position, and
+//! atomically (temp file, fsync, rename, fsync of the directory), so after a
+//! crash it holds either the old or the new position, never half of one.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::timestamp::Timestamp;
+
+/// A point in the table's change order: rows are read strictly after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    pub timestamp: Timestamp,
+    pub id: i64,
+}
+
+/// The file's shape; `last_read_id` is optional so the seed's format
+/// (`{"last_read_timestamp": null}`) loads unchanged.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PositionDocument {
+    last_read_timestamp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_read_id: Option<i64>,
+}
+
+/// Reads and writes the position file.
+#[derive(Debug, Clone)]
+pub struct PositionFile {
+    path: PathBuf,
+}
+
+impl PositionFile {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The saved position; `None` to start from the beginning.
+    pub fn load(&self) -> Result<Option<Position>> {
+        let text = match fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(Error::io(&self.path, error)),
+        };
+        self.parse(&text)
+    }
+
+    fn parse(&self, text: &str) -> Result<Option<Position>> {
+        let fix = "fix it, or set it to {\"last_read_timestamp\": null} to re-read the table from the beginning (consumers drop what they already logged)";
+        let document: PositionDocument =
+            serde_json::from_str(text).map_err(|error| Error::Position {
+                path: self.path.clone(),
+                message: format!("not a position document ({error}); {fix}"),
+            })?;
+        let Some(timestamp) = document.last_read_timestamp else {
+            return Ok(None);
+        };
+        let timestamp = timestamp
+            .parse::<Timestamp>()
+            .map_err(|error| Error::Position {
+                path: self.path.clone(),
+                message: format!("last_read_timestamp: {error}; {fix}"),
+            })?;
+        // Without an id (the seed's format) every row of that instant counts as
+        // unread: re-sending some is safe (consumers drop them), skipping is not.
+        let id = document.last_read_id.unwrap_or(i64::MIN);
+        Ok(Some(Position { timestamp, id }))
+    }
+
+    /// Saves `position` atomically and durably.
+    pub fn save(&self, position: Option<Position>) -> Result<()> {
+        let document = PositionDocument {
+            last_read_timestamp: position.map(|p| p.timestamp.to_string()),
+            last_read_id: position.map(|p| p.id),
+        };
+        let mut text = serde_json::to_string_pretty(&document)?;
+        text.push('\n');
+        write_atomically(&self.path, text.as_bytes())
+    }
+}
+
+/// Writes `bytes` to `path` so that a crash leaves the old or the new content.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&directory).map_err(|error| Error::io(&directory, error))?;
+    let temporary = path.with_extension("json.tmp");
+    let mut file = File::create(&temporary).map_err(|error| Error::io(&temporary, error))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|error| Error::io(&temporary, error))?;
+    fs::rename(&temporary, path).map_err(|error| Error::io(path, error))?;
+    File::open(&directory)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|error| Error::io(&directory, error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_in(dir: &tempfile::TempDir) -> PositionFile {
+        PositionFile::new(dir.path().join("last_read_timestamp.json"))
+    }
+
+    #[test]
+    fn missing_file_and_null_mean_from_the_beginning() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_in(&dir);
+        assert_eq!(file.load().unwrap(), None);
+        fs::write(file.path(), r#"{"last_read_timestamp": null}"#).unwrap();
+        assert_eq!(file.load().unwrap(), None);
+    }
+
+    #[test]
+    fn position_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_in(&dir);
+        let position = Position {
+            timestamp: "2026-11-25 10:00:00.000001".parse().unwrap(),
+            id: 42,
+        };
+        file.save(Some(position)).unwrap();
+        assert_eq!(file.load().unwrap(), Some(position));
+        assert!(!file.path().with_extension("json.tmp").exists());
+    }
+
+    #[test]
+    fn seed_format_without_id_rereads_that_instant() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_in(&dir);
+        fs::write(
+            file.path(),
+            r#"{"last_read_timestamp": "2026-11-25 10:00:00"}"#,
+        )
+        .unwrap();
+        assert_eq!(file.load().unwrap().unwrap().id, i64::MIN);
+    }
+
+    #[test]
+    fn corrupt_file_names_the_file_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_in(&dir);
+        for bad in [
+            "{not json",
+            r#"{"last_read_timestamp": "yesterday"}"#,
+            r#"{"ts": 1}"#,
+        ] {
+            fs::write(file.path(), bad).unwrap();
+            let message = file.load().unwrap_err().to_string();
+            assert!(message.contains("last_read_timestamp.json"), "{message}");
+            assert!(message.contains("null"), "says how to reset: {message}");
+        }
+    }
+}

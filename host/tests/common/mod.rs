@@ -1,0 +1,426 @@
+//! A test harness that runs the real `pipeline` binary as separate processes
+//! against the real MariaDB and broker, each test isolated in its own
+//! database, topic, consumer group, registry port and directory.
+#![allow(dead_code)]
+
+pub mod logs;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Opts, Pool};
+
+pub const MYSQL_SERVER: &str = "mysql://root@127.0.0.1:3306";
+
+/// One isolated pipeline deployment.
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub name: String,
+    pub database: String,
+    pub topic: String,
+    pub registry_port: u16,
+    pub config_path: PathBuf,
+    children: Vec<(String, Child)>,
+}
+
+impl Harness {
+    /// A deployment with `members` consumers and the seed plugin chain.
+    pub fn new(test: &str, extra_config: &str) -> Self {
+        ensure_plugins_built();
+        let unique = format!(
+            "{test}_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+                % 1_000_000_000
+        );
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("pipeline-{test}-"))
+            .tempdir()
+            .unwrap();
+        let registry_port = free_port();
+        let database = format!("pt_{unique}");
+        let topic = format!("product_updates_{unique}");
+        let root = workspace_root();
+        let d = dir.path().display();
+        let config = format!(
+            r#"
+[mysql]
+url = "{MYSQL_SERVER}/{database}"
+
+[source]
+poll_interval_ms = 50
+grace_period_ms = 50
+position_file = "{d}/time_track/last_read_timestamp.json"
+value_schema_file = "{root}/schemas/product_value_avro_schema.json"
+
+[topic]
+name = "{topic}"
+partitions = 10
+
+[kafka]
+"bootstrap.servers" = "127.0.0.1:9092"
+
+[schema_registry]
+url = "http://127.0.0.1:{registry_port}"
+
+[consumer]
+group_id = "group_{unique}"
+members = 5
+log_dir = "{d}/consumer_logs"
+
+[[plugins]]
+path = "{root}/plugins/wasm/uppercase_category.wasm"
+
+[[plugins]]
+path = "{root}/plugins/wasm/cat5_discount.wasm"
+
+[dead_letter]
+kind = "file"
+dir = "{d}/dead_letters"
+
+[registry]
+listen = "127.0.0.1:{registry_port}"
+storage_file = "{d}/registry.json"
+
+[updater]
+seed_file = "{root}/data/products.csv"
+
+[run]
+dir = "{d}/run"
+{extra_config}
+"#,
+            root = root.display()
+        );
+        let config_path = dir.path().join("pipeline.toml");
+        std::fs::write(&config_path, config).unwrap();
+        std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+        Self {
+            dir,
+            name: test.to_owned(),
+            database,
+            topic,
+            registry_port,
+            config_path,
+            children: Vec::new(),
+        }
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    /// `pipeline --config <this> <args>` as a command.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pipeline"));
+        command
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .env("RUST_LOG", "info,rdkafka=warn")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Starts a long-running child; its output goes to `logs/<name>.log`.
+    pub fn spawn(&mut self, name: &str, args: &[&str]) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path(&format!("logs/{name}.log")))
+            .unwrap();
+        let child = self
+            .command(args)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.children.push((name.to_owned(), child));
+    }
+
+    /// Runs a command to completion and asserts it succeeded.
+    pub fn run(&self, args: &[&str]) -> String {
+        let output = self.command(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "pipeline {args:?} failed:\n{stderr}"
+        );
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), stderr)
+    }
+
+    /// Starts the registry and waits until it listens.
+    pub fn start_registry(&mut self) {
+        self.spawn("registry", &["registry"]);
+        wait_until(Duration::from_secs(20), "the registry listens", || {
+            std::net::TcpStream::connect(("127.0.0.1", self.registry_port)).is_ok()
+        });
+    }
+
+    /// Starts members 1..=n.
+    pub fn start_consumers(&mut self, n: u32) {
+        for member in 1..=n {
+            self.spawn(
+                &format!("consumer_{member}"),
+                &["consume", "--member", &member.to_string()],
+            );
+        }
+    }
+
+    /// Sends `signal` to the named child and waits for it to exit.
+    pub fn stop(&mut self, name: &str, signal: i32) {
+        let index = self
+            .children
+            .iter()
+            .position(|(child, _)| child == name)
+            .unwrap_or_else(|| panic!("no child {name}"));
+        let (_, mut child) = self.children.remove(index);
+        unsafe {
+            libc::kill(child.id() as i32, signal);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if child.try_wait().unwrap().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{name} did not exit within 30 s of signal {signal}");
+    }
+
+    /// Waits for a child that finishes on its own (the updater) to exit.
+    pub fn wait_for_child_exit(&mut self, name: &str, timeout: Duration) {
+        let index = self
+            .children
+            .iter()
+            .position(|(child, _)| child == name)
+            .unwrap_or_else(|| panic!("no child {name}"));
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.children[index].1.try_wait().unwrap() {
+                assert!(status.success(), "{name} failed: {status}");
+                self.children.remove(index);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{name} still running after {timeout:?}");
+    }
+
+    /// Waits until every member's progress snapshot shows `per_member`
+    /// partitions (the group is stable).
+    pub fn wait_for_stable_group(&self, members: u32, per_member: usize) {
+        wait_until(Duration::from_secs(60), "the group to balance", || {
+            let snapshots = pipeline::progress::read_all(&self.path("run/progress"));
+            let owned: Vec<usize> = snapshots
+                .iter()
+                .filter_map(|(_, s)| match s {
+                    pipeline::progress::Snapshot::Consumer { partitions, .. } => {
+                        Some(partitions.len())
+                    }
+                    _ => None,
+                })
+                .collect();
+            owned.len() == members as usize && owned.iter().all(|&n| n == per_member)
+        });
+    }
+
+    pub async fn pool(&self) -> Pool {
+        let url = format!("{MYSQL_SERVER}/{}", self.database);
+        let server = Pool::new(Opts::from_url(MYSQL_SERVER).unwrap());
+        let mut conn = server.get_conn().await.unwrap();
+        conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS `{}`", self.database))
+            .await
+            .unwrap();
+        drop(conn);
+        server.disconnect().await.unwrap();
+        let opts = mysql_async::OptsBuilder::from_opts(Opts::from_url(&url).unwrap())
+            .init(vec!["SET time_zone = '+00:00'"]);
+        Pool::new(opts)
+    }
+
+    /// Creates the product table as the pipeline does, plus a history table
+    /// filled by triggers: MySQL's own record of every change, to check the
+    /// logs against.
+    pub async fn create_table_with_history(&self) -> Pool {
+        let pool = self.pool().await;
+        let mut conn = pool.get_conn().await.unwrap();
+        pipeline::source::mysql::ensure_product_table(&mut conn, "product")
+            .await
+            .unwrap();
+        conn.query_drop(
+            "CREATE TABLE IF NOT EXISTS product_history (
+                seq BIGINT AUTO_INCREMENT PRIMARY KEY,
+                id INT NOT NULL, name VARCHAR(255), category VARCHAR(64),
+                price DECIMAL(12,2), last_updated DATETIME(6))",
+        )
+        .await
+        .unwrap();
+        for (event, name) in [("INSERT", "history_insert"), ("UPDATE", "history_update")] {
+            conn.query_drop(format!(
+                "CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON product FOR EACH ROW
+                 INSERT INTO product_history (id, name, category, price, last_updated)
+                 VALUES (NEW.id, NEW.name, NEW.category, NEW.price, NEW.last_updated)"
+            ))
+            .await
+            .unwrap();
+        }
+        drop(conn);
+        pool
+    }
+
+    /// Every change MySQL recorded: (id, last_updated µs, name, category, price).
+    pub async fn history(&self, pool: &Pool) -> Vec<logs::Change> {
+        let mut conn = pool.get_conn().await.unwrap();
+        let rows: Vec<(i32, mysql_async::Value, String, String, String)> = conn
+            .query("SELECT id, last_updated, name, category, CAST(price AS CHAR) FROM product_history ORDER BY seq")
+            .await
+            .unwrap();
+        rows.into_iter()
+            .map(|(id, stamp, name, category, price)| logs::Change {
+                id: i64::from(id),
+                last_updated: pipeline::timestamp::Timestamp::from_mysql(&stamp)
+                    .unwrap()
+                    .micros(),
+                name,
+                category,
+                price: price.parse().unwrap(),
+            })
+            .collect()
+    }
+
+    /// Every line of every member's log.
+    pub fn log_lines(&self) -> Vec<logs::Line> {
+        logs::read_all(&self.path("consumer_logs"))
+    }
+
+    /// Loads the 50 seed products and waits until they are all logged, so
+    /// no later update coalesces with its insert.
+    pub fn load_seed_and_wait(&self) {
+        self.run(&["update", "--count", "0"]);
+        self.wait_for_lines(50, Duration::from_secs(60));
+    }
+
+    /// Waits until the logs hold at least `count` lines.
+    pub fn wait_for_lines(&self, count: usize, timeout: Duration) -> Vec<logs::Line> {
+        let mut lines = Vec::new();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            lines = self.log_lines();
+            if lines.len() >= count {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        self.dump_child_logs();
+        panic!(
+            "waited {timeout:?} for {count} log lines, have {}",
+            lines.len()
+        );
+    }
+
+    /// Prints the children's logs (on failure).
+    pub fn dump_child_logs(&self) {
+        if let Ok(entries) = std::fs::read_dir(self.path("logs")) {
+            for entry in entries.flatten() {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                let tail: Vec<_> = text.lines().rev().take(30).collect();
+                eprintln!("==== {} (last 30 lines)", entry.path().display());
+                for line in tail.into_iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.children {
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for (_, child) in &mut self.children {
+            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            self.dump_child_logs();
+            eprintln!("kept the test directory: {}", self.dir.path().display());
+            let _ = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()).keep();
+        } else if let Ok(runtime) = tokio::runtime::Runtime::new() {
+            // Tests run inside their own runtime; drop the database from a fresh one.
+            let database = self.database.clone();
+            let _ = std::thread::spawn(move || {
+                runtime.block_on(async {
+                    let pool = Pool::new(Opts::from_url(MYSQL_SERVER).unwrap());
+                    if let Ok(mut conn) = pool.get_conn().await {
+                        let _ = conn
+                            .query_drop(format!("DROP DATABASE IF EXISTS `{database}`"))
+                            .await;
+                    }
+                    let _ = pool.disconnect().await;
+                })
+            })
+            .join();
+        }
+    }
+}
+
+/// Polls `condition` every 100 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Builds the wasm plugins once if they are missing (a fresh checkout).
+pub fn ensure_plugins_built() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let root = workspace_root();
+        let wasm = root.join("plugins/wasm");
+        let present = ["uppercase_category.wasm", "cat5_discount.wasm"]
+            .iter()
+            .all(|file| wasm.join(file).exists());
+        if !present {
+            let status = Command::new("bash")
+                .arg(root.join("scripts/build-plugins.sh"))
+                .status()
+                .expect("run scripts/build-plugins.sh");
+            assert!(status.success(), "building the plugins failed");
+        }
+    });
+}

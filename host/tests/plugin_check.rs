@@ -1,0 +1,76 @@
+//! `check_plugin` (for `pipeline plugin check`) and the `pipeline plugin new`
+//! scaffolding.
+
+mod plugin_support;
+
+use pipeline::plugin::{ChainOutcome, check_plugin, new_plugin};
+use plugin_support::{schema, wasm};
+
+#[test]
+fn check_reports_version_and_sample_outcomes() {
+    let report = check_plugin(&wasm("price_filter"), &schema()).unwrap();
+    assert!(
+        report.version.starts_with("price-filter@0.1.0#"),
+        "{}",
+        report.version
+    );
+    assert_eq!(report.samples.len(), 5);
+    // Sample prices alternate in sign: odd samples kept, even ones dropped.
+    let kept = report
+        .samples
+        .iter()
+        .filter(|(_, outcome)| matches!(outcome, ChainOutcome::Keep(_)))
+        .count();
+    let dropped = report
+        .samples
+        .iter()
+        .filter(|(_, outcome)| matches!(outcome, ChainOutcome::Dropped { .. }))
+        .count();
+    assert_eq!((kept, dropped), (3, 2));
+    let text = report.to_string();
+    assert!(
+        text.contains("-> drop: price -20.5 is not positive"),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_refuses_a_plugin_that_does_not_fit_the_schema() {
+    let schema =
+        pipeline::plugin::SchemaFields::new([("id", pipeline::plugin::FieldType::Int, false)]);
+    let error = check_plugin(&wasm("cat5_discount"), &schema)
+        .map(drop)
+        .expect_err("must be refused");
+    assert!(
+        error.to_string().contains("reads field `category`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn check_shows_a_misbehaving_plugin_failing() {
+    let report = check_plugin(&wasm("fixture_open_file"), &schema()).unwrap();
+    assert!(
+        report
+            .samples
+            .iter()
+            .all(|(_, outcome)| matches!(outcome, ChainOutcome::Failed(_)))
+    );
+}
+
+#[test]
+fn new_plugin_writes_a_crate_from_the_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let crate_dir = new_plugin(dir.path(), "my-filter").unwrap();
+    let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("name = \"my-filter\""));
+    let lib = std::fs::read_to_string(crate_dir.join("src/lib.rs")).unwrap();
+    assert!(lib.contains("name: \"my-filter\".into()"));
+    assert!(lib.contains("plugins/wasm/my_filter.wasm"));
+    assert!(!lib.contains("{{"));
+    assert!(
+        new_plugin(dir.path(), "my-filter").is_err(),
+        "never overwrites"
+    );
+    assert!(new_plugin(dir.path(), "Bad Name").is_err());
+}

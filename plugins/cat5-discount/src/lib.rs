@@ -1,0 +1,69 @@
+//! Seed transform 2: adds `discount_price`, the price less 20% for products in
+//! category `CAT_5` (compared case-insensitively, so the plugin works before or
+//! after `uppercase-category`), and `null` for every other category. The
+//! discounted price is rounded to cents.
+
+wit_bindgen::generate!({ path: "../../wit", world: "transform" });
+
+use pipeline::transform::types::{Field, FieldSpec, FieldType, Value};
+
+const DISCOUNTED_CATEGORY: &str = "CAT_5";
+const DISCOUNT: f64 = 0.20;
+
+struct Cat5Discount;
+
+impl Guest for Cat5Discount {
+    fn manifest() -> Manifest {
+        Manifest {
+            name: "cat5-discount".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            reads: vec!["category".into(), "price".into()],
+            writes: vec![FieldSpec {
+                name: "discount_price".into(),
+                type_: FieldType::Double,
+                optional: true,
+            }],
+        }
+    }
+
+    fn transform(rows: Vec<Row>) -> Vec<Outcome> {
+        rows.into_iter().map(add_discount_price).collect()
+    }
+}
+
+fn add_discount_price(mut row: Row) -> Outcome {
+    let category = row
+        .fields
+        .iter()
+        .find(|f| f.name == "category")
+        .map(|f| &f.value);
+    let price = row
+        .fields
+        .iter()
+        .find(|f| f.name == "price")
+        .map(|f| &f.value);
+    let discount_price = match (category, price) {
+        (Some(Value::Text(category)), Some(Value::Double(price)))
+            if category.eq_ignore_ascii_case(DISCOUNTED_CATEGORY) =>
+        {
+            Value::Double(round_to_cents(price * (1.0 - DISCOUNT)))
+        }
+        (_, Some(Value::Double(_))) => Value::Null,
+        (_, None) => return Outcome::Fail("record has no field `price`".into()),
+        (_, Some(_)) => return Outcome::Fail("field `price` is not a double".into()),
+    };
+    match row.fields.iter_mut().find(|f| f.name == "discount_price") {
+        Some(field) => field.value = discount_price,
+        None => row.fields.push(Field {
+            name: "discount_price".into(),
+            value: discount_price,
+        }),
+    }
+    Outcome::Keep(row)
+}
+
+fn round_to_cents(amount: f64) -> f64 {
+    (amount * 100.0).round() / 100.0
+}
+
+export!(Cat5Discount);

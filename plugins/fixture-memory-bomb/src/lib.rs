@@ -1,0 +1,50 @@
+//! Test fixture: allocates without bound on records whose `id` is a multiple
+//! of 50; passes every other record through. The host's memory limit must
+//! stop it.
+
+wit_bindgen::generate!({ path: "../../wit", world: "transform" });
+
+use pipeline::transform::types::Value;
+
+struct MemoryBomb;
+
+impl Guest for MemoryBomb {
+    fn manifest() -> Manifest {
+        Manifest {
+            name: "fixture-memory-bomb".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            reads: vec!["id".into()],
+            writes: vec![],
+        }
+    }
+
+    fn transform(rows: Vec<Row>) -> Vec<Outcome> {
+        rows.into_iter()
+            .map(|row| {
+                if id(&row) % 50 == 0 {
+                    let mut hoard: Vec<Vec<u8>> = Vec::new();
+                    loop {
+                        hoard.push(Vec::with_capacity(1 << 20));
+                        std::hint::black_box(&hoard);
+                    }
+                }
+                Outcome::Keep(row)
+            })
+            .collect()
+    }
+}
+
+fn id(row: &Row) -> i64 {
+    match row
+        .fields
+        .iter()
+        .find(|field| field.name == "id")
+        .map(|field| &field.value)
+    {
+        Some(Value::Int(id)) => i64::from(*id),
+        Some(Value::Long(id)) => *id,
+        _ => 1,
+    }
+}
+
+export!(MemoryBomb);

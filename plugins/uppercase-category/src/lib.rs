@@ -1,0 +1,38 @@
+//! Seed transform 1: `category` upper-cased (`cat_5` becomes `CAT_5`).
+
+wit_bindgen::generate!({ path: "../../wit", world: "transform" });
+
+use pipeline::transform::types::Value;
+
+struct UppercaseCategory;
+
+impl Guest for UppercaseCategory {
+    fn manifest() -> Manifest {
+        Manifest {
+            name: "uppercase-category".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            reads: vec!["category".into()],
+            writes: vec![],
+        }
+    }
+
+    fn transform(rows: Vec<Row>) -> Vec<Outcome> {
+        rows.into_iter().map(uppercase_category).collect()
+    }
+}
+
+fn uppercase_category(mut row: Row) -> Outcome {
+    match row.fields.iter_mut().find(|field| field.name == "category") {
+        Some(field) => match &mut field.value {
+            Value::Text(category) => {
+                category.make_ascii_uppercase();
+                Outcome::Keep(row)
+            }
+            Value::Null => Outcome::Keep(row),
+            _ => Outcome::Fail("field `category` is not text".into()),
+        },
+        None => Outcome::Fail("record has no field `category`".into()),
+    }
+}
+
+export!(UppercaseCategory);

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Starts the local services the pipeline and its tests use, each only if it is
+# not already answering: MariaDB on 127.0.0.1:3306 and the nisshi broker on
+# 127.0.0.1:9092 (data in run/nisshi.db, so it survives a broker restart).
+# Point the pipeline at other services through pipeline.toml and this script
+# has nothing to do.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+run_dir="$root/run"
+mkdir -p "$run_dir"
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for_port() { # port name log
+  for _ in $(seq 1 150); do
+    port_open "$1" && return 0
+    sleep 0.2
+  done
+  echo "error: $2 did not start listening on 127.0.0.1:$1 within 30 s${3:+; see $3}" >&2
+  [ -n "${3:-}" ] && tail -n 20 "$3" >&2
+  return 1
+}
+
+if port_open 3306; then
+  echo "MariaDB: already running on 127.0.0.1:3306"
+else
+  echo "MariaDB: starting"
+  if [ -x /usr/sbin/mariadbd ]; then
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  else
+    service mariadb start || service mysql start
+  fi
+  wait_for_port 3306 MariaDB
+fi
+
+if port_open 9092; then
+  echo "Kafka broker: already running on 127.0.0.1:9092"
+else
+  if ! command -v nisshi >/dev/null; then
+    echo "error: no broker on 127.0.0.1:9092 and nisshi is not installed; run scripts/install.sh" >&2
+    exit 1
+  fi
+  echo "Kafka broker: starting nisshi (data in $run_dir/nisshi.db, log in $run_dir/nisshi.log)"
+  # nisshi listens on IPv4 only; clients must use 127.0.0.1, not localhost.
+  # Its sqlite:// path is taken relative to the working directory even with a
+  # leading slash (sqlite:///a/b opens ./a/b), hence the cd and relative path.
+  cd "$root"
+  nohup nisshi broker \
+    --storage-engine "sqlite://run/nisshi.db" \
+    --listener-url tcp://127.0.0.1:9092 \
+    --advertised-listener-url tcp://127.0.0.1:9092 \
+    --group-initial-rebalance-delay 1s \
+    >>"$run_dir/nisshi.log" 2>&1 </dev/null &
+  echo $! >"$run_dir/nisshi.pid"
+  wait_for_port 9092 nisshi "$run_dir/nisshi.log"
+fi
