@@ -61,6 +61,26 @@ enum Command {
     Status,
     /// Print the effective configuration (after file, environment and --set).
     Config,
+    /// Plugin kit: check a `.wasm` against the schema, or start a new plugin crate.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Load FILE.wasm as the chain would and run it on sample records.
+    Check {
+        /// The plugin component.
+        file: PathBuf,
+    },
+    /// Write a new plugin crate that builds as it is (it passes records through).
+    New {
+        /// Crate name, lower-case kebab-case (e.g. `round-prices`).
+        name: String,
+        /// Where plugin crates live.
+        #[arg(long, default_value = "plugins")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -187,6 +207,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Status => print!("{}", commands::status::report(&config).await?),
         Command::Config => print!("{}", toml::to_string_pretty(&config)?),
+        Command::Plugin(PluginCommand::Check { file }) => {
+            let schema = pipeline::codec::ValueSchema::load(&config.source.value_schema_file)?;
+            let fields = pipeline::plugin::SchemaFields::from_avro(&schema.schema)?;
+            println!("{}", pipeline::plugin::check_plugin(&file, &fields)?);
+        }
+        Command::Plugin(PluginCommand::New { name, dir }) => {
+            let crate_dir = pipeline::plugin::new_plugin(&dir, &name)?;
+            println!(
+                "created {}\nbuild it with `just plugins` (or scripts/build-plugins.sh); \
+                 it lands in plugins/wasm/{}.wasm",
+                crate_dir.display(),
+                name.replace('-', "_")
+            );
+        }
     }
     Ok(())
 }

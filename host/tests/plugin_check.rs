@@ -74,3 +74,31 @@ fn new_plugin_writes_a_crate_from_the_template() {
     );
     assert!(new_plugin(dir.path(), "Bad Name").is_err());
 }
+
+/// The README's complete plugin example is `plugins/round-prices`, which the
+/// workspace builds: the documentation cannot drift from code that compiles.
+#[test]
+fn the_readme_plugin_example_is_the_round_prices_crate() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let source = std::fs::read_to_string(root.join("plugins/round-prices/src/lib.rs")).unwrap();
+    let marker = "// plugins/round-prices/src/lib.rs";
+    let start = readme.find(marker).expect("README shows the example") + marker.len();
+    let rest = &readme[start..];
+    let example = rest[..rest.find("```").unwrap()]
+        .split_once('\n')
+        .unwrap()
+        .1;
+    assert_eq!(example.trim(), source.trim());
+
+    let report = check_plugin(&wasm("round_prices"), &schema()).unwrap();
+    let rounded = report.samples.iter().all(|(_, outcome)| match outcome {
+        ChainOutcome::Keep(record) => record
+            .fields
+            .iter()
+            .filter(|field| field.name == "price")
+            .all(|field| matches!(field.value, pipeline::record::FieldValue::Double(p) if p.fract() == 0.0)),
+        _ => false,
+    });
+    assert!(rounded, "{report}");
+}

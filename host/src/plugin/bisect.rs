@@ -8,10 +8,10 @@
 //! about 2·log2(n) extra calls.
 //!
 //! A time-out is the exception: the looping record spends the whole budget of
-//! every call it is part of (the limit is per record times the batch length),
-//! so halving would pay n·limit again at every level. After a time-out the
-//! records are retried one by one instead: the good ones take microseconds,
-//! the bad one its own limit.
+//! every call it is part of (the per-record limit times the batch length,
+//! capped per batch), so halving would pay that again at every level. After a
+//! time-out the records are retried one by one instead: the good ones take
+//! microseconds, the bad one its own limit.
 
 use super::bindings::{Outcome, Row};
 use super::loaded::{CallFailure, Loaded};

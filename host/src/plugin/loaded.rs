@@ -111,7 +111,7 @@ impl Loaded {
             None => self.instance.insert(instantiate(&self.pre, &self.config)?),
         };
         let records = u64::try_from(rows.len()).unwrap_or(u64::MAX);
-        let budget = self.config.time_limit_ms.saturating_mul(records);
+        let budget = batch_budget_ms(self.config.time_limit_ms, records);
         instance.store.data_mut().limits.memory_refused = false;
         instance.store.set_epoch_deadline(budget.saturating_add(1));
         match instance.bindings.call_transform(&mut instance.store, rows) {
@@ -139,6 +139,23 @@ impl Loaded {
     }
 }
 
+/// The most a whole batch may spend, in ms, however long it is. Real
+/// transforms take microseconds per record, so a batch that needs more is
+/// almost surely one looping record; without the cap it would burn
+/// `limit × batch length` (5 s for 500 records at 10 ms) before the retry.
+const BATCH_BUDGET_CAP_MS: u64 = 50;
+
+/// The epoch budget of one call over `records` records: the per-record limit
+/// times the batch length, capped at `BATCH_BUDGET_CAP_MS` but never below
+/// one record's limit. A batch of slow-but-legitimate records that hits the
+/// cap is retried record by record (see `bisect`), each within its own limit.
+fn batch_budget_ms(time_limit_ms: u64, records: u64) -> u64 {
+    time_limit_ms
+        .saturating_mul(records)
+        .min(BATCH_BUDGET_CAP_MS)
+        .max(time_limit_ms)
+}
+
 fn instantiate(pre: &TransformPre<Host>, config: &PluginConfig) -> Result<Instance, String> {
     let mut store = sandbox::store(pre.engine(), config);
     store.set_epoch_deadline(MANIFEST_TICKS); // for start functions
@@ -163,4 +180,17 @@ pub fn file_label(path: &Path) -> String {
         || path.display().to_string(),
         |name| name.to_string_lossy().into_owned(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batch_budget_ms;
+
+    #[test]
+    fn a_batch_budget_is_capped_but_never_below_one_record() {
+        assert_eq!(batch_budget_ms(10, 1), 10);
+        assert_eq!(batch_budget_ms(10, 3), 30);
+        assert_eq!(batch_budget_ms(10, 500), 50);
+        assert_eq!(batch_budget_ms(200, 500), 200);
+    }
 }

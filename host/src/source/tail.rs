@@ -81,10 +81,13 @@ impl Tailer {
         let now = Timestamp::from_mysql(&now)
             .ok_or_else(|| Error::Source(format!("NOW(6) returned {now:?}, not a timestamp")))?;
         let by_clock = Timestamp(now.micros().saturating_sub(self.grace_micros));
-        // trx_started has whole seconds; step one microsecond back so rows the
-        // transaction stamps in its first second stay outside the bound.
-        let by_transactions =
-            Timestamp::from_mysql(&oldest_open).map(|t| Timestamp(t.micros() - 1));
+        // trx_started has whole seconds (truncated, so never after the real
+        // start). A statement stamps NOW(6) when it starts, which can be a
+        // little before InnoDB registers its transaction; the grace period
+        // covers that gap too. Cost: while writes stream, the bound trails
+        // NOW(6) by up to a second plus the grace period.
+        let by_transactions = Timestamp::from_mysql(&oldest_open)
+            .map(|t| Timestamp(t.micros().saturating_sub(self.grace_micros.max(1))));
         Ok(by_transactions.map_or(by_clock, |t| t.min(by_clock)))
     }
 

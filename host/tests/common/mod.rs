@@ -15,6 +15,14 @@ use mysql_async::{Opts, Pool};
 
 pub const MYSQL_SERVER: &str = "mysql://root@127.0.0.1:3306";
 
+/// The updater rate for round-robin updates over the 50 seed products: each
+/// product changes every 2 s. Polling delivers a row's latest state, and
+/// while writes stream the producer's safe bound can trail `NOW(6)` by up to
+/// a second (`innodb_trx.trx_started` has whole seconds), so two changes of
+/// one row closer than that may coalesce into one; see the README's
+/// "Polling limits".
+pub const SAFE_RATE: &str = "25";
+
 /// One isolated pipeline deployment.
 pub struct Harness {
     pub dir: tempfile::TempDir,
