@@ -34,32 +34,13 @@ async fn check_exactly_once(harness: &Harness, pool: &mysql_async::Pool, expecte
     assert_exactly_once(&history, &harness.log_lines());
 }
 
-fn updates(harness: &mut Harness, name: &str, count: u32, seed: u32) {
-    let count = count.to_string();
-    let seed = seed.to_string();
-    harness.spawn(
-        name,
-        &[
-            "update",
-            "--skip-seed",
-            "--count",
-            &count,
-            "--rate",
-            common::SAFE_RATE,
-            "--round-robin",
-            "--seed",
-            &seed,
-        ],
-    );
-}
-
 /// Members killed with SIGKILL mid-stream, one restarted and one not: every
 /// change is in the logs exactly once.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "fault test: run with `just test-faults`"]
 async fn consumer_sigkill_loses_and_doubles_nothing() {
     let (mut harness, pool) = started("kill_consumer", 5, "").await;
-    updates(&mut harness, "updater", 600, 1);
+    harness.spawn_round_robin("updater", 600, 50, 1);
     for round in 0..3 {
         std::thread::sleep(Duration::from_millis(1500));
         harness.stop("consumer_3", libc::SIGKILL);
@@ -79,7 +60,7 @@ async fn consumer_sigkill_loses_and_doubles_nothing() {
 #[ignore = "fault test: run with `just test-faults`"]
 async fn producer_sigkill_loses_and_doubles_nothing() {
     let (mut harness, pool) = started("kill_producer", 5, "").await;
-    updates(&mut harness, "updater", 600, 2);
+    harness.spawn_round_robin("updater", 600, 50, 2);
     for round in 0..4 {
         std::thread::sleep(Duration::from_millis(1200));
         harness.stop(
@@ -101,7 +82,7 @@ async fn producer_sigkill_loses_and_doubles_nothing() {
 #[ignore = "fault test: run with `just test-faults`"]
 async fn rebalances_under_load_lose_and_double_nothing() {
     let (mut harness, pool) = started("rebalance", 2, "").await;
-    updates(&mut harness, "updater", 600, 3);
+    harness.spawn_round_robin("updater", 600, 50, 3);
     for member in 3..=5 {
         std::thread::sleep(Duration::from_millis(1000));
         harness.spawn(
@@ -129,17 +110,7 @@ async fn a_long_transaction_is_not_skipped() {
     // Meanwhile the other products change once each. The bound stays behind
     // the open transaction, so a second change of one of them before the
     // commit would coalesce with the first (by design: see the README).
-    harness.run(&[
-        "update",
-        "--skip-seed",
-        "--count",
-        "49",
-        "--rate",
-        common::SAFE_RATE,
-        "--round-robin",
-        "--products",
-        "49",
-    ]);
+    harness.update_round_robin(49, 49, 1);
     std::thread::sleep(Duration::from_secs(30));
     let before_commit = harness.log_lines();
     assert!(
@@ -150,19 +121,7 @@ async fn a_long_transaction_is_not_skipped() {
     );
     held.query_drop("COMMIT").await.unwrap();
     drop(held);
-    harness.run(&[
-        "update",
-        "--skip-seed",
-        "--count",
-        "98",
-        "--rate",
-        common::SAFE_RATE,
-        "--round-robin",
-        "--products",
-        "49",
-        "--seed",
-        "9",
-    ]);
+    harness.update_round_robin(98, 49, 9);
     check_exactly_once(&harness, &pool, 50 + 49 + 1 + 98).await;
 }
 
@@ -215,15 +174,7 @@ async fn rows_sharing_a_timestamp_across_pages_are_all_read() {
 #[ignore = "fault test: run with `just test-faults`"]
 async fn a_new_nullable_column_becomes_a_new_schema_version() {
     let (harness, pool) = started("schema_change", 5, "").await;
-    harness.run(&[
-        "update",
-        "--skip-seed",
-        "--count",
-        "100",
-        "--rate",
-        common::SAFE_RATE,
-        "--round-robin",
-    ]);
+    harness.update_round_robin(100, 50, 1);
     harness.wait_for_lines(150, Duration::from_secs(60));
     let mut conn = pool.get_conn().await.unwrap();
     conn.query_drop("ALTER TABLE product ADD COLUMN colour VARCHAR(16) NULL")
@@ -236,17 +187,7 @@ async fn a_new_nullable_column_becomes_a_new_schema_version() {
     // The next round starts at product 1: let the colour change be read
     // first, or the two would coalesce.
     std::thread::sleep(Duration::from_secs(3));
-    harness.run(&[
-        "update",
-        "--skip-seed",
-        "--count",
-        "100",
-        "--rate",
-        common::SAFE_RATE,
-        "--round-robin",
-        "--seed",
-        "5",
-    ]);
+    harness.update_round_robin(100, 50, 5);
     check_exactly_once(&harness, &pool, 260).await;
     let lines = harness.log_lines();
     let red = lines
@@ -292,15 +233,7 @@ async fn undecodable_records_go_to_the_dead_letters() {
             .await
             .unwrap();
     }
-    harness.run(&[
-        "update",
-        "--skip-seed",
-        "--count",
-        "100",
-        "--rate",
-        common::SAFE_RATE,
-        "--round-robin",
-    ]);
+    harness.update_round_robin(100, 50, 1);
     check_exactly_once(&harness, &pool, 150).await;
     let dead: Vec<String> = std::fs::read_dir(harness.path("dead_letters"))
         .unwrap()
@@ -379,7 +312,7 @@ fn restart_broker() {
 #[ignore = "fault test: run with `just test-faults`"]
 async fn broker_restart_loses_and_doubles_nothing() {
     let (mut harness, pool) = started("broker_restart", 5, "").await;
-    updates(&mut harness, "updater", 500, 4);
+    harness.spawn_round_robin("updater", 500, 50, 4);
     std::thread::sleep(Duration::from_secs(2));
     restart_broker();
     harness.wait_for_child_exit("updater", Duration::from_secs(60));
@@ -392,15 +325,7 @@ async fn broker_restart_loses_and_doubles_nothing() {
 #[ignore = "fault test: run with `just test-faults`"]
 async fn mysql_restart_loses_nothing() {
     let (harness, pool) = started("mysql_restart", 5, "").await;
-    harness.run(&[
-        "update",
-        "--skip-seed",
-        "--count",
-        "100",
-        "--rate",
-        common::SAFE_RATE,
-        "--round-robin",
-    ]);
+    harness.update_round_robin(100, 50, 1);
     pool.disconnect().await.unwrap();
     let stop = std::process::Command::new("start-stop-daemon")
         .args(["--stop", "--retry", "30", "--exec", "/usr/sbin/mariadbd"])
@@ -413,17 +338,7 @@ async fn mysql_restart_loses_nothing() {
         .status()
         .unwrap();
     assert!(start.success(), "starting MariaDB");
-    harness.run(&[
-        "update",
-        "--skip-seed",
-        "--count",
-        "100",
-        "--rate",
-        common::SAFE_RATE,
-        "--round-robin",
-        "--seed",
-        "7",
-    ]);
+    harness.update_round_robin(100, 50, 7);
     let pool = harness.pool().await;
     check_exactly_once(&harness, &pool, 250).await;
     let producer_log = std::fs::read_to_string(harness.path("logs/producer.log")).unwrap();

@@ -27,15 +27,7 @@ async fn every_update_appears_exactly_once_across_five_members() {
     // The seed inserts land first: an update right after an insert would
     // coalesce with it (polling delivers the latest state).
     harness.load_seed_and_wait();
-    harness.run(&[
-        "update",
-        "--skip-seed",
-        "--count",
-        "500",
-        "--rate",
-        common::SAFE_RATE,
-        "--round-robin",
-    ]);
+    harness.update_round_robin(500, 50, 1);
     let history = harness.history(&pool).await;
     assert_eq!(history.len(), 550);
     let lines = harness.wait_for_lines(history.len(), Duration::from_secs(90));
@@ -91,15 +83,7 @@ async fn producer_restart_resumes_from_the_saved_position() {
     harness.start_consumers(2);
     harness.spawn("producer", &["produce"]);
     harness.load_seed_and_wait();
-    harness.run(&[
-        "update",
-        "--skip-seed",
-        "--count",
-        "150",
-        "--rate",
-        common::SAFE_RATE,
-        "--round-robin",
-    ]);
+    harness.update_round_robin(150, 50, 1);
     harness.wait_for_lines(200, Duration::from_secs(60));
 
     harness.stop("producer", libc::SIGTERM);
@@ -112,17 +96,7 @@ async fn producer_restart_resumes_from_the_saved_position() {
     // Changes made while the producer is down are picked up after restart.
     // One change per product: two changes of one row while nobody polls
     // coalesce into its latest state (polling CDC sees rows, not a binlog).
-    harness.run(&[
-        "update",
-        "--skip-seed",
-        "--count",
-        "50",
-        "--rate",
-        common::SAFE_RATE,
-        "--round-robin",
-        "--seed",
-        "2",
-    ]);
+    harness.update_round_robin(50, 50, 2);
     harness.spawn("producer2", &["produce"]);
     let history = harness.history(&pool).await;
     assert_eq!(history.len(), 250);

@@ -23,6 +23,24 @@ pub const MYSQL_SERVER: &str = "mysql://root@127.0.0.1:3306";
 /// "Polling limits".
 pub const SAFE_RATE: &str = "25";
 
+fn round_robin_args(updates: u32, products: u32, seed: u32) -> Vec<String> {
+    [
+        "update",
+        "--skip-seed",
+        "--round-robin",
+        "--rate",
+        SAFE_RATE,
+        "--count",
+        &updates.to_string(),
+        "--products",
+        &products.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 /// One isolated pipeline deployment.
 pub struct Harness {
     pub dir: tempfile::TempDir,
@@ -149,6 +167,19 @@ dir = "{d}/run"
             .spawn()
             .unwrap();
         self.children.push((name.to_owned(), child));
+    }
+
+    /// Runs the updater to completion: `updates` round-robin changes over
+    /// products 1..=`products` at `SAFE_RATE`, from generator seed `seed`.
+    pub fn update_round_robin(&self, updates: u32, products: u32, seed: u32) {
+        let args = round_robin_args(updates, products, seed);
+        self.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    /// Starts the same updater as `update_round_robin` as child `name`.
+    pub fn spawn_round_robin(&mut self, name: &str, updates: u32, products: u32, seed: u32) {
+        let args = round_robin_args(updates, products, seed);
+        self.spawn(name, &args.iter().map(String::as_str).collect::<Vec<_>>());
     }
 
     /// Runs a command to completion and asserts it succeeded.
