@@ -4,8 +4,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Run the whole pipeline (starts MariaDB and the broker if they are not running).
 up *ARGS: setup services plugins
-    cargo build --release -p host
-    ./target/release/pipeline up {{ARGS}}
+    cargo run --release -p host -- up {{ARGS}}
 
 # The whole test suite, against real MariaDB, nisshi and the project's registry.
 test: setup services plugins

@@ -28,7 +28,7 @@ cargo build --profile release-wasm --target wasm32-wasip2 "${args[@]}"
 mkdir -p plugins/wasm
 for crate in "${crates[@]}"; do
     file="${crate//-/_}.wasm"
-    cp "target/wasm32-wasip2/release-wasm/$file" "plugins/wasm/$file.tmp"
+    cp "${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release-wasm/$file" "plugins/wasm/$file.tmp"
     mv "plugins/wasm/$file.tmp" "plugins/wasm/$file"
     echo "plugins/wasm/$file"
 done

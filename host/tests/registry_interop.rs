@@ -1,7 +1,7 @@
 //! Interop with an unmodified third-party client: Python's `confluent-kafka`.
 //!
 //! Starts the registry in process, makes (once) a venv at
-//! `target/interop-venv` with the pinned packages of
+//! `target/interop-venv` (under `CARGO_TARGET_DIR` when set) with the pinned packages of
 //! `tests/interop/requirements.txt` from PyPI, and runs
 //! `tests/interop/registry_confluent_kafka.py` against the registry. Without
 //! python3 or PyPI the test fails with the reason: it never passes silently.
@@ -37,7 +37,10 @@ async fn run(command: &mut Command, what: &str) -> String {
 /// The venv's python, created and filled on first use (or when the pins change).
 async fn interop_python() -> PathBuf {
     let root = workspace_root();
-    let venv = root.join("target/interop-venv");
+    // Beside the build cache, so CI's clean checkouts reuse it.
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let venv = target.join("interop-venv");
     let python = venv.join("bin/python");
     let requirements_file = root.join("tests/interop/requirements.txt");
     let requirements = std::fs::read_to_string(&requirements_file).unwrap();
