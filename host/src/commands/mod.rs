@@ -28,8 +28,16 @@ pub fn shutdown_signal() -> watch::Receiver<bool> {
             _ = tokio::signal::ctrl_c() => {}
             _ = terminate.recv() => {}
         }
-        tracing::info!("shutting down: finishing in-flight records");
+        tracing::info!("shutting down: finishing in-flight records (signal again to stop now)");
         let _ = sender.send(true);
+        // A process still waiting for a service has nothing in flight; a
+        // second signal must not have to wait for that service.
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::warn!("second signal: stopping now");
+        std::process::exit(130);
     });
     receiver
 }

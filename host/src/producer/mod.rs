@@ -43,6 +43,10 @@ pub async fn run(
     counters: Arc<ProducerCounters>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
+    // Bad local input stops the producer now, not after it has waited for
+    // services that may never come.
+    PositionFile::new(&config.source.position_file).load()?;
+    ValueSchema::load(&config.source.value_schema_file)?;
     let pool = connect(&config.mysql.url).await?;
     let mut backoff = Backoff::default();
     loop {
