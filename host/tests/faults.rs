@@ -150,10 +150,14 @@ async fn rows_sharing_a_timestamp_across_pages_are_all_read() {
     };
     let mut conn = pool.get_conn().await.unwrap();
     for _ in 0..5 {
-        // One statement: all 50 rows get the same NOW(6).
-        conn.query_drop("UPDATE product SET price = price + 1")
-            .await
-            .unwrap();
+        // One statement setting one stamp on all 50 rows, as an application
+        // that supplies its own `last_updated` would (the trigger keeps a
+        // stamp later than the write time as it is).
+        conn.query_drop(
+            "UPDATE product SET price = price + 1, last_updated = NOW(6) + INTERVAL 500000 MICROSECOND",
+        )
+        .await
+        .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     drop(conn);

@@ -151,11 +151,11 @@ async fn read_changes(
     limit: usize,
 ) -> Result<Vec<SourceRow>> {
     let mut conn = pool.get_conn().await?;
-    let bound = tailer.safe_bound(&mut conn).await?;
-    if after.is_some_and(|position| position.timestamp >= bound) {
-        return Ok(Vec::new());
+    let rows = tailer.read_committed(&mut conn, after, limit).await?;
+    if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+        tracing::debug!(?after, first = ?first.position, last = ?last.position, rows = rows.len(), "read");
     }
-    tailer.read(&mut conn, after, bound, limit).await
+    Ok(rows)
 }
 
 /// Hands every row of the batch to librdkafka; returns the delivery futures

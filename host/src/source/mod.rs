@@ -2,12 +2,13 @@
 //! producer's saved position.
 //!
 //! Tailing is keyset pagination on `(last_updated, id)`: every poll reads the
-//! rows strictly after the last position and at or before a *safe bound*, the
-//! newest instant for which no commit can still appear (see [`tail`]).
+//! rows strictly after the last position, up to `NOW(6)` less a grace period
+//! and before any change still in flight (see [`tail`], [`uncommitted`]).
 
 pub mod mysql;
 pub mod position;
 pub mod tail;
+pub mod uncommitted;
 
 pub use position::{Position, PositionFile};
 pub use tail::{SourceRow, Tailer};

@@ -1,7 +1,7 @@
 //! Connecting to MySQL/MariaDB and making sure the source table exists.
 //!
 //! Every session runs in UTC (`time_zone = '+00:00'`) so `DATETIME(6)` values,
-//! `NOW(6)` and `information_schema.innodb_trx.trx_started` are all the same
+//! `NOW(6)` and `SYSDATE(6)` are all the same
 //! instant on every host, whatever the server's or client's local zone.
 
 use mysql_async::prelude::Queryable;
@@ -41,10 +41,21 @@ async fn create_database(opts: &Opts, database: &str) -> Result<()> {
 /// increasing.
 ///
 /// The update trigger is what makes "the latest state of every changed row" sound
-/// under clock skew: an update whose `NOW(6)` is not later than the row's
+/// under clock skew: an update whose clock is not later than the row's
 /// previous stamp (a clock step back, or two updates in one microsecond)
 /// still gets a later stamp, so the tailer can never mistake a change for one
 /// it already sent. It applies to every writer, not only ours.
+///
+/// The stamp is `SYSDATE(6)`, the moment the row is written, not `NOW(6)`,
+/// the moment its statement began: a statement that waited seconds for a lock
+/// would otherwise write a row stamped seconds in the past, behind rows the
+/// tailer had already passed. (Under statement-based binlog replication
+/// SYSDATE is unsafe; MariaDB's default MIXED format logs such rows by value.
+/// A server started with `--sysdate-is-now` loses this protection.)
+///
+/// The triggers carry a version in their name so that a deployment with the
+/// older `NOW(6)` triggers gets these (both run for a moment; the later stamp
+/// wins) and the old ones are dropped.
 pub async fn ensure_product_table(conn: &mut Conn, table: &str) -> Result<()> {
     let quoted = quote_identifier(table);
     conn.query_drop(format!(
@@ -60,18 +71,23 @@ pub async fn ensure_product_table(conn: &mut Conn, table: &str) -> Result<()> {
     .await?;
     // An insert stamped in the past (a backfill, a loader replaying old data)
     // would land behind the tailer's position and never be read.
-    let on_insert = quote_identifier(&format!("{table}_stamp_insert"));
+    let on_insert = quote_identifier(&format!("{table}_stamp_insert_v2"));
     conn.query_drop(format!(
         "CREATE TRIGGER IF NOT EXISTS {on_insert} BEFORE INSERT ON {quoted} FOR EACH ROW
-         SET NEW.last_updated = GREATEST(NOW(6), COALESCE(NEW.last_updated, NOW(6)))"
+         SET NEW.last_updated = GREATEST(SYSDATE(6), COALESCE(NEW.last_updated, SYSDATE(6)))"
     ))
     .await?;
-    let on_update = quote_identifier(&format!("{table}_stamp_update"));
+    let on_update = quote_identifier(&format!("{table}_stamp_update_v2"));
     conn.query_drop(format!(
         "CREATE TRIGGER IF NOT EXISTS {on_update} BEFORE UPDATE ON {quoted} FOR EACH ROW
-         SET NEW.last_updated = GREATEST(NOW(6), NEW.last_updated, OLD.last_updated + INTERVAL 1 MICROSECOND)"
+         SET NEW.last_updated = GREATEST(SYSDATE(6), NEW.last_updated, OLD.last_updated + INTERVAL 1 MICROSECOND)"
     ))
     .await?;
+    for old in ["stamp_insert", "stamp_update"] {
+        let old = quote_identifier(&format!("{table}_{old}"));
+        conn.query_drop(format!("DROP TRIGGER IF EXISTS {old}"))
+            .await?;
+    }
     Ok(())
 }
 

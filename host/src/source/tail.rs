@@ -1,18 +1,13 @@
 //! Reading the table's changes in position order.
 //!
-//! A poll reads rows with `(last_updated, id)` strictly after the last
-//! position and `last_updated` at or before a *safe bound*: the newest instant
-//! for which every change has already committed. The bound is the earlier of
-//!
-//! * `NOW(6)` less the grace period (statements that are running right now
-//!   stamp `NOW(6)` at their start, and may commit a moment later), and
-//! * the start of the oldest open read-write transaction, from
-//!   `information_schema.innodb_trx`: a transaction stamps its rows no earlier
-//!   than it started, so nothing it commits later can land behind the bound,
-//!   however long it stays open. A fixed delay cannot promise that.
-//!
-//! The bound stays put while such a transaction is open; the tailer then
-//! waits instead of skipping its rows.
+//! A poll reads the rows with `(last_updated, id)` strictly after the last
+//! position and `last_updated` at or before `NOW(6)` less the grace period,
+//! and hands on only those before the first change that is written but not
+//! yet committed (see [`super::uncommitted`]). The triggers stamp each row
+//! when it is written (`SYSDATE(6)`, not the statement's start), so the grace
+//! period only has to cover the microseconds between the stamp and the write;
+//! a transaction that stays open for minutes is seen by the dirty read and
+//! waited for, not skipped. A fixed delay alone cannot promise that.
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
@@ -21,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::record::{FieldValue, Record};
 use crate::source::mysql::quote_identifier;
 use crate::source::position::Position;
+use crate::source::uncommitted::before_uncommitted;
 use crate::timestamp::Timestamp;
 
 /// One changed row, with its position.
@@ -34,6 +30,7 @@ pub struct SourceRow {
 #[derive(Debug, Clone)]
 pub struct Tailer {
     select: String,
+    select_keys: String,
     id_column: String,
     timestamp_column: String,
     grace_micros: i64,
@@ -54,68 +51,76 @@ impl Tailer {
         );
         // The OR form (rather than a row comparison) lets MariaDB range-scan
         // the (last_updated, id) index.
-        let select = format!(
-            "SELECT * FROM {table_q}
+        let range = format!(
+            "FROM {table_q}
              WHERE {ts_q} >= ? AND ({ts_q} > ? OR {id_q} > ?) AND {ts_q} <= ?
              ORDER BY {ts_q}, {id_q} LIMIT ?"
         );
         Self {
-            select,
+            select: format!("SELECT * {range}"),
+            select_keys: format!("SELECT {ts_q}, {id_q} {range}"),
             id_column: id_column.to_owned(),
             timestamp_column: timestamp_column.to_owned(),
             grace_micros: i64::try_from(grace.as_micros()).unwrap_or(i64::MAX),
         }
     }
 
-    /// The newest instant up to which every change has committed.
-    pub async fn safe_bound(&self, conn: &mut Conn) -> Result<Timestamp> {
-        let row: Option<(Value, Value)> = conn
-            .query_first(
-                "SELECT NOW(6),
-                        (SELECT MIN(trx_started) FROM information_schema.innodb_trx
-                          WHERE trx_mysql_thread_id <> CONNECTION_ID() AND trx_is_read_only = 0)",
-            )
-            .await?;
-        let (now, oldest_open) =
-            row.ok_or_else(|| Error::Source("NOW(6) returned no row".into()))?;
-        let now = Timestamp::from_mysql(&now)
-            .ok_or_else(|| Error::Source(format!("NOW(6) returned {now:?}, not a timestamp")))?;
-        let by_clock = Timestamp(now.micros().saturating_sub(self.grace_micros));
-        // trx_started has whole seconds (truncated, so never after the real
-        // start). A statement stamps NOW(6) when it starts, which can be a
-        // little before InnoDB registers its transaction; the grace period
-        // covers that gap too. Cost: while writes stream, the bound trails
-        // NOW(6) by up to a second plus the grace period.
-        let by_transactions = Timestamp::from_mysql(&oldest_open)
-            .map(|t| Timestamp(t.micros().saturating_sub(self.grace_micros.max(1))));
-        Ok(by_transactions.map_or(by_clock, |t| t.min(by_clock)))
-    }
-
-    /// Up to `limit` rows after `after` and at or before `bound`, in order.
-    pub async fn read(
+    /// Up to `limit` committed rows after `after`, in position order, that
+    /// no change still in flight can precede.
+    pub async fn read_committed(
         &self,
         conn: &mut Conn,
         after: Option<Position>,
-        bound: Timestamp,
         limit: usize,
     ) -> Result<Vec<SourceRow>> {
+        let now: Value = conn
+            .query_first("SELECT NOW(6)")
+            .await?
+            .ok_or_else(|| Error::Source("NOW(6) returned no row".into()))?;
+        let now = Timestamp::from_mysql(&now)
+            .ok_or_else(|| Error::Source(format!("NOW(6) returned {now:?}, not a timestamp")))?;
+        let bound = Timestamp(now.micros().saturating_sub(self.grace_micros));
+        if after.is_some_and(|position| position.timestamp >= bound) {
+            return Ok(Vec::new());
+        }
         let after = after.unwrap_or(Position {
             timestamp: Timestamp(0),
             id: i64::MIN,
         });
-        let rows: Vec<Row> = conn
-            .exec(
-                self.select.as_str(),
-                (
-                    after.timestamp.to_mysql(),
-                    after.timestamp.to_mysql(),
-                    after.id,
-                    bound.to_mysql(),
-                    limit as u64,
-                ),
-            )
+        let params = (
+            after.timestamp.to_mysql(),
+            after.timestamp.to_mysql(),
+            after.id,
+            bound.to_mysql(),
+            limit as u64,
+        );
+        // The dirty read first: a change it misses and the committed read
+        // then finds has committed, which is fine; the other order could miss
+        // one in flight. The isolation level applies to the next transaction
+        // only, the autocommit SELECT right after it (MySQL and MariaDB alike).
+        conn.query_drop("SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED")
             .await?;
-        rows.into_iter().map(|row| self.convert(row)).collect()
+        let dirty: Vec<(Value, i64)> = conn.exec(self.select_keys.as_str(), params.clone()).await?;
+        let dirty_complete = dirty.len() < limit;
+        let dirty = dirty
+            .into_iter()
+            .map(|(timestamp, id)| {
+                Timestamp::from_mysql(&timestamp)
+                    .map(|timestamp| Position { timestamp, id })
+                    .ok_or_else(|| {
+                        Error::Source(format!(
+                            "column `{}` holds {timestamp:?}, not a DATETIME",
+                            self.timestamp_column
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let rows: Vec<Row> = conn.exec(self.select.as_str(), params).await?;
+        let committed = rows
+            .into_iter()
+            .map(|row| self.convert(row))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(before_uncommitted(committed, &dirty, dirty_complete))
     }
 
     fn convert(&self, row: Row) -> Result<SourceRow> {

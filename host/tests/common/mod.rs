@@ -16,11 +16,10 @@ use mysql_async::{Opts, Pool};
 pub const MYSQL_SERVER: &str = "mysql://root@127.0.0.1:3306";
 
 /// The updater rate for round-robin updates over the 50 seed products: each
-/// product changes every 2 s. Polling delivers a row's latest state, and
-/// while writes stream the producer's safe bound can trail `NOW(6)` by up to
-/// a second (`innodb_trx.trx_started` has whole seconds), so two changes of
-/// one row closer than that may coalesce into one; see the README's
-/// "Polling limits".
+/// product changes every 2 s, far apart compared with the poll interval and
+/// grace period. Polling delivers a row's latest state, so two changes of one
+/// row within one poll coalesce into one (README: "Limits of polling"); the
+/// tests check every change, so they must not make such pairs.
 pub const SAFE_RATE: &str = "25";
 
 fn round_robin_args(updates: u32, products: u32, seed: u32) -> Vec<String> {
@@ -148,7 +147,10 @@ dir = "{d}/run"
             .arg("--config")
             .arg(&self.config_path)
             .args(args)
-            .env("RUST_LOG", "info,rdkafka=warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("PIPELINE_TEST_LOG").unwrap_or_else(|_| "info,rdkafka=warn".into()),
+            )
             .stdin(Stdio::null());
         command
     }
