@@ -279,7 +279,14 @@ fn a_corrupt_position_file_is_named_with_the_fix() {
 #[test]
 #[ignore = "fault test: run with `just test-faults`"]
 fn a_malformed_config_names_the_key() {
-    let harness = Harness::new("bad_config", "[topic]\npartitons = 3\n");
+    let harness = Harness::new("bad_config", "");
+    let config = std::fs::read_to_string(&harness.config_path).unwrap();
+    assert!(config.contains("partitions = 10"));
+    std::fs::write(
+        &harness.config_path,
+        config.replace("partitions = 10", "partitons = 10"),
+    )
+    .unwrap();
     let output = harness.command(&["produce"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");

@@ -84,11 +84,11 @@ pub struct SourceConfig {
     pub timestamp_column: String,
     /// How long to wait between polls that found nothing.
     pub poll_interval_ms: u64,
-    /// The producer stays this far behind MySQL's clock (and behind the oldest
-    /// open writing transaction, whatever its age) so late commits are not
-    /// skipped. The transaction bound does the heavy lifting; the grace period
-    /// only covers the moment between a statement fixing `NOW(6)` and InnoDB
-    /// listing it as a read-write transaction.
+    /// The producer reads no row stamped later than this long before MySQL's
+    /// clock. Changes still in flight are found by the dirty read (see
+    /// `source::uncommitted`); the grace period only covers the moment between
+    /// the trigger stamping a row and InnoDB holding it, microseconds unless
+    /// the server thread is descheduled right there.
     pub grace_period_ms: u64,
     /// Rows read per query (keyset pagination).
     pub batch_size: usize,
@@ -105,7 +105,7 @@ impl Default for SourceConfig {
             id_column: "id".into(),
             timestamp_column: "last_updated".into(),
             poll_interval_ms: 20,
-            grace_period_ms: 100,
+            grace_period_ms: 50,
             batch_size: 5000,
             position_file: "time_track/last_read_timestamp.json".into(),
             value_schema_file: "schemas/product_value_avro_schema.json".into(),
