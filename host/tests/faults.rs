@@ -152,16 +152,17 @@ async fn rows_sharing_a_timestamp_across_pages_are_all_read() {
         harness
     };
     let mut conn = pool.get_conn().await.unwrap();
-    for _ in 0..5 {
+    for round in 1..=5 {
         // One statement setting one stamp on all 50 rows, as an application
         // that supplies its own `last_updated` would (the trigger keeps a
         // stamp later than the write time as it is).
         conn.query_drop(
-            "UPDATE product SET price = price + 1, last_updated = NOW(6) + INTERVAL 500000 MICROSECOND",
+            "UPDATE product SET price = price + 1, last_updated = NOW(6) + INTERVAL 200000 MICROSECOND",
         )
         .await
         .unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Read before the next round changes the same rows (or they coalesce).
+        harness.wait_for_lines(50 + 50 * round, Duration::from_secs(30));
     }
     drop(conn);
     let history = harness.history(&pool).await;

@@ -32,8 +32,13 @@ use crate::source::{Position, PositionFile, SourceRow, Tailer};
 pub use acker::AckedBatch;
 pub use counters::ProducerCounters;
 
-/// Batches produced but not yet acknowledged, at most.
-const BATCHES_IN_FLIGHT: usize = 4;
+/// Batches produced but not yet acknowledged, at most. Not the limit that
+/// matters in practice: that is librdkafka's queue (`queue.buffering.max.messages`,
+/// `produce_batch` waits while it is full). While the broker is away the
+/// reader keeps polling into that queue; a small cap here would stop it within
+/// a second, and every row changed twice during the outage would then reach
+/// the topic only in its latest state.
+const BATCHES_IN_FLIGHT: usize = 4096;
 
 /// Runs the producer until `shutdown` turns true; then lets in-flight records
 /// be acknowledged and saves the position. Transient failures (MySQL, broker,
