@@ -35,5 +35,6 @@ pub use schema::{FieldSpec, FieldType, SchemaFields};
 mod bindings {
     wasmtime::component::bindgen!({ path: "../wit", world: "transform" });
 
-    pub use pipeline::transform::types::{Field, FieldType, Value};
+    // `self::`: in doctests the crate itself, also named `pipeline`, is in scope.
+    pub use self::pipeline::transform::types::{Field, FieldType, Value};
 }
