@@ -3,52 +3,34 @@
 //! consumer's default batch size. (The consumer-level ratio, decode and log
 //! writes included, is `wasm_vs_native_ratio` in `pipeline bench`.)
 //!
-//! Needs the plugins built (`just plugins`; `just bench` does it).
+//! Builds the plugins first if they are not (`scripts/build-plugins.sh`).
 
 use std::hint::black_box;
-use std::path::Path;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use pipeline::config::PluginConfig;
-use pipeline::plugin::{FieldType, PluginChain, SchemaFields};
-use pipeline::record::{FieldValue, Record};
+use pipeline::plugin::PluginChain;
+use pipeline::record::Record;
+
+#[path = "../tests/plugin_support/mod.rs"]
+mod plugin_support;
+use plugin_support::{products, schema, wasm};
 
 const BATCH: usize = 500;
 
-fn product(id: i32) -> Record {
-    Record::default()
-        .with("id", FieldValue::Int(id))
-        .with("name", FieldValue::Text(format!("product {id}")))
-        .with("category", FieldValue::Text(format!("cat_{}", id % 5 + 1)))
-        .with("price", FieldValue::Double(f64::from(id) * 1.25))
-        .with(
-            "last_updated",
-            FieldValue::Long(1_700_000_000_000_000 + i64::from(id)),
-        )
-}
-
 fn chains(c: &mut Criterion) {
-    let plugins_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/wasm");
-    let plugins = ["uppercase_category", "cat5_discount"]
-        .map(|name| PluginConfig::at(plugins_dir.join(format!("{name}.wasm"))));
-    let schema = SchemaFields::new([
-        ("id", FieldType::Int, false),
-        ("name", FieldType::Text, false),
-        ("category", FieldType::Text, false),
-        ("price", FieldType::Double, false),
-        ("last_updated", FieldType::Long, false),
-    ]);
-    let mut wasm = match PluginChain::load(&plugins, &schema) {
-        Ok(chain) => chain,
-        Err(error) => panic!("{error} (build the plugins first: `just plugins`)"),
-    };
+    let plugins = [wasm("uppercase_category"), wasm("cat5_discount")].map(PluginConfig::at);
+    let mut wasm_chain = PluginChain::load(&plugins, &schema()).expect("the seed plugins load");
     let mut native = PluginChain::native_seed();
-    let batch: Vec<Record> = (1..=BATCH as i32).map(product).collect();
-    assert_eq!(wasm.process(batch.clone()), native.process(batch.clone()));
+    let batch: Vec<Record> = products(1..=BATCH as i32);
+    assert_eq!(
+        wasm_chain.process(batch.clone()),
+        native.process(batch.clone())
+    );
 
     let mut group = c.benchmark_group("seed_chain");
     group.throughput(Throughput::Elements(BATCH as u64));
-    for (name, chain) in [("native", &mut native), ("wasm", &mut wasm)] {
+    for (name, chain) in [("native", &mut native), ("wasm", &mut wasm_chain)] {
         group.bench_function(name, |b| {
             b.iter_batched(
                 || batch.clone(),
