@@ -146,7 +146,11 @@ impl Member {
     ) -> Option<Result<Record, String>> {
         let mut backoff = Backoff::default();
         loop {
-            match runtime.block_on(self.decoder.decode(payload)) {
+            let decoded = match self.decoder.decode_known(payload) {
+                Some(decoded) => decoded,
+                None => runtime.block_on(self.decoder.decode(payload)),
+            };
+            match decoded {
                 Ok(record) => return Some(Ok(record)),
                 Err(DecodeError::Undecodable(reason)) => return Some(Err(reason)),
                 Err(DecodeError::RegistryUnavailable(reason)) => {
