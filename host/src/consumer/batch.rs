@@ -215,23 +215,56 @@ impl Member {
         }
     }
 
-    /// Commits the offset after the last handled message of each partition.
-    /// Asynchronous: the logs, not the commits, decide where a partition
-    /// resumes, so a lost commit costs a re-read, never a record.
-    fn commit(&self, handled: &BTreeMap<i32, i64>) {
-        if handled.is_empty() {
+    /// Notes the offset after the last handled message of each partition
+    /// and commits what is noted at most every `COMMIT_INTERVAL`.
+    /// Asynchronous and sparse on purpose: the logs, not the commits, decide
+    /// where a partition resumes (see `ownership`), so a commit that is late
+    /// or lost costs a re-read that the logs then skip, never a record. A
+    /// commit per batch cost a broker write per batch.
+    pub(super) fn commit(&mut self, handled: &BTreeMap<i32, i64>) {
+        for (&partition, &offset) in handled {
+            self.uncommitted.insert(partition, offset);
+        }
+        if self.last_commit.elapsed() >= COMMIT_INTERVAL {
+            self.commit_now(CommitMode::Async);
+        }
+    }
+
+    /// Commits every noted offset now.
+    pub(super) fn commit_now(&mut self, mode: CommitMode) {
+        self.last_commit = std::time::Instant::now();
+        if self.uncommitted.is_empty() {
             return;
         }
+        // A partition revoked since its offset was noted belongs to another
+        // member now: committing an older offset over theirs would be wrong.
+        let owned: std::collections::BTreeSet<i32> = self
+            .consumer
+            .assignment()
+            .map(|list| list.elements().iter().map(|e| e.partition()).collect())
+            .unwrap_or_default();
         let mut offsets = TopicPartitionList::new();
-        for (&partition, &offset) in handled {
-            let _ =
-                offsets.add_partition_offset(&self.topic, partition, Offset::Offset(offset + 1));
+        for (&partition, &offset) in &self.uncommitted {
+            if owned.contains(&partition) {
+                let _ = offsets.add_partition_offset(
+                    &self.topic,
+                    partition,
+                    Offset::Offset(offset + 1),
+                );
+            }
         }
-        if let Err(error) = self.consumer.commit(&offsets, CommitMode::Async) {
+        self.uncommitted.clear();
+        if offsets.count() == 0 {
+            return;
+        }
+        if let Err(error) = self.consumer.commit(&offsets, mode) {
             tracing::warn!(member = self.member, %error, "offset commit failed; the logs still say where to resume");
         }
     }
 }
+
+/// How often a member commits its offsets while records flow.
+const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The record's source position: its id and `last_updated` stamp.
 fn source_position(record: &Record) -> Option<(i64, i64)> {

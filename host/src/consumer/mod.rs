@@ -81,6 +81,9 @@ struct Member {
     log: ConsumerLog,
     dead_letters: DeadLetterSink,
     counters: Arc<ConsumerCounters>,
+    /// Offsets handled since the last commit (see `batch::commit`).
+    uncommitted: std::collections::BTreeMap<i32, i64>,
+    last_commit: Instant,
 }
 
 impl Member {
@@ -119,6 +122,8 @@ impl Member {
             log,
             dead_letters,
             counters,
+            uncommitted: std::collections::BTreeMap::new(),
+            last_commit: Instant::now(),
         })
     }
 
@@ -139,6 +144,7 @@ impl Member {
             }
         }
         tracing::info!(member = self.member, "consumer stopping: leaving the group");
+        self.commit_now(rdkafka::consumer::CommitMode::Sync);
         self.consumer.unsubscribe();
         Ok(())
     }
