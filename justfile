@@ -19,6 +19,7 @@ test-faults: setup services plugins
 bench: setup services plugins
     cargo bench -p host
     cargo run --release -p host -- bench
+    python3 scripts/bench-table.py
 
 # Install what is missing (wasm target, just, nisshi, Debian packages).
 setup:
