@@ -48,29 +48,38 @@ impl LatencyHistogram {
         let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
         let _ = writeln!(
             out,
-            "{name}_sum{{{}}} {}",
-            labels.trim_end_matches(','),
+            "{name}_sum{} {}",
+            label_set(labels),
             self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
         );
-        let _ = writeln!(
-            out,
-            "{name}_count{{{}}} {count}",
-            labels.trim_end_matches(',')
-        );
+        let _ = writeln!(out, "{name}_count{} {count}", label_set(labels));
+    }
+}
+
+/// `{a="1"}` for labels `a="1",` (the trailing comma lets histograms append
+/// `le`); nothing for no labels.
+fn label_set(labels: &str) -> String {
+    let labels = labels.trim_end_matches(',');
+    if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
     }
 }
 
 fn counter(out: &mut String, name: &str, help: &str, labels: &str, value: u64) {
+    let labels = label_set(labels);
     let _ = writeln!(
         out,
-        "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{{labels}}} {value}"
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name}{labels} {value}"
     );
 }
 
 fn gauge(out: &mut String, name: &str, help: &str, labels: &str, value: u64) {
+    let labels = label_set(labels);
     let _ = writeln!(
         out,
-        "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{{labels}}} {value}"
+        "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{labels} {value}"
     );
 }
 
