@@ -300,13 +300,26 @@ fn a_malformed_config_names_the_key() {
     );
 }
 
-/// Restarts the local broker (the nisshi that scripts/services.sh started,
-/// SQLite-backed so its data survives) in the middle of a stream.
+/// Restarts the local broker in the middle of a stream: the nisshi on
+/// 127.0.0.1:9092, whichever checkout started it (CI's clean checkout runs
+/// against the broker the machine already has), with the same command line
+/// and working directory, so it reopens the same SQLite storage.
 fn restart_broker() {
-    let root = common::workspace_root();
-    let pid = std::fs::read_to_string(root.join("run/nisshi.pid"))
-        .expect("run/nisshi.pid: the broker must have been started by scripts/services.sh");
-    let pid: i32 = pid.trim().parse().unwrap();
+    let pgrep = std::process::Command::new("pgrep")
+        .args(["-xo", "nisshi"])
+        .output()
+        .unwrap();
+    let pid: i32 = String::from_utf8_lossy(&pgrep.stdout)
+        .trim()
+        .parse()
+        .expect("the local broker must be nisshi (scripts/services.sh starts it)");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let args: Vec<String> = cmdline
+        .split(|&byte| byte == 0)
+        .filter(|arg| !arg.is_empty())
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect();
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
     unsafe {
         libc::kill(pid, libc::SIGTERM);
     }
@@ -314,11 +327,37 @@ fn restart_broker() {
         std::net::TcpStream::connect("127.0.0.1:9092").is_err()
     });
     std::thread::sleep(Duration::from_secs(3));
-    let status = std::process::Command::new("bash")
-        .arg(root.join("scripts/services.sh"))
+    let log_path = cwd.join("run/nisshi.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(if log_path.parent().is_some_and(|dir| dir.is_dir()) {
+            log_path
+        } else {
+            std::path::PathBuf::from("/dev/null")
+        })
+        .unwrap();
+    // setsid -f: the broker outlives this test process, as before.
+    let status = std::process::Command::new("setsid")
+        .arg("-f")
+        .args(&args)
+        .current_dir(&cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
         .status()
         .unwrap();
-    assert!(status.success(), "restarting the broker");
+    assert!(status.success(), "restarting the broker: {args:?}");
+    common::wait_until(Duration::from_secs(30), "the broker to come back", || {
+        std::net::TcpStream::connect("127.0.0.1:9092").is_ok()
+    });
+    if let Ok(output) = std::process::Command::new("pgrep")
+        .args(["-xo", "nisshi"])
+        .output()
+        && cwd.join("run").is_dir()
+    {
+        let _ = std::fs::write(cwd.join("run/nisshi.pid"), output.stdout);
+    }
 }
 
 /// The broker goes away and comes back: producer and members wait, retry
