@@ -102,3 +102,47 @@ fn the_readme_plugin_example_is_the_round_prices_crate() {
     });
     assert!(rounded, "{report}");
 }
+
+/// The same through the binary: `pipeline plugin check` and `pipeline plugin new`.
+#[test]
+fn the_cli_checks_and_scaffolds_plugins() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let pipeline = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+            .args(args)
+            .current_dir(&root)
+            .output()
+            .unwrap()
+    };
+    let wasm_path = wasm("cat5_discount");
+    let check = pipeline(&["plugin", "check", wasm_path.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("cat5-discount@0.1.0#") && stdout.contains("-> keep"),
+        "{stdout}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let made = pipeline(&[
+        "plugin",
+        "new",
+        "tidy-names",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert!(dir.path().join("tidy-names/src/lib.rs").exists());
+    let refused = pipeline(&[
+        "plugin",
+        "new",
+        "Bad Name",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "a bad name is bad input");
+}
