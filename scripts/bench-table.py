@@ -25,7 +25,7 @@ rows = [
      f'{n("baseline_latency_p50_ms")} / {n("baseline_latency_p99_ms")} / –', "p99 < baseline p50"),
     ("consumer peak RSS, 100k / 10k rows (MiB)", f'{n("consumer_peak_rss_mib")} / {n("consumer_peak_rss_mib_10k")}', "", "< 64, no growth"),
     ("producer peak RSS (MiB)", n("producer_peak_rss_mib"), "", ""),
-    ("broker only, same client settings: produce / consume (msgs/s)", f'{n("broker_produce_per_s")} / {n("broker_consume_per_s")}', "", ""),
+    ("broker only, same client settings: produce / consume by 5 members (msgs/s)", f'{n("broker_produce_per_s")} / {n("broker_consume_per_s")}', "", ""),
     ("scaling: catch-up with 1 / 2 / 5 consumers, 10 partitions (rows/s)",
      f'{n("scaling_1_consumers_rows_per_s")} / {n("scaling_2_consumers_rows_per_s")} / {n("scaling_5_consumers_rows_per_s")}', "", ""),
     ("scaling: 5 consumers, 30 partitions (rows/s)", n("scaling_5_consumers_30_partitions_rows_per_s"), "", ""),

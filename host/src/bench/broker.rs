@@ -1,7 +1,10 @@
 //! The broker alone, with the pipeline's client settings: how many records
-//! per second it takes and gives, so a bottleneck in the local broker shows
-//! as such instead of being blamed on the pipeline (or hidden).
+//! per second it takes and gives (to five consumers of one group, as the
+//! pipeline runs them), so a bottleneck in the local broker shows as such
+//! instead of being blamed on the pipeline (or hidden).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -14,6 +17,10 @@ use crate::kafka::{ClientRole, client_config, ensure_topic};
 
 /// A payload the size of an encoded product record.
 const PAYLOAD: [u8; 64] = [7; 64];
+
+/// As many group members as the pipeline runs: one consumer alone is not
+/// the broker's ceiling for five.
+const MEMBERS: usize = 5;
 
 pub async fn measure(config: &Config, rows: usize, report: &mut Report) -> Result<()> {
     let topic = format!(
@@ -48,25 +55,59 @@ pub async fn measure(config: &Config, rows: usize, report: &mut Report) -> Resul
 
     let mut consumer_config = config.clone();
     consumer_config.consumer.group_id = format!("{topic}_group");
-    let consumer_config = client_config(&consumer_config, ClientRole::Consumer);
-    let topic_for_thread = topic.clone();
-    let rate = tokio::task::spawn_blocking(move || -> Result<f64> {
-        let consumer: BaseConsumer = consumer_config.create()?;
-        consumer.subscribe(&[&topic_for_thread])?;
-        let mut received = 0;
-        let mut first = None;
-        let deadline = Instant::now() + Duration::from_secs(300);
-        while received < rows && Instant::now() < deadline {
-            if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
-                first.get_or_insert_with(Instant::now);
-                received += 1;
-            }
-        }
-        let elapsed = first.map_or(f64::NAN, |first| first.elapsed().as_secs_f64());
-        Ok(received as f64 / elapsed)
-    })
-    .await
-    .map_err(|error| crate::Error::Source(format!("broker bench thread: {error}")))??;
+    let rate = consume_with_members(&consumer_config, &topic, rows, MEMBERS).await?;
     report.set("broker_consume_per_s", rate);
     Ok(())
+}
+
+/// `members` consumers of one group, each on its own thread, reading the
+/// topic until `rows` records arrived between them: records/s from the
+/// first record to the last, as the pipeline's members are measured.
+async fn consume_with_members(
+    config: &Config,
+    topic: &str,
+    rows: usize,
+    members: usize,
+) -> Result<f64> {
+    let received = Arc::new(AtomicUsize::new(0));
+    let mut threads = Vec::with_capacity(members);
+    for _ in 0..members {
+        let client = client_config(config, ClientRole::Consumer);
+        let topic = topic.to_owned();
+        let received = Arc::clone(&received);
+        threads.push(tokio::task::spawn_blocking(
+            move || -> Result<Option<(Instant, Instant)>> {
+                let consumer: BaseConsumer = client.create()?;
+                consumer.subscribe(&[&topic])?;
+                let mut window: Option<(Instant, Instant)> = None;
+                let deadline = Instant::now() + Duration::from_secs(300);
+                while received.load(Ordering::Relaxed) < rows && Instant::now() < deadline {
+                    if let Some(Ok(_)) = consumer.poll(Duration::from_millis(50)) {
+                        let now = Instant::now();
+                        window = Some(window.map_or((now, now), |(first, _)| (first, now)));
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Ok(window)
+            },
+        ));
+    }
+    let mut first: Option<Instant> = None;
+    let mut last: Option<Instant> = None;
+    for thread in threads {
+        let window = thread
+            .await
+            .map_err(|error| crate::Error::Source(format!("broker bench thread: {error}")))??;
+        if let Some((start, end)) = window {
+            first = Some(first.map_or(start, |f| f.min(start)));
+            last = Some(last.map_or(end, |l| l.max(end)));
+        }
+    }
+    Ok(match (first, last) {
+        (Some(first), Some(last)) => {
+            received.load(Ordering::Relaxed) as f64
+                / last.duration_since(first).as_secs_f64().max(1e-3)
+        }
+        _ => f64::NAN,
+    })
 }

@@ -103,7 +103,11 @@ impl Report {
             ),
             ("producer peak RSS (MiB)", "producer_peak_rss_mib", ""),
             ("broker only: produce (msgs/s)", "broker_produce_per_s", ""),
-            ("broker only: consume (msgs/s)", "broker_consume_per_s", ""),
+            (
+                "broker only: consume, 5 members (msgs/s)",
+                "broker_consume_per_s",
+                "",
+            ),
             (
                 "scaling: 1 / 2 / 5 consumers, 10 partitions",
                 "scaling_1_consumers_rows_per_s",
