@@ -170,3 +170,46 @@ fn allow_clock_grants_the_real_wall_clock() {
         "still no files: {reason}"
     );
 }
+
+#[test]
+fn a_busy_machine_does_not_dead_letter_healthy_records() {
+    // Time limits count the calling thread's CPU time, not wall time: with
+    // every core oversubscribed, this thread is descheduled for longer than
+    // the 1 ms limit again and again, yet the seed plugins spend
+    // microseconds per record and must never be interrupted for it.
+    let configs: Vec<PluginConfig> = ["uppercase_category", "cat5_discount"]
+        .iter()
+        .map(|name| {
+            let mut config = PluginConfig::at(wasm(name));
+            config.time_limit_ms = 1;
+            config
+        })
+        .collect();
+    let mut chain = PluginChain::load(&configs, &schema()).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hogs = std::thread::available_parallelism().map_or(2, usize::from) * 4;
+    let hog_threads: Vec<_> = (0..hogs)
+        .map(|_| {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut spins = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    spins = std::hint::black_box(spins.wrapping_add(1));
+                }
+            })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for id in 1..=3_000 {
+        for outcome in chain.process(products(id..=id)) {
+            if let ChainOutcome::Failed(letter) = outcome {
+                failures.push(letter.reason);
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for hog in hog_threads {
+        hog.join().unwrap();
+    }
+    assert!(failures.is_empty(), "healthy records failed: {failures:?}");
+}

@@ -81,7 +81,7 @@ impl Loaded {
                 )
             })?;
         let mut instance = instantiate(&pre, config)?;
-        instance.store.set_epoch_deadline(MANIFEST_TICKS);
+        start_budget(&mut instance.store, MANIFEST_TICKS);
         let manifest = instance
             .bindings
             .call_manifest(&mut instance.store)
@@ -113,7 +113,7 @@ impl Loaded {
         let records = u64::try_from(rows.len()).unwrap_or(u64::MAX);
         let budget = batch_budget_ms(self.config.time_limit_ms, records);
         instance.store.data_mut().limits.memory_refused = false;
-        instance.store.set_epoch_deadline(budget.saturating_add(1));
+        start_budget(&mut instance.store, budget);
         match instance.bindings.call_transform(&mut instance.store, rows) {
             Ok(outcomes) => Ok(outcomes),
             Err(error) => {
@@ -121,7 +121,7 @@ impl Loaded {
                 let timed_out = error.downcast_ref::<Trap>() == Some(&Trap::Interrupt);
                 let reason = if timed_out {
                     format!(
-                        "exceeded its time limit of {} ms per record ({budget} ms for {records} records)",
+                        "exceeded its time limit of {} ms per record (CPU time: {budget} ms for {records} records)",
                         self.config.time_limit_ms
                     )
                 } else if limits.memory_refused {
@@ -158,11 +158,17 @@ fn batch_budget_ms(time_limit_ms: u64, records: u64) -> u64 {
 
 fn instantiate(pre: &TransformPre<Host>, config: &PluginConfig) -> Result<Instance, String> {
     let mut store = sandbox::store(pre.engine(), config);
-    store.set_epoch_deadline(MANIFEST_TICKS); // for start functions
+    start_budget(&mut store, MANIFEST_TICKS); // for start functions
     let bindings = pre
         .instantiate(&mut store)
         .map_err(|error| format!("cannot instantiate: {}", error.root_cause()))?;
     Ok(Instance { store, bindings })
+}
+
+/// Gives the next call `limit_ms` of CPU time (see `cpu_budget`).
+fn start_budget(store: &mut wasmtime::Store<Host>, limit_ms: u64) {
+    let first_look = store.data_mut().cpu.start(limit_ms);
+    store.set_epoch_deadline(first_look);
 }
 
 /// The first 8 hex digits of the SHA-256 of `bytes`.

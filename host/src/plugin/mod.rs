@@ -4,6 +4,7 @@
 //! The pieces, one idea each:
 //!
 //! - `engine`: the shared wasmtime engine and the epoch ticker behind time limits;
+//! - `cpu_budget`: time limits counted in the calling thread's CPU time;
 //! - `sandbox`: the capability-free WASI context and the memory/table limits;
 //! - `loaded`: one compiled, instantiated plugin version;
 //! - `bisect`: batch calls that isolate the one record that traps;
@@ -17,6 +18,7 @@ mod bisect;
 mod chain;
 mod check;
 mod convert;
+mod cpu_budget;
 mod engine;
 mod loaded;
 pub mod native;

@@ -16,6 +16,7 @@ use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
+use super::cpu_budget::CpuBudget;
 use crate::config::PluginConfig;
 
 /// Most tables and instances a plugin may create: enough for any component
@@ -25,11 +26,12 @@ const MAX_TABLES: usize = 32;
 const MAX_MEMORIES: usize = 8;
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
-/// The store's data: WASI state and the limiter.
+/// The store's data: WASI state, the limiter and the running call's budget.
 pub struct Host {
     wasi: WasiCtx,
     table: ResourceTable,
     pub limits: Limits,
+    pub cpu: CpuBudget,
 }
 
 impl WasiView for Host {
@@ -132,10 +134,11 @@ pub fn store(engine: &Engine, config: &PluginConfig) -> Store<Host> {
             memory_bytes,
             memory_refused: false,
         },
+        cpu: CpuBudget::default(),
     };
     let mut store = Store::new(engine, host);
     store.limiter(|host| &mut host.limits);
-    store.epoch_deadline_trap();
+    store.epoch_deadline_callback(|store| Ok(store.data().cpu.on_deadline()));
     store
 }
 
