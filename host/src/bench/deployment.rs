@@ -192,14 +192,19 @@ pub struct LineCounter {
 }
 
 impl LineCounter {
-    /// Total complete lines now.
+    /// Total complete lines of the members' logs now.
     pub fn count(&mut self, log_dir: &Path) -> usize {
+        self.count_files(log_dir, "consumer_log.json")
+    }
+
+    /// Total complete lines of every `<dir>/*/<file_name>` now.
+    fn count_files(&mut self, dir: &Path, file_name: &str) -> usize {
         use std::io::{Read, Seek, SeekFrom};
-        let Ok(entries) = std::fs::read_dir(log_dir) else {
-            return 0;
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return self.total_under(dir);
         };
         for entry in entries.flatten() {
-            let path = entry.path().join("consumer_log.json");
+            let path = entry.path().join(file_name);
             let Ok(mut file) = std::fs::File::open(&path) else {
                 continue;
             };
@@ -220,18 +225,29 @@ impl LineCounter {
                 *offset += last_newline as u64 + 1;
             }
         }
-        self.seen.values().map(|(_, lines)| lines).sum()
+        self.total_under(dir)
+    }
+
+    fn total_under(&self, dir: &Path) -> usize {
+        self.seen
+            .iter()
+            .filter(|(path, _)| path.starts_with(dir))
+            .map(|(_, (_, lines))| lines)
+            .sum()
     }
 }
 
 /// Waits until the logs under `log_dir` hold `target` lines. Returns when the
-/// first line appeared and when the target was reached.
+/// first line appeared and when the target was reached. Fails as soon as the
+/// records not in the logs are all in the run's dead letters (a run where a
+/// plugin failed records measures nothing comparable), naming where they are.
 pub fn wait_for_lines(
     log_dir: &Path,
     target: usize,
     timeout: Duration,
 ) -> Result<(Instant, Instant)> {
     let mut counter = LineCounter::default();
+    let dead_letters = log_dir.with_file_name("dead_letters");
     let deadline = Instant::now() + timeout;
     let mut first = None;
     while Instant::now() < deadline {
@@ -242,6 +258,15 @@ pub fn wait_for_lines(
         if count >= target {
             let now = Instant::now();
             return Ok((first.unwrap_or(now), now));
+        }
+        let letters = counter.count_files(&dead_letters, "dead_letters.json");
+        if letters > 0 && count + letters >= target {
+            return Err(Error::Source(format!(
+                "{letters} of {target} records went to the dead letters instead of {}; \
+                 their reasons are in {}",
+                log_dir.display(),
+                dead_letters.display()
+            )));
         }
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -48,7 +48,15 @@ pub fn client_config(config: &Config, role: ClientRole) -> ClientConfig {
                 .set("partition.assignment.strategy", "cooperative-sticky")
                 .set("session.timeout.ms", "10000")
                 .set("heartbeat.interval.ms", "1000")
-                .set("fetch.wait.max.ms", "20");
+                // Kafka answers a fetch as soon as data arrives, so this
+                // only bounds an idle wait there. nisshi instead polls its
+                // storage, sleeping half the time left between empty reads,
+                // and spends at most about half of it assembling records:
+                // measured side by side (bench, 100k records, 5 members),
+                // 20 ms gave 18-22k records/s and 64 ms produce-to-log p50,
+                // 100 ms 24-30k and 104 ms, 250 ms 34-40k and 127 ms.
+                // Librdkafka's default (500) favours throughput further.
+                .set("fetch.wait.max.ms", "100");
         }
         ClientRole::Admin => {}
     }
