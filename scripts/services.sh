@@ -33,6 +33,20 @@ else
   wait_for_port 3306 MariaDB
 fi
 
+# A nisshi whose working directory was deleted (a removed checkout that
+# started it) has lost its storage from the filesystem: it still serves from
+# the open file, but a restart could not reopen it. Replace it with one
+# started from this checkout.
+orphan=$(pgrep -xo nisshi || true)
+if [ -n "$orphan" ] && readlink "/proc/$orphan/cwd" 2>/dev/null | grep -q ' (deleted)$'; then
+  echo "Kafka broker: the running nisshi (pid $orphan) was started from a deleted directory; restarting it here"
+  kill "$orphan" 2>/dev/null || true
+  for _ in $(seq 1 150); do
+    port_open 9092 || break
+    sleep 0.2
+  done
+fi
+
 if port_open 9092; then
   echo "Kafka broker: already running on 127.0.0.1:9092"
 else

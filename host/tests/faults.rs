@@ -320,6 +320,12 @@ fn restart_broker() {
         .map(|arg| String::from_utf8_lossy(arg).into_owned())
         .collect();
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
+    assert!(
+        cwd.is_dir(),
+        "the broker's working directory {} is gone, so its storage could not be \
+         reopened after a restart; run scripts/services.sh, which replaces such a broker",
+        cwd.display()
+    );
     unsafe {
         libc::kill(pid, libc::SIGTERM);
     }
