@@ -398,6 +398,18 @@ async fn mysql_restart_loses_nothing() {
         .status()
         .unwrap();
     assert!(start.success(), "starting MariaDB");
+    // Let the producer's backoff (up to 5 s) find MySQL again before the next
+    // changes: two changes of one product made while nobody polls coalesce
+    // into its latest state (a limit of polling, not a loss), and the check
+    // below counts every change.
+    common::wait_until(
+        Duration::from_secs(60),
+        "the producer to reconnect to MySQL",
+        || {
+            std::fs::read_to_string(harness.path("logs/producer.log"))
+                .is_ok_and(|log| log.contains("available again"))
+        },
+    );
     harness.update_round_robin(100, 50, 7);
     let pool = harness.pool().await;
     check_exactly_once(&harness, &pool, 250).await;
