@@ -61,8 +61,21 @@ async fn consumer_sigkill_loses_and_doubles_nothing() {
 async fn producer_sigkill_loses_and_doubles_nothing() {
     let (mut harness, pool) = started("kill_producer", 5, "").await;
     harness.spawn_round_robin("updater", 600, 50, 2);
+    let position_file = harness.path("time_track/last_read_timestamp.json");
+    let saved = || std::fs::read_to_string(&position_file).unwrap_or_default();
     for round in 0..4 {
+        // Each instance is killed mid-stream, after it has saved a position
+        // of its own (so records past that checkpoint are in flight). Killing
+        // instances that had not started reading yet would leave nobody
+        // polling for seconds, and two changes of one product made while
+        // nobody polls coalesce (a limit of polling, not a loss).
+        let before = saved();
         std::thread::sleep(Duration::from_millis(1200));
+        common::wait_until(
+            Duration::from_secs(30),
+            "the producer to save a new position",
+            || saved() != before,
+        );
         harness.stop(
             if round == 0 {
                 "producer"
