@@ -33,7 +33,7 @@ if ! command -v just >/dev/null; then
 fi
 
 if ! command -v nisshi >/dev/null || ! nisshi --version 2>/dev/null | grep -q '0\.8\.1'; then
-  echo "install: nisshi 0.8.1 (about 11 minutes on 2 cores)"
+  echo "install: nisshi 0.8.1 (11 to 20 minutes on 2 cores)"
   rustup toolchain install 1.96.0 --profile minimal
   cargo +1.96.0 install nisshi@0.8.1 --locked
 fi
