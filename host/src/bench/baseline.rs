@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use mysql_async::Pool;
 
+use crate::bench::cpu;
 use crate::bench::deployment::{self, Deployment, percentile};
 use crate::bench::{BenchOptions, Preloaded, Report, TIMEOUT, current_end, offered_updates};
 use crate::config::Config;
@@ -174,13 +175,16 @@ pub async fn measure(
     tokio::time::sleep(Duration::from_secs(8)).await; // the group forms (no progress files in the baseline)
     let args = baseline.producer_args(&together, None);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cpu_before = cpu::Snapshot::take(&together.child_pids());
     let started = Instant::now();
     together.spawn_program("baseline_producer", baseline.python.as_os_str(), &args)?;
     let (_, last) = deployment::wait_for_lines(&together.config.consumer.log_dir, rows, TIMEOUT)?;
+    let usage = cpu::Snapshot::take(&together.child_pids()).since(&cpu_before);
     report.set(
         "baseline_catchup_rows_per_s",
         rows as f64 / last.duration_since(started).as_secs_f64(),
     );
+    super::report_cpu(report, "baseline_catchup", &usage, rows);
     together.stop();
 
     // Latency at the same offered load.

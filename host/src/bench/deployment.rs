@@ -143,6 +143,14 @@ impl Deployment {
             .collect()
     }
 
+    /// Each running child's name and pid.
+    pub fn child_pids(&self) -> Vec<(String, u32)> {
+        self.children
+            .iter()
+            .map(|(name, child)| (name.clone(), child.id()))
+            .collect()
+    }
+
     /// Whether the named child has exited (and how).
     pub fn exited(&mut self, name: &str) -> Option<std::process::ExitStatus> {
         let (_, child) = self.children.iter_mut().find(|(child, _)| child == name)?;

@@ -9,6 +9,7 @@
 
 mod baseline;
 mod broker;
+mod cpu;
 mod deployment;
 mod report;
 
@@ -122,22 +123,21 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
     )?;
     report.set("consumer_peak_rss_mib_10k", rss_small);
 
-    report.set(
-        "catchup_rows_per_s",
-        catch_up(
-            &config,
-            options,
-            &positions,
-            options.rows,
-            5,
-            config.topic.partitions,
-            "catchup",
-        )?,
-    );
+    let (rate, usage) = catch_up(
+        &config,
+        options,
+        &positions,
+        options.rows,
+        5,
+        config.topic.partitions,
+        "catchup",
+    )?;
+    report.set("catchup_rows_per_s", rate);
+    report_cpu(&mut report, "catchup", &usage, options.rows);
     if options.scaling {
         let rows = options.rows / 2;
         for members in [1, 2, 5] {
-            let rate = catch_up(
+            let (rate, _) = catch_up(
                 &config,
                 options,
                 &positions,
@@ -148,7 +148,7 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
             )?;
             report.set(&format!("scaling_{members}_consumers_rows_per_s"), rate);
         }
-        let rate = catch_up(&config, options, &positions, rows, 5, 30, "scaling_5_30")?;
+        let (rate, _) = catch_up(&config, options, &positions, rows, 5, 30, "scaling_5_30")?;
         report.set("scaling_5_consumers_30_partitions_rows_per_s", rate);
     }
 
@@ -280,7 +280,7 @@ fn consumers_alone(
 }
 
 /// Producer and `members` members together, from the preloaded state until
-/// the last row is in a log: rows/s.
+/// the last row is in a log: rows/s, and the CPU each part used meanwhile.
 fn catch_up(
     config: &Config,
     options: &BenchOptions,
@@ -289,16 +289,35 @@ fn catch_up(
     members: u32,
     partitions: i32,
     name: &str,
-) -> Result<f64> {
+) -> Result<(f64, cpu::Usage)> {
     let mut deployment = Deployment::new(config, &options.work_dir, name, partitions)?;
     PositionFile::new(&deployment.config.source.position_file).save(positions.before_last(rows))?;
     deployment.start_consumers(members)?;
     deployment.wait_for_group(members, Duration::from_secs(60))?;
+    let cpu_before = cpu::Snapshot::take(&deployment.child_pids());
     let started = Instant::now();
     deployment.spawn("producer", &["produce"])?;
     let (_, last) = deployment::wait_for_lines(&deployment.config.consumer.log_dir, rows, TIMEOUT)?;
+    let usage = cpu::Snapshot::take(&deployment.child_pids()).since(&cpu_before);
     deployment.stop();
-    Ok(rows as f64 / last.duration_since(started).as_secs_f64())
+    Ok((
+        rows as f64 / last.duration_since(started).as_secs_f64(),
+        usage,
+    ))
+}
+
+/// Reports a catch-up run's CPU per 1,000 rows by part, and how busy the
+/// machine was, under `<prefix>_cpu_ms_per_1k_rows_<part>` and
+/// `<prefix>_machine_busy_percent`.
+pub(crate) fn report_cpu(report: &mut Report, prefix: &str, usage: &cpu::Usage, rows: usize) {
+    for part in cpu::Part::ALL {
+        if let Some(ms) = usage.ms_per_1k_rows(part, rows) {
+            report.set(&format!("{prefix}_cpu_ms_per_1k_rows_{}", part.key()), ms);
+        }
+    }
+    if let Some(busy) = usage.machine_busy_percent {
+        report.set(&format!("{prefix}_machine_busy_percent"), busy);
+    }
 }
 
 /// Commit-to-log latency at a fixed offered load: p50, p99, max in ms.

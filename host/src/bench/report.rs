@@ -47,7 +47,8 @@ impl Report {
     pub fn table(&self) -> String {
         let value = |key: &str| self.get(key).map_or("-".to_owned(), format_number);
         let mut out = String::new();
-        let rows: [(&str, &str, &str); 22] = [
+        // A key may be several keys joined by " / ", shown side by side.
+        let rows: &[(&str, &str, &str)] = &[
             (
                 "catch-up, producer + 5 consumers (rows/s)",
                 "catchup_rows_per_s",
@@ -109,8 +110,33 @@ impl Report {
                 "",
             ),
             (
+                "catch-up CPU ms per 1k rows: broker",
+                "catchup_cpu_ms_per_1k_rows_broker",
+                "",
+            ),
+            (
+                "  MariaDB / producer / consumers",
+                "catchup_cpu_ms_per_1k_rows_mysql / catchup_cpu_ms_per_1k_rows_producer / catchup_cpu_ms_per_1k_rows_consumers",
+                "",
+            ),
+            (
+                "  machine busy (% of all cores)",
+                "catchup_machine_busy_percent",
+                "",
+            ),
+            (
+                "  baseline: broker",
+                "baseline_catchup_cpu_ms_per_1k_rows_broker",
+                "",
+            ),
+            (
+                "  baseline: MariaDB / producer / consumers",
+                "baseline_catchup_cpu_ms_per_1k_rows_mysql / baseline_catchup_cpu_ms_per_1k_rows_producer / baseline_catchup_cpu_ms_per_1k_rows_consumers",
+                "",
+            ),
+            (
                 "scaling: 1 / 2 / 5 consumers, 10 partitions",
-                "scaling_1_consumers_rows_per_s",
+                "scaling_1_consumers_rows_per_s / scaling_2_consumers_rows_per_s / scaling_5_consumers_rows_per_s",
                 "",
             ),
             (
@@ -121,16 +147,7 @@ impl Report {
         ];
         let _ = writeln!(out, "{:<48} {:>14}  target", "measure", "value");
         for (label, key, target) in rows {
-            let shown = if key == "scaling_1_consumers_rows_per_s" {
-                format!(
-                    "{} / {} / {}",
-                    value("scaling_1_consumers_rows_per_s"),
-                    value("scaling_2_consumers_rows_per_s"),
-                    value("scaling_5_consumers_rows_per_s")
-                )
-            } else {
-                value(key)
-            };
+            let shown = key.split(" / ").map(value).collect::<Vec<_>>().join(" / ");
             let _ = writeln!(out, "{label:<48} {shown:>14}  {target}");
         }
         out
@@ -179,5 +196,8 @@ mod tests {
         assert_eq!(json["catchup_rows_per_s"], 12345.679);
         assert!(json["latency_p99_ms"].is_null());
         assert!(report.table().contains("12,346"));
+        report.set("scaling_1_consumers_rows_per_s", 1_000.0);
+        report.set("scaling_5_consumers_rows_per_s", 5_000.0);
+        assert!(report.table().contains("1,000 / - / 5,000"));
     }
 }
