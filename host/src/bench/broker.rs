@@ -57,7 +57,21 @@ pub async fn measure(config: &Config, rows: usize, report: &mut Report) -> Resul
     consumer_config.consumer.group_id = format!("{topic}_group");
     let rate = consume_with_members(&consumer_config, &topic, rows, MEMBERS).await?;
     report.set("broker_consume_per_s", rate);
+    if let Some(produce) = report.get("broker_produce_per_s") {
+        report.set(
+            "broker_catchup_ceiling_rows_per_s",
+            catchup_ceiling(produce, rate),
+        );
+    }
     Ok(())
+}
+
+/// The most rows/s a catch-up can move through this broker if it cannot
+/// take in and give out at the same time: each row costs it one produce and
+/// one consume. nisshi is such a broker here: during a catch-up its threads
+/// together stay at about one core while the machine has CPU to spare.
+fn catchup_ceiling(produce_per_s: f64, consume_per_s: f64) -> f64 {
+    1.0 / (1.0 / produce_per_s + 1.0 / consume_per_s)
 }
 
 /// `members` consumers of one group, each on its own thread, reading the
@@ -110,4 +124,12 @@ async fn consume_with_members(
         }
         _ => f64::NAN,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_row_costs_one_produce_and_one_consume() {
+        assert_eq!(super::catchup_ceiling(60_000.0, 60_000.0), 30_000.0);
+    }
 }

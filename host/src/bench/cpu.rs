@@ -69,6 +69,8 @@ pub struct Usage {
     pub seconds: HashMap<Part, f64>,
     /// How busy the whole machine was, in percent of all its cores.
     pub machine_busy_percent: Option<f64>,
+    /// The broker's busiest half second, in cores (see [`BrokerPeak`]).
+    pub broker_peak_cores: Option<f64>,
 }
 
 impl Snapshot {
@@ -109,6 +111,7 @@ impl Snapshot {
         Usage {
             seconds,
             machine_busy_percent,
+            broker_peak_cores: None,
         }
     }
 }
@@ -118,6 +121,52 @@ impl Usage {
     pub fn ms_per_1k_rows(&self, part: Part, rows: usize) -> Option<f64> {
         let seconds = self.seconds.get(&part)?;
         Some(seconds * 1_000.0 * 1_000.0 / rows.max(1) as f64)
+    }
+}
+
+/// Samples the broker's CPU every half second on a thread of its own, for
+/// the busiest half second of a run: an average hides whether the broker
+/// ever got past one core.
+pub struct BrokerPeak {
+    stop: std::sync::mpsc::Sender<()>,
+    sampler: std::thread::JoinHandle<Option<f64>>,
+}
+
+impl BrokerPeak {
+    const INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+    pub fn start() -> Self {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let sampler = std::thread::spawn(move || {
+            let broker: Vec<u32> = programs()
+                .into_iter()
+                .filter(|(_, comm)| Part::of_program(comm) == Some(Part::Broker))
+                .map(|(pid, _)| pid)
+                .collect();
+            let ticks = || {
+                broker
+                    .iter()
+                    .filter_map(|pid| process_ticks(*pid))
+                    .sum::<u64>()
+            };
+            let mut peak: Option<f64> = None;
+            let (mut before, mut at) = (ticks(), std::time::Instant::now());
+            while stopped.recv_timeout(Self::INTERVAL).is_err() {
+                let (now, now_at) = (ticks(), std::time::Instant::now());
+                let seconds = now.saturating_sub(before) as f64 / ticks_per_second();
+                let cores = seconds / now_at.duration_since(at).as_secs_f64().max(1e-3);
+                peak = Some(peak.map_or(cores, |peak: f64| peak.max(cores)));
+                (before, at) = (now, now_at);
+            }
+            peak.filter(|_| !broker.is_empty())
+        });
+        Self { stop, sampler }
+    }
+
+    /// The broker's busiest half second, in cores (None without a local broker).
+    pub fn finish(self) -> Option<f64> {
+        let _ = self.stop.send(());
+        self.sampler.join().ok().flatten()
     }
 }
 
@@ -234,5 +283,16 @@ mod tests {
         assert!(seconds > 0.0, "{usage:?}");
         assert!(usage.machine_busy_percent.is_some_and(|busy| busy > 0.0));
         assert!(usage.ms_per_1k_rows(Part::Consumers, 1000).is_some());
+    }
+
+    #[test]
+    fn the_broker_peak_is_a_share_of_the_machine_or_absent() {
+        let peak = BrokerPeak::start();
+        std::thread::sleep(BrokerPeak::INTERVAL * 2);
+        let cores = std::thread::available_parallelism().map_or(64, usize::from) as f64;
+        // The broker runs only where the services were started.
+        if let Some(peak) = peak.finish() {
+            assert!((0.0..=cores + 0.5).contains(&peak), "{peak}");
+        }
     }
 }

@@ -295,10 +295,12 @@ fn catch_up(
     deployment.start_consumers(members)?;
     deployment.wait_for_group(members, Duration::from_secs(60))?;
     let cpu_before = cpu::Snapshot::take(&deployment.child_pids());
+    let broker_peak = cpu::BrokerPeak::start();
     let started = Instant::now();
     deployment.spawn("producer", &["produce"])?;
     let (_, last) = deployment::wait_for_lines(&deployment.config.consumer.log_dir, rows, TIMEOUT)?;
-    let usage = cpu::Snapshot::take(&deployment.child_pids()).since(&cpu_before);
+    let mut usage = cpu::Snapshot::take(&deployment.child_pids()).since(&cpu_before);
+    usage.broker_peak_cores = broker_peak.finish();
     deployment.stop();
     Ok((
         rows as f64 / last.duration_since(started).as_secs_f64(),
@@ -308,7 +310,8 @@ fn catch_up(
 
 /// Reports a catch-up run's CPU per 1,000 rows by part, and how busy the
 /// machine was, under `<prefix>_cpu_ms_per_1k_rows_<part>` and
-/// `<prefix>_machine_busy_percent`.
+/// `<prefix>_machine_busy_percent`, and the broker's busiest half second in
+/// cores under `<prefix>_broker_peak_cores`.
 pub(crate) fn report_cpu(report: &mut Report, prefix: &str, usage: &cpu::Usage, rows: usize) {
     for part in cpu::Part::ALL {
         if let Some(ms) = usage.ms_per_1k_rows(part, rows) {
@@ -317,6 +320,9 @@ pub(crate) fn report_cpu(report: &mut Report, prefix: &str, usage: &cpu::Usage, 
     }
     if let Some(busy) = usage.machine_busy_percent {
         report.set(&format!("{prefix}_machine_busy_percent"), busy);
+    }
+    if let Some(cores) = usage.broker_peak_cores {
+        report.set(&format!("{prefix}_broker_peak_cores"), cores);
     }
 }
 

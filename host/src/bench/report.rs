@@ -110,6 +110,11 @@ impl Report {
                 "",
             ),
             (
+                "  broker's catch-up ceiling, 1/(1/in + 1/out)",
+                "broker_catchup_ceiling_rows_per_s",
+                "",
+            ),
+            (
                 "catch-up CPU ms per 1k rows: broker",
                 "catchup_cpu_ms_per_1k_rows_broker",
                 "",
@@ -122,6 +127,11 @@ impl Report {
             (
                 "  machine busy (% of all cores)",
                 "catchup_machine_busy_percent",
+                "",
+            ),
+            (
+                "  broker's busiest half second (cores)",
+                "catchup_broker_peak_cores",
                 "",
             ),
             (
