@@ -175,13 +175,11 @@ pub async fn measure(
     tokio::time::sleep(Duration::from_secs(8)).await; // the group forms (no progress files in the baseline)
     let args = baseline.producer_args(&together, None);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let cpu_before = cpu::Snapshot::take(&together.child_pids());
-    let broker_peak = cpu::BrokerPeak::start();
+    let meter = cpu::Meter::start(&together.child_pids());
     let started = Instant::now();
     together.spawn_program("baseline_producer", baseline.python.as_os_str(), &args)?;
     let (_, last) = deployment::wait_for_lines(&together.config.consumer.log_dir, rows, TIMEOUT)?;
-    let mut usage = cpu::Snapshot::take(&together.child_pids()).since(&cpu_before);
-    usage.broker_peak_cores = broker_peak.finish();
+    let usage = meter.finish(&together.child_pids());
     report.set(
         "baseline_catchup_rows_per_s",
         rows as f64 / last.duration_since(started).as_secs_f64(),

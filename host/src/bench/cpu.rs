@@ -55,15 +55,44 @@ impl Part {
     }
 }
 
+/// Measures one run: the CPU each part used from `start` to `finish`, and
+/// the broker's busiest half second in between.
+pub struct Meter {
+    before: Snapshot,
+    broker_peak: BrokerPeak,
+}
+
+impl Meter {
+    /// Starts measuring the broker's and MariaDB's processes (found by
+    /// program name) and the bench's `children` (name and pid).
+    pub fn start(children: &[(String, u32)]) -> Self {
+        let before = Snapshot::take(children);
+        let broker_peak = BrokerPeak::start(before.pids_of(Part::Broker));
+        Self {
+            before,
+            broker_peak,
+        }
+    }
+
+    /// What each part used since `start`; `children` as running now (a
+    /// child started meanwhile counts from zero).
+    pub fn finish(self, children: &[(String, u32)]) -> Usage {
+        Usage {
+            broker_peak_cores: self.broker_peak.finish(),
+            ..Snapshot::take(children).since(&self.before)
+        }
+    }
+}
+
 /// CPU times at one moment: the machine's, and each counted process's.
-#[derive(Debug, Default)]
-pub struct Snapshot {
+#[derive(Debug)]
+struct Snapshot {
     machine: Option<MachineTicks>,
     processes: HashMap<u32, (Part, u64)>,
 }
 
-/// CPU used between two snapshots.
-#[derive(Debug, Default, PartialEq)]
+/// CPU used during a run.
+#[derive(Debug)]
 pub struct Usage {
     /// CPU seconds of each part found on this machine.
     pub seconds: HashMap<Part, f64>,
@@ -74,9 +103,7 @@ pub struct Usage {
 }
 
 impl Snapshot {
-    /// Reads the broker's and MariaDB's processes (found by program name) and
-    /// the bench's `children` (name and pid).
-    pub fn take(children: &[(String, u32)]) -> Self {
+    fn take(children: &[(String, u32)]) -> Self {
         let mut processes = HashMap::new();
         for (pid, comm) in programs() {
             if let (Some(part), Some(ticks)) = (Part::of_program(&comm), process_ticks(pid)) {
@@ -94,9 +121,17 @@ impl Snapshot {
         }
     }
 
+    fn pids_of(&self, wanted: Part) -> Vec<u32> {
+        self.processes
+            .iter()
+            .filter(|(_, (part, _))| *part == wanted)
+            .map(|(pid, _)| *pid)
+            .collect()
+    }
+
     /// What each part used since `earlier`. A process that was not running
     /// then counts from zero (it started during the run).
-    pub fn since(&self, earlier: &Snapshot) -> Usage {
+    fn since(&self, earlier: &Snapshot) -> Usage {
         let per_second = ticks_per_second();
         let mut seconds = HashMap::new();
         for (pid, (part, ticks)) in &self.processes {
@@ -127,7 +162,7 @@ impl Usage {
 /// Samples the broker's CPU every half second on a thread of its own, for
 /// the busiest half second of a run: an average hides whether the broker
 /// ever got past one core.
-pub struct BrokerPeak {
+struct BrokerPeak {
     stop: std::sync::mpsc::Sender<()>,
     sampler: std::thread::JoinHandle<Option<f64>>,
 }
@@ -135,14 +170,9 @@ pub struct BrokerPeak {
 impl BrokerPeak {
     const INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
-    pub fn start() -> Self {
+    fn start(broker: Vec<u32>) -> Self {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let sampler = std::thread::spawn(move || {
-            let broker: Vec<u32> = programs()
-                .into_iter()
-                .filter(|(_, comm)| Part::of_program(comm) == Some(Part::Broker))
-                .map(|(pid, _)| pid)
-                .collect();
             let ticks = || {
                 broker
                     .iter()
@@ -164,7 +194,7 @@ impl BrokerPeak {
     }
 
     /// The broker's busiest half second, in cores (None without a local broker).
-    pub fn finish(self) -> Option<f64> {
+    fn finish(self) -> Option<f64> {
         let _ = self.stop.send(());
         self.sampler.join().ok().flatten()
     }
@@ -273,12 +303,12 @@ mod tests {
     fn this_process_uses_some_cpu_and_its_machine_is_busy() {
         let me = std::process::id();
         let children = [("consumer_1".to_owned(), me)];
-        let before = Snapshot::take(&children);
+        let meter = Meter::start(&children);
         let spin = std::time::Instant::now();
         while spin.elapsed() < std::time::Duration::from_millis(100) {
             std::hint::black_box(spin.elapsed());
         }
-        let usage = Snapshot::take(&children).since(&before);
+        let usage = meter.finish(&children);
         let seconds = usage.seconds.get(&Part::Consumers).copied().unwrap_or(0.0);
         assert!(seconds > 0.0, "{usage:?}");
         assert!(usage.machine_busy_percent.is_some_and(|busy| busy > 0.0));
@@ -287,7 +317,7 @@ mod tests {
 
     #[test]
     fn the_broker_peak_is_a_share_of_the_machine_or_absent() {
-        let peak = BrokerPeak::start();
+        let peak = BrokerPeak::start(Snapshot::take(&[]).pids_of(Part::Broker));
         std::thread::sleep(BrokerPeak::INTERVAL * 2);
         let cores = std::thread::available_parallelism().map_or(64, usize::from) as f64;
         // The broker runs only where the services were started.

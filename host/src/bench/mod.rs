@@ -314,13 +314,11 @@ fn catch_up(
     PositionFile::new(&deployment.config.source.position_file).save(positions.before_last(rows))?;
     deployment.start_consumers(members)?;
     deployment.wait_for_group(members, Duration::from_secs(60))?;
-    let cpu_before = cpu::Snapshot::take(&deployment.child_pids());
-    let broker_peak = cpu::BrokerPeak::start();
+    let meter = cpu::Meter::start(&deployment.child_pids());
     let started = Instant::now();
     deployment.spawn("producer", &["produce"])?;
     let (_, last) = deployment::wait_for_lines(&deployment.config.consumer.log_dir, rows, TIMEOUT)?;
-    let mut usage = cpu::Snapshot::take(&deployment.child_pids()).since(&cpu_before);
-    usage.broker_peak_cores = broker_peak.finish();
+    let usage = meter.finish(&deployment.child_pids());
     deployment.stop();
     Ok((
         rows as f64 / last.duration_since(started).as_secs_f64(),
