@@ -176,7 +176,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Update(args) => commands::update::run(&config, &update_command(&args)).await?,
         Command::Produce => commands::produce::run(&config).await?,
         Command::Consume { member } => commands::consume::run(config, member).await?,
-        Command::Registry => pipeline::registry::serve(&config.registry).await?,
+        Command::Registry => {
+            pipeline::registry::serve_until_signal(&config.registry, commands::shutdown_signal())
+                .await?
+        }
         Command::Up(args) => {
             let update_args = (!args.no_updates).then(|| {
                 let mut update = vec!["--rate".to_owned(), args.rate.to_string()];

@@ -186,3 +186,49 @@ fn chain_is_send() {
     fn assert_send<T: Send>() {}
     assert_send::<PluginChain>();
 }
+
+/// Issue 17 items 14 and 16: money in decimal, rounded half away from zero,
+/// and Unicode upper-casing, identical in the wasm plugins and the native twin.
+#[test]
+fn decimal_cents_and_unicode_upper_case_in_wasm_and_native() {
+    let cases = [
+        ("cat_5", 1.29375, Some(1.04)), // 80% is exactly 1.035
+        ("cat_5", -1.29375, Some(-1.04)),
+        ("cat_5", 1_000_000.15625, Some(800_000.13)), // 800000.125
+        ("cat_5", 40.86, Some(32.69)),
+        ("cat_5", 1e20, Some(8e19)),
+        ("café_5", 10.0, None),
+        ("straße", 10.0, None),
+    ];
+    let batch: Vec<_> = cases
+        .iter()
+        .enumerate()
+        .map(|(index, (category, price, _))| {
+            let mut record = product(index as i32 + 1);
+            record.set("category", FieldValue::Text((*category).into()));
+            record.set("price", FieldValue::Double(*price));
+            record
+        })
+        .collect();
+    let wasm_outcomes = seed_chain().process(batch.clone());
+    let native_outcomes = PluginChain::native_seed().process(batch);
+    assert_eq!(wasm_outcomes, native_outcomes);
+    for (outcome, (category, price, discount)) in wasm_outcomes.iter().zip(cases) {
+        let record = kept(outcome);
+        let expected = discount.map_or(FieldValue::Null, FieldValue::Double);
+        assert_eq!(
+            record.get("discount_price"),
+            Some(&expected),
+            "price {price}"
+        );
+        let upper = match category {
+            "café_5" => "CAFÉ_5",
+            "straße" => "STRASSE",
+            _ => "CAT_5",
+        };
+        assert_eq!(
+            record.get("category"),
+            Some(&FieldValue::Text(upper.into()))
+        );
+    }
+}

@@ -18,6 +18,7 @@ async fn schema_registry_converter_registers_and_resolves() {
         storage_file: dir.path().join("registry.json"),
         basic_auth: None,
         max_body_bytes: 1024 * 1024,
+        ..RegistryServerConfig::default()
     })
     .await
     .unwrap();

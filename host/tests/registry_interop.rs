@@ -73,6 +73,7 @@ async fn python_confluent_kafka_round_trips_and_sees_registry_errors() {
         storage_file: dir.path().join("registry.json"),
         basic_auth: None,
         max_body_bytes: 1024 * 1024,
+        ..RegistryServerConfig::default()
     })
     .await
     .unwrap();

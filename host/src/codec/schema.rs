@@ -159,6 +159,7 @@ mod tests {
         let config = SchemaRegistryConfig {
             url: "http://127.0.0.1:1".into(),
             basic_auth: Some("no-colon".into()),
+            ..SchemaRegistryConfig::default()
         };
         let message = registry_settings(&config).unwrap_err().to_string();
         assert!(message.contains("schema_registry.basic_auth"), "{message}");

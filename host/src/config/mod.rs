@@ -150,6 +150,10 @@ pub struct SchemaRegistryConfig {
     pub url: String,
     /// Basic auth, as `user:password` (Confluent Cloud: API key and secret).
     pub basic_auth: Option<String>,
+    /// How long a member keeps asking for a schema id the registry says does
+    /// not exist (404, error code 40403) before the record is a dead letter:
+    /// a lagging replica can deny an id registered a moment ago.
+    pub missing_schema_wait_ms: u64,
 }
 
 impl Default for SchemaRegistryConfig {
@@ -157,6 +161,7 @@ impl Default for SchemaRegistryConfig {
         Self {
             url: "http://127.0.0.1:8081".into(),
             basic_auth: None,
+            missing_schema_wait_ms: 30_000,
         }
     }
 }
@@ -255,6 +260,12 @@ pub struct RegistryServerConfig {
     pub basic_auth: Option<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Most subjects held (soft-deleted ones count until deleted permanently).
+    pub max_subjects: usize,
+    /// Most versions one subject holds (soft-deleted ones count too).
+    pub max_versions_per_subject: usize,
+    /// Largest schema text accepted, in bytes.
+    pub max_schema_bytes: usize,
 }
 
 impl Default for RegistryServerConfig {
@@ -264,6 +275,9 @@ impl Default for RegistryServerConfig {
             storage_file: "time_track/schema_registry.json".into(),
             basic_auth: None,
             max_body_bytes: 1024 * 1024,
+            max_subjects: 1000,
+            max_versions_per_subject: 100,
+            max_schema_bytes: 64 * 1024,
         }
     }
 }

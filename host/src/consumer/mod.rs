@@ -22,7 +22,7 @@ use rdkafka::message::OwnedMessage;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
-use crate::codec::{ValueSchema, WireDecoder, registry_settings};
+use crate::codec::{ValueSchema, WireDecoder};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kafka::{ClientRole, client_config, ensure_topic};
@@ -117,7 +117,7 @@ impl Member {
             topic: config.topic.name.clone(),
             batch_size: config.consumer.batch_size,
             consumer,
-            decoder: WireDecoder::new(registry_settings(&config.schema_registry)?),
+            decoder: WireDecoder::new(&config.schema_registry)?,
             chain,
             log,
             dead_letters,

@@ -7,11 +7,16 @@
 use super::chain::ChainOutcome;
 use crate::record::{FieldValue, Record};
 
+/// The plugin's own decimal arithmetic, the same file, so both round alike.
+#[path = "../../../plugins/cat5-discount/src/money.rs"]
+mod money;
+
 /// The versions text of the native chain.
 pub const VERSIONS: &str = "uppercase-category@native,cat5-discount@native";
 
 const DISCOUNTED_CATEGORY: &str = "CAT_5";
-const DISCOUNT: f64 = 0.20;
+/// The share of the price that is paid: 20% off.
+const PERCENT_PAID: u8 = 80;
 
 /// Both seed transforms, in chain order.
 pub fn seed(record: Record) -> ChainOutcome {
@@ -21,7 +26,8 @@ pub fn seed(record: Record) -> ChainOutcome {
     }
 }
 
-/// `category` upper-cased.
+/// `category` upper-cased by Unicode's full case mapping (`café_5` becomes
+/// `CAFÉ_5`, `straße` becomes `STRASSE`), as Python's `str.upper()` does.
 pub fn uppercase_category(mut record: Record) -> Result<Record, super::DeadLetter> {
     let fail = |reason: &str| failure("uppercase-category", reason);
     match record
@@ -30,7 +36,7 @@ pub fn uppercase_category(mut record: Record) -> Result<Record, super::DeadLette
         .find(|field| field.name == "category")
     {
         Some(field) => match &mut field.value {
-            FieldValue::Text(category) => category.make_ascii_uppercase(),
+            FieldValue::Text(category) => *category = category.to_uppercase(),
             FieldValue::Null => {}
             _ => return Err(fail("field `category` is not text")),
         },
@@ -39,14 +45,15 @@ pub fn uppercase_category(mut record: Record) -> Result<Record, super::DeadLette
     Ok(record)
 }
 
-/// `discount_price`: price less 20%, rounded to cents, for category CAT_5; null otherwise.
+/// `discount_price`: price less 20%, in decimal, rounded to cents half away
+/// from zero, for category CAT_5; null otherwise.
 pub fn cat5_discount(mut record: Record) -> Result<Record, super::DeadLetter> {
     let fail = |reason: &str| failure("cat5-discount", reason);
     let discount_price = match (record.get("category"), record.get("price")) {
         (Some(FieldValue::Text(category)), Some(FieldValue::Double(price)))
             if category.eq_ignore_ascii_case(DISCOUNTED_CATEGORY) =>
         {
-            FieldValue::Double(((price * (1.0 - DISCOUNT)) * 100.0).round() / 100.0)
+            FieldValue::Double(money::percent_of_in_cents(*price, PERCENT_PAID))
         }
         (_, Some(FieldValue::Double(_))) => FieldValue::Null,
         (_, None) => return Err(fail("record has no field `price`")),

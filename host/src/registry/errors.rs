@@ -111,6 +111,37 @@ impl ApiError {
         )
     }
 
+    pub fn reference_exists(subject: &str, version: u32, referencing_ids: &[u32]) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            42206,
+            format!(
+                "One or more references exist to the schema {{subject={subject}, version={version}}}: schema ids {referencing_ids:?}; delete those first"
+            ),
+        )
+    }
+
+    /// A bound on subjects or versions (`[registry]` in pipeline.toml) was reached.
+    pub fn limit_reached(what: &str, limit: usize, key: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            42205,
+            format!(
+                "Operation not permitted: this registry holds at most {limit} {what} (registry.{key}); delete unused ones or raise the limit"
+            ),
+        )
+    }
+
+    pub fn schema_too_large(bytes: usize, limit: usize) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            42209,
+            format!(
+                "Schema is too large: {bytes} bytes, the limit is {limit} (registry.max_schema_bytes)"
+            ),
+        )
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, 400, message)
     }

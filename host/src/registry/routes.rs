@@ -32,6 +32,61 @@ pub struct Shared {
     pub state: Mutex<RegistryState>,
     pub store: Store,
     pub max_body_bytes: usize,
+    pub limits: Limits,
+}
+
+/// Bounds that keep an exposed registry's state (and so each write) small.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_subjects: usize,
+    pub max_versions_per_subject: usize,
+    pub max_schema_bytes: usize,
+}
+
+impl Limits {
+    /// Refuses a registration that would pass a bound. Called only for a
+    /// schema that is new to `subject` (re-registering is always answered).
+    fn check(
+        &self,
+        state: &RegistryState,
+        subject: &str,
+        schema_text: &str,
+    ) -> Result<(), ApiError> {
+        if schema_text.len() > self.max_schema_bytes {
+            return Err(ApiError::schema_too_large(
+                schema_text.len(),
+                self.max_schema_bytes,
+            ));
+        }
+        match state.subjects.get(subject) {
+            Some(existing) if !existing.versions.is_empty() => {
+                if existing.versions.len() >= self.max_versions_per_subject {
+                    return Err(ApiError::limit_reached(
+                        &format!(
+                            "versions in subject `{subject}` (soft-deleted ones count until deleted permanently)"
+                        ),
+                        self.max_versions_per_subject,
+                        "max_versions_per_subject",
+                    ));
+                }
+            }
+            _ => self.check_new_subject(state, subject)?,
+        }
+        Ok(())
+    }
+
+    /// Refuses a subject that would be one too many (subjects with only a
+    /// compatibility setting count too: each is an entry in the state).
+    fn check_new_subject(&self, state: &RegistryState, subject: &str) -> Result<(), ApiError> {
+        if !state.subjects.contains_key(subject) && state.subjects.len() >= self.max_subjects {
+            return Err(ApiError::limit_reached(
+                "subjects (soft-deleted ones count until deleted permanently)",
+                self.max_subjects,
+                "max_subjects",
+            ));
+        }
+        Ok(())
+    }
 }
 
 type AppState = Arc<Shared>;
@@ -70,6 +125,10 @@ pub fn router(shared: AppState) -> Router {
             "/subjects/{subject}/versions/{version}/schema",
             get(get_version_schema),
         )
+        .route(
+            "/subjects/{subject}/versions/{version}/referencedby",
+            get(get_referenced_by),
+        )
         .route("/schemas/ids/{id}", get(get_schema_by_id))
         .route("/schemas/ids/{id}/versions", get(get_schema_usages))
         .route("/schemas/types", get(|| async { reply(json!(["AVRO"])) }))
@@ -99,11 +158,24 @@ struct SchemaRequest {
     references: Vec<Value>,
 }
 
-/// Reads a `{"schema": ...}` body and parses the Avro schema in it.
+/// A `{"schema": ..., "references": [...]}` body, read but not yet parsed:
+/// references resolve against the state, under its lock.
+struct SchemaBody {
+    schema: String,
+    references: Vec<Value>,
+}
+
+impl SchemaBody {
+    fn parse(&self, state: &RegistryState) -> Result<ParsedSchema, ApiError> {
+        state.parse_schema(&self.schema, &self.references)
+    }
+}
+
+/// Reads a `{"schema": ...}` body (an Avro schema, maybe with references).
 fn parse_schema_body(
     shared: &Shared,
     body: Result<Bytes, BytesRejection>,
-) -> Result<ParsedSchema, ApiError> {
+) -> Result<SchemaBody, ApiError> {
     let bytes = read_body(shared, body)?;
     let request: SchemaRequest = serde_json::from_slice(&bytes).map_err(|error| {
         ApiError::invalid_schema(format!(
@@ -117,12 +189,21 @@ fn parse_schema_body(
             "schemaType {kind} is not supported by this registry, only AVRO"
         )));
     }
-    if !request.references.is_empty() {
-        return Err(ApiError::invalid_schema(
-            "schema references are not supported",
-        ));
+    Ok(SchemaBody {
+        schema: request.schema,
+        references: request.references,
+    })
+}
+
+/// The JSON of a stored version or schema: `schema`, plus `references`
+/// when it has any (as Confluent's registry answers).
+fn schema_json(state: &RegistryState, id: u32, mut fields: Value) -> ApiResult {
+    let stored = state.stored(id)?;
+    fields["schema"] = json!(stored.schema);
+    if !stored.references.is_empty() {
+        fields["references"] = json!(stored.references);
     }
-    ParsedSchema::parse(&request.schema)
+    reply(fields)
 }
 
 fn read_body(shared: &Shared, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
@@ -139,16 +220,18 @@ fn parse_id(text: &str) -> Result<u32, ApiError> {
     text.parse().map_err(|_| ApiError::schema_not_found())
 }
 
-/// Saves `next` and only then makes it the live state, so a failed write
-/// leaves both memory and disk on the previous state. The fsyncs run on the
-/// blocking pool; the caller still holds the lock, which keeps writes in order.
+/// Saves `next` (the change from `live`, appended to the journal) and only
+/// then makes it the live state, so a failed write leaves both memory and
+/// disk on the previous state. The fsyncs run on the blocking pool; the
+/// caller still holds the lock, which keeps writes in order.
 async fn commit(
     shared: &Shared,
     live: &mut RegistryState,
     next: RegistryState,
 ) -> Result<(), ApiError> {
     let store = shared.store.clone();
-    let saved = tokio::task::spawn_blocking(move || store.save(&next).map(|()| next))
+    let line = Store::change_line(live, &next).map_err(ApiError::store_error)?;
+    let saved = tokio::task::spawn_blocking(move || store.append(&line, &next).map(|()| next))
         .await
         .map_err(ApiError::store_error)?
         .map_err(ApiError::store_error)?;
@@ -177,13 +260,16 @@ async fn register(
     Path(subject): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let schema = parse_schema_body(&shared, body)?;
+    let body = parse_schema_body(&shared, body)?;
     let mut state = shared.state.lock().await;
+    let schema = body.parse(&state)?;
+    if let Ok(existing) = state.find_in_subject(&subject, &schema) {
+        return reply(json!({ "id": existing.id }));
+    }
+    shared.limits.check(&state, &subject, &schema.text)?;
     let mut next = state.clone();
     let id = next.register(&subject, &schema)?;
-    if state.find_in_subject(&subject, &schema).is_err() {
-        commit(&shared, &mut state, next).await?;
-    }
+    commit(&shared, &mut state, next).await?;
     reply(json!({ "id": id }))
 }
 
@@ -192,15 +278,15 @@ async fn lookup(
     Path(subject): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let schema = parse_schema_body(&shared, body)?;
+    let body = parse_schema_body(&shared, body)?;
     let state = shared.state.lock().await;
+    let schema = body.parse(&state)?;
     let found = state.find_in_subject(&subject, &schema)?;
-    reply(json!({
-        "subject": subject,
-        "version": found.version,
-        "id": found.id,
-        "schema": state.schema_text(found.id)?,
-    }))
+    schema_json(
+        &state,
+        found.id,
+        json!({ "subject": subject, "version": found.version, "id": found.id }),
+    )
 }
 
 async fn get_version(
@@ -211,12 +297,11 @@ async fn get_version(
     let selector = VersionSelector::parse(&version)?;
     let state = shared.state.lock().await;
     let found = state.version(&subject, selector, flag(&params, "deleted"))?;
-    reply(json!({
-        "subject": subject,
-        "version": found.version,
-        "id": found.id,
-        "schema": state.schema_text(found.id)?,
-    }))
+    schema_json(
+        &state,
+        found.id,
+        json!({ "subject": subject, "version": found.version, "id": found.id }),
+    )
 }
 
 async fn get_version_schema(
@@ -238,7 +323,18 @@ async fn get_version_schema(
 async fn get_schema_by_id(State(shared): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let id = parse_id(&id)?;
     let state = shared.state.lock().await;
-    reply(json!({ "schema": state.schema_text(id)? }))
+    schema_json(&state, id, json!({}))
+}
+
+/// Ids of the schemas that reference this version (Confluent's `referencedby`).
+async fn get_referenced_by(
+    State(shared): State<AppState>,
+    Path((subject, version)): Path<(String, String)>,
+) -> ApiResult {
+    let selector = VersionSelector::parse(&version)?;
+    let state = shared.state.lock().await;
+    let found = state.version(&subject, selector, true)?.version;
+    reply(json!(state.referenced_by(&subject, found)))
 }
 
 async fn get_schema_usages(
@@ -337,6 +433,7 @@ async fn put_subject_config(
 ) -> ApiResult {
     let level = parse_level_body(&shared, body)?;
     let mut state = shared.state.lock().await;
+    shared.limits.check_new_subject(&state, &subject)?;
     let mut next = state.clone();
     next.subjects.entry(subject).or_default().compatibility = Some(level);
     commit(&shared, &mut state, next).await?;
@@ -365,8 +462,9 @@ async fn check_compatibility(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let selector = VersionSelector::parse(&version)?;
-    let schema = parse_schema_body(&shared, body)?;
+    let body = parse_schema_body(&shared, body)?;
     let state = shared.state.lock().await;
+    let schema = body.parse(&state)?;
     let against = state.version(&subject, selector, false)?.version;
     let level = state.effective_compatibility(&subject);
     let only = match selector {

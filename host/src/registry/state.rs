@@ -4,6 +4,9 @@
 //! Avro Parsing Canonical Form, so whitespace and key order do not matter)
 //! gets the same id in every subject. Versions are per subject, never reused
 //! either; a soft delete only marks a version, a permanent one removes it.
+//! A schema with references is identified by its canonical form with the
+//! referenced types inlined *and* its reference list (`references.rs`); a
+//! version that another schema references cannot be removed permanently.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::compatibility::{CompatibilityLevel, incompatibilities};
 use super::errors::ApiError;
+use super::references::SchemaReference;
 
 /// Everything the registry knows; saved whole on every change.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -25,20 +29,29 @@ pub struct RegistryState {
     pub global_compatibility: CompatibilityLevel,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredSchema {
     pub schema: String,
     pub canonical_form: String,
+    /// The named types it uses from other subjects (absent in older files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<SchemaReference>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+impl StoredSchema {
+    fn is(&self, schema: &ParsedSchema) -> bool {
+        self.canonical_form == schema.canonical_form && self.references == schema.references
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Subject {
     pub versions: Vec<SubjectVersion>,
     pub compatibility: Option<CompatibilityLevel>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubjectVersion {
     pub version: u32,
     pub id: u32,
@@ -64,14 +77,16 @@ impl VersionSelector {
     }
 }
 
-/// A schema as a request sent it, parsed and checked.
+/// A schema as a request sent it, parsed (references inlined) and checked.
 pub struct ParsedSchema {
     pub text: String,
     pub schema: Schema,
     pub canonical_form: String,
+    pub references: Vec<SchemaReference>,
 }
 
 impl ParsedSchema {
+    /// A schema without references.
     pub fn parse(text: &str) -> Result<Self, ApiError> {
         let schema = Schema::parse_str(text).map_err(ApiError::invalid_schema)?;
         let canonical_form = schema.canonical_form();
@@ -79,11 +94,39 @@ impl ParsedSchema {
             text: text.to_string(),
             schema,
             canonical_form,
+            references: Vec::new(),
         })
     }
 }
 
 impl RegistryState {
+    /// Parses a request's schema, resolving its `references` against this state.
+    pub fn parse_schema(
+        &self,
+        text: &str,
+        references: &[serde_json::Value],
+    ) -> Result<ParsedSchema, ApiError> {
+        if references.is_empty() {
+            return ParsedSchema::parse(text);
+        }
+        let references = references
+            .iter()
+            .map(|reference| SchemaReference::from_request(reference, self))
+            .collect::<Result<Vec<_>, _>>()?;
+        let schema = self.resolve_schema(text, &references)?;
+        Ok(ParsedSchema {
+            text: text.to_string(),
+            canonical_form: schema.canonical_form(),
+            schema,
+            references,
+        })
+    }
+
+    /// The stored schema `id`.
+    pub fn stored(&self, id: u32) -> Result<&StoredSchema, ApiError> {
+        self.schemas.get(&id).ok_or_else(ApiError::schema_not_found)
+    }
+
     fn subject(&self, name: &str, include_deleted: bool) -> Result<&Subject, ApiError> {
         self.subjects
             .get(name)
@@ -169,7 +212,7 @@ impl RegistryState {
             .find(|v| {
                 self.schemas
                     .get(&v.id)
-                    .is_some_and(|stored| stored.canonical_form == schema.canonical_form)
+                    .is_some_and(|stored| stored.is(schema))
             })
             .ok_or_else(ApiError::schema_not_found)
     }
@@ -190,7 +233,7 @@ impl RegistryState {
             .iter()
             .filter(|v| !v.deleted && only.is_none_or(|number| v.version == number))
             .filter_map(|v| self.schemas.get(&v.id))
-            .filter_map(|stored| Schema::parse_str(&stored.schema).ok())
+            .filter_map(|stored| self.resolve_schema(&stored.schema, &stored.references).ok())
             .collect()
     }
 
@@ -219,11 +262,7 @@ impl RegistryState {
         if !reasons.is_empty() {
             return Err(ApiError::incompatible(&reasons.join("; ")));
         }
-        let id = match self
-            .schemas
-            .iter()
-            .find(|(_, stored)| stored.canonical_form == schema.canonical_form)
-        {
+        let id = match self.schemas.iter().find(|(_, stored)| stored.is(schema)) {
             Some((id, _)) => *id,
             None => {
                 let id = self.next_id.max(1);
@@ -233,6 +272,7 @@ impl RegistryState {
                     StoredSchema {
                         schema: schema.text.clone(),
                         canonical_form: schema.canonical_form.clone(),
+                        references: schema.references.clone(),
                     },
                 );
                 id
@@ -260,7 +300,10 @@ impl RegistryState {
             if !all_deleted {
                 return Err(ApiError::subject_not_soft_deleted(name));
             }
-            let versions = subject.versions.iter().map(|v| v.version).collect();
+            let versions: Vec<u32> = subject.versions.iter().map(|v| v.version).collect();
+            for &version in &versions {
+                self.refuse_if_referenced(name, version)?;
+            }
             self.subjects.remove(name);
             return Ok(versions);
         }
@@ -273,6 +316,16 @@ impl RegistryState {
             deleted.push(version.version);
         }
         Ok(deleted)
+    }
+
+    /// A version other schemas reference must stay: their text needs it.
+    fn refuse_if_referenced(&self, name: &str, version: u32) -> Result<(), ApiError> {
+        let referencing = self.referenced_by(name, version);
+        if referencing.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::reference_exists(name, version, &referencing))
+        }
     }
 
     /// Deletes one version; returns its number.
@@ -296,7 +349,10 @@ impl RegistryState {
             if !subject.versions[position].deleted {
                 return Err(ApiError::version_not_soft_deleted(name, number));
             }
-            subject.versions.remove(position);
+            self.refuse_if_referenced(name, number)?;
+            if let Some(subject) = self.subjects.get_mut(name) {
+                subject.versions.remove(position);
+            }
         } else {
             subject.versions[position].deleted = true;
         }

@@ -14,13 +14,14 @@ pub fn config(dir: &tempfile::TempDir) -> RegistryServerConfig {
         storage_file: dir.path().join("registry.json"),
         basic_auth: None,
         max_body_bytes: 64 * 1024,
+        ..RegistryServerConfig::default()
     }
 }
 
 pub struct Harness {
     pub registry: RunningRegistry,
     pub client: Client,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Harness {
@@ -30,7 +31,16 @@ impl Harness {
         Self {
             registry,
             client: Client::new(),
-            _dir: dir,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A harness around a registry the test started (its directory is the test's).
+    pub fn with(registry: RunningRegistry) -> Self {
+        Self {
+            registry,
+            client: Client::new(),
+            _dir: None,
         }
     }
 

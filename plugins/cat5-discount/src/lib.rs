@@ -1,14 +1,19 @@
 //! Seed transform 2: adds `discount_price`, the price less 20% for products in
 //! category `CAT_5` (compared case-insensitively, so the plugin works before or
 //! after `uppercase-category`), and `null` for every other category. The
-//! discounted price is rounded to cents.
+//! discounted price is computed in decimal and rounded to cents half away
+//! from zero (`money.rs` states the rule; the host's native twin includes the
+//! same file).
 
 wit_bindgen::generate!({ path: "../../wit", world: "transform" });
+
+mod money;
 
 use pipeline::transform::types::{Field, FieldSpec, FieldType, Value};
 
 const DISCOUNTED_CATEGORY: &str = "CAT_5";
-const DISCOUNT: f64 = 0.20;
+/// The share of the price that is paid: 20% off.
+const PERCENT_PAID: u8 = 80;
 
 struct Cat5Discount;
 
@@ -46,7 +51,7 @@ fn add_discount_price(mut row: Row) -> Outcome {
         (Some(Value::Text(category)), Some(Value::Double(price)))
             if category.eq_ignore_ascii_case(DISCOUNTED_CATEGORY) =>
         {
-            Value::Double(round_to_cents(price * (1.0 - DISCOUNT)))
+            Value::Double(money::percent_of_in_cents(*price, PERCENT_PAID))
         }
         (_, Some(Value::Double(_))) => Value::Null,
         (_, None) => return Outcome::Fail("record has no field `price`".into()),
@@ -60,10 +65,6 @@ fn add_discount_price(mut row: Row) -> Outcome {
         }),
     }
     Outcome::Keep(row)
-}
-
-fn round_to_cents(amount: f64) -> f64 {
-    (amount * 100.0).round() / 100.0
 }
 
 export!(Cat5Discount);

@@ -1,4 +1,9 @@
 //! Seed transform 1: `category` upper-cased (`cat_5` becomes `CAT_5`).
+//!
+//! The one rule: Unicode's full, locale-independent upper-case mapping
+//! (Rust's `str::to_uppercase`), which is what the seed's Python
+//! `str.upper()` applies: `café_5` becomes `CAFÉ_5` and `straße` becomes
+//! `STRASSE` (one character may become several).
 
 wit_bindgen::generate!({ path: "../../wit", world: "transform" });
 
@@ -25,7 +30,7 @@ fn uppercase_category(mut row: Row) -> Outcome {
     match row.fields.iter_mut().find(|field| field.name == "category") {
         Some(field) => match &mut field.value {
             Value::Text(category) => {
-                category.make_ascii_uppercase();
+                *category = category.to_uppercase();
                 Outcome::Keep(row)
             }
             Value::Null => Outcome::Keep(row),
