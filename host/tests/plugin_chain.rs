@@ -194,7 +194,7 @@ fn decimal_cents_and_unicode_upper_case_in_wasm_and_native() {
     let cases = [
         ("cat_5", 1.29375, Some(1.04)), // 80% is exactly 1.035
         ("cat_5", -1.29375, Some(-1.04)),
-        ("cat_5", 1_000_000.15625, Some(800_000.13)), // 800000.125
+        ("cat_5", 1_000_000.156_25, Some(800_000.13)), // 800000.125
         ("cat_5", 40.86, Some(32.69)),
         ("cat_5", 1e20, Some(8e19)),
         ("café_5", 10.0, None),
