@@ -48,6 +48,11 @@ pub enum Error {
     #[error("plugin {plugin}: {message}")]
     Plugin { plugin: String, message: String },
 
+    /// A dead letter the Kafka producer or broker refuses as too large: not
+    /// transient, retrying the same message can never succeed.
+    #[error("dead letter to topic {topic} refused as too large: {message}")]
+    DeadLetterTooLarge { topic: String, message: String },
+
     /// The source table does not have the shape the pipeline needs.
     #[error("source table: {0}")]
     Source(String),

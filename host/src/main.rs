@@ -212,7 +212,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config => print!("{}", toml::to_string_pretty(&config)?),
         Command::Plugin(PluginCommand::Check { file }) => {
             let schema = pipeline::codec::ValueSchema::load(&config.source.value_schema_file)?;
-            let fields = pipeline::plugin::SchemaFields::from_avro(&schema.schema)?;
+            let fields = pipeline::plugin::SchemaFields::from_avro(&schema.schema)?
+                .with_key(&config.source.id_column);
             println!("{}", pipeline::plugin::check_plugin(&file, &fields)?);
         }
         Command::Plugin(PluginCommand::New { name, dir }) => {

@@ -146,3 +146,57 @@ fn the_cli_checks_and_scaffolds_plugins() {
     ]);
     assert_eq!(refused.status.code(), Some(2), "a bad name is bad input");
 }
+
+/// `pipeline plugin check` on every hostile fixture: a verdict, never a crash
+/// (exit 101) or a hang. A plugin that attacks only some records passes the
+/// check (the samples are innocent); one that attacks at load is refused as
+/// bad input (exit 2) with a message naming the plugin and the cause.
+#[test]
+fn the_cli_gives_a_verdict_on_every_hostile_plugin() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cases: &[(&str, i32, &str)] = &[
+        ("fixture_hostile", 0, "-> keep"),
+        ("fixture_leak", 0, "-> keep"),
+        ("fixture_random", 0, "-> keep"),
+        ("fixture_manifest_sleep", 2, "plugins may not block"),
+        ("fixture_manifest_panic", 2, "manifest() failed: trapped"),
+        ("fixture_manifest_huge", 2, "its manifest is larger than"),
+        ("fixture_manifest_writes", 2, "its manifest is larger than"),
+        (
+            "fixture_key_optional",
+            2,
+            "declares the key field `id` optional",
+        ),
+        ("fixture_unknown_import", 2, "imports `read-host-secret`"),
+    ];
+    for (file, code, expected) in cases {
+        let path = wasm(file);
+        let started = std::time::Instant::now();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+            .args(["plugin", "check", path.to_str().unwrap()])
+            .current_dir(&root)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.status.code(), Some(*code), "{file}: {text}");
+        assert!(
+            text.contains(expected),
+            "{file}: expected `{expected}` in {text}"
+        );
+        if *code != 0 {
+            assert!(
+                text.contains(&format!("{file}.wasm")),
+                "{file}: names the plugin: {text}"
+            );
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{file}: {:?}",
+            started.elapsed()
+        );
+    }
+}

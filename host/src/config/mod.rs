@@ -209,6 +209,14 @@ pub struct PluginConfig {
     /// Grant the plugin a real wall clock (default: a frozen one).
     #[serde(default)]
     pub allow_clock: bool,
+    /// Grant the plugin real random numbers (default: the same replayed
+    /// numbers at every call, so a retried batch comes out the same).
+    #[serde(default)]
+    pub allow_random: bool,
+    /// Most bytes a call may return, as a multiple of the bytes it was given
+    /// (plus a constant 256 KiB): bounds what a plugin makes the host copy.
+    #[serde(default = "PluginConfig::default_output_ratio")]
+    pub output_ratio: u64,
 }
 
 impl PluginConfig {
@@ -220,6 +228,10 @@ impl PluginConfig {
         16
     }
 
+    fn default_output_ratio() -> u64 {
+        4
+    }
+
     /// A plugin at `path` with the default limits.
     pub fn at(path: impl Into<PathBuf>) -> Self {
         Self {
@@ -227,6 +239,8 @@ impl PluginConfig {
             time_limit_ms: Self::default_time_limit_ms(),
             memory_limit_mib: Self::default_memory_limit_mib(),
             allow_clock: false,
+            allow_random: false,
+            output_ratio: Self::default_output_ratio(),
         }
     }
 }
@@ -360,10 +374,11 @@ impl Config {
             );
         }
         for (index, plugin) in self.plugins.iter().enumerate() {
-            if plugin.time_limit_ms == 0 || plugin.memory_limit_mib == 0 {
+            if plugin.time_limit_ms == 0 || plugin.memory_limit_mib == 0 || plugin.output_ratio == 0
+            {
                 return fail(
                     &format!("plugins[{index}]"),
-                    "time_limit_ms and memory_limit_mib must be positive",
+                    "time_limit_ms, memory_limit_mib and output_ratio must be positive",
                 );
             }
         }

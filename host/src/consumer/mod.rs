@@ -67,7 +67,7 @@ pub fn load_chain(config: &Config) -> Result<PluginChain> {
     let schema = ValueSchema::load(&config.source.value_schema_file)?;
     PluginChain::load(
         &config.plugins,
-        &crate::plugin::SchemaFields::from_avro(&schema.schema)?,
+        &crate::plugin::SchemaFields::from_avro(&schema.schema)?.with_key(&config.source.id_column),
     )
 }
 

@@ -189,10 +189,10 @@ impl PluginChain {
                         slot.stats.dropped += 1;
                         ChainOutcome::Dropped {
                             plugin: slot.plugin.name().to_owned(),
-                            reason,
+                            reason: truncate_reason(reason),
                         }
                     }
-                    Ok(Outcome::Fail(reason)) => slot.failed(reason),
+                    Ok(Outcome::Fail(reason)) => slot.failed(truncate_reason(reason)),
                     Err(reason) => {
                         let reason = format!("plugin {} {reason}", slot.plugin.name());
                         slot.failed(reason)
@@ -300,6 +300,25 @@ impl PluginChain {
             .collect::<Vec<_>>()
             .join(",");
     }
+}
+
+/// Longest `drop` or `fail` reason kept, in bytes; the rest is cut.
+pub const MAX_REASON_BYTES: usize = 1024;
+
+/// `reason`, cut to [`MAX_REASON_BYTES`] (at a character boundary) with a
+/// note saying how much was cut.
+pub fn truncate_reason(mut reason: String) -> String {
+    if reason.len() <= MAX_REASON_BYTES {
+        return reason;
+    }
+    let mut end = MAX_REASON_BYTES;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = reason.len() - end;
+    reason.truncate(end);
+    reason.push_str(&format!("… ({cut} more bytes cut)"));
+    reason
 }
 
 impl Slot {

@@ -9,7 +9,7 @@ use std::path::Path;
 use super::chain::{ChainOutcome, PluginChain, PluginStats};
 use super::schema::{FieldType, SchemaFields};
 use crate::config::PluginConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::record::{FieldValue, Record};
 
 /// How many sample records are run through the plugin.
@@ -28,7 +28,17 @@ pub struct CheckReport {
 /// Validates the plugin at `path` against `schema` and runs it on sample records.
 /// A plugin that does not load is an error; one that fails or misbehaves on a
 /// sample is reported in the samples.
+///
+/// The plugin runs on a thread of its own, never the caller's (which may be
+/// an async runtime's, where WASI's blocking helpers would abort the process).
 pub fn check_plugin(path: &Path, schema: &SchemaFields) -> Result<CheckReport> {
+    super::loaded::off_runtime(|| check_here(path, schema)).map_err(|message| Error::Plugin {
+        plugin: path.display().to_string(),
+        message,
+    })?
+}
+
+fn check_here(path: &Path, schema: &SchemaFields) -> Result<CheckReport> {
     let mut chain = PluginChain::load(&[PluginConfig::at(path)], schema)?;
     let records = sample_records(schema, SAMPLES);
     let outcomes = chain.process(records.clone());

@@ -31,6 +31,16 @@ impl CpuBudget {
         limit_ms.saturating_add(1)
     }
 
+    /// Whether the call has used more than its budget, host work included:
+    /// checked after a call returns, so the host's copying of a plugin's
+    /// output (which no epoch check interrupts) is charged to the plugin.
+    pub fn overspent(&self) -> bool {
+        match (self.started, thread_cpu_time()) {
+            (Some(started), Some(now)) => now.saturating_sub(started) > self.limit,
+            _ => false,
+        }
+    }
+
     /// What to do when the epoch deadline expires: interrupt the call if
     /// it has used its CPU budget, otherwise wait for the rest of it.
     pub fn on_deadline(&self) -> UpdateDeadline {

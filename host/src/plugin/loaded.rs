@@ -5,6 +5,14 @@
 //! instance is reused across batches; only a trap (which may leave the guest's
 //! memory inconsistent) poisons it, and then a new one is made from the
 //! [`TransformPre`], which skips all linking work.
+//!
+//! The rule that bounds what a call costs the host: **every call, `manifest`
+//! included, runs with a CPU budget and a cap on the bytes the host copies
+//! out of the guest, set before the call.** The cap is wasmtime's hostcall
+//! fuel, which is charged while the result is lifted, before each string or
+//! list is copied, so outcomes that all point at one big buffer in the guest
+//! are refused after `cap` bytes, not copied once each. The CPU time the host
+//! spends lifting is charged to the call after it returns.
 
 use std::path::Path;
 
@@ -13,14 +21,26 @@ use wasmtime::Store;
 use wasmtime::Trap;
 use wasmtime::component::Component;
 
-use super::bindings::{Manifest, Outcome, Row, Transform, TransformPre};
+use super::bindings::{Manifest, Outcome, Row, Transform, TransformPre, Value};
 use super::engine;
-use super::sandbox::{self, Host};
+use super::sandbox::{self, BLOCKING_REFUSED, Host};
 use crate::config::PluginConfig;
 
-/// Budget for instantiation and the one-off `manifest()` call, in epoch
-/// ticks (milliseconds).
-const MANIFEST_TICKS: u64 = 1_000;
+/// CPU budget of instantiation and of the one-off `manifest()` call, in ms.
+pub const MANIFEST_BUDGET_MS: u64 = 100;
+
+/// Most bytes a manifest may make the host copy (about 5,000 fields).
+pub const MANIFEST_MAX_BYTES: usize = 256 * 1024;
+
+/// Longest plugin name or version, in bytes: both are copied into every log
+/// line and dead letter.
+pub const MAX_LABEL_BYTES: usize = 64;
+
+/// What a call may return beyond `output_ratio` × its input, in bytes.
+pub const OUTPUT_ALLOWANCE: usize = 256 * 1024;
+
+/// The text wasmtime's error carries when the hostcall fuel runs out.
+const FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
 
 /// A compiled, instantiated plugin version.
 pub struct Loaded {
@@ -54,17 +74,21 @@ impl From<String> for CallFailure {
 struct Instance {
     store: Store<Host>,
     bindings: Transform,
+    /// `transform` calls made on it: 0 means fresh, no state left by others.
+    calls: u64,
 }
 
 impl Loaded {
     /// Reads, compiles and instantiates the plugin at `config.path`, and asks
-    /// it for its manifest. The error says why, for the log.
+    /// it for its manifest, on a thread of its own (never an async runtime's,
+    /// where WASI's blocking helpers would abort the process). The error
+    /// says why, for the log.
     pub fn load(config: &PluginConfig) -> Result<Self, String> {
         let bytes = std::fs::read(&config.path).map_err(|error| format!("cannot read: {error}"))?;
-        Self::from_bytes(config, &bytes)
+        off_runtime(|| Self::from_bytes(config, &bytes))?
     }
 
-    /// As [`Loaded::load`], from the file's contents.
+    /// As [`Loaded::load`], from the file's contents, on the calling thread.
     pub fn from_bytes(config: &PluginConfig, bytes: &[u8]) -> Result<Self, String> {
         let engine = engine::engine().map_err(|error| error.to_string())?;
         let component = Component::new(&engine, bytes).map_err(|error| {
@@ -73,19 +97,32 @@ impl Loaded {
         let linker = sandbox::linker(&engine).map_err(|error| format!("{error:#}"))?;
         let pre = linker
             .instantiate_pre(&component)
-            .and_then(TransformPre::new)
-            .map_err(|error| {
-                format!(
-                    "does not implement the `transform` world: {}",
-                    error.root_cause()
-                )
+            .map_err(|error| refused_import(&error))
+            .and_then(|pre| {
+                TransformPre::new(pre).map_err(|error| {
+                    format!(
+                        "does not implement the `transform` world: {}",
+                        error.root_cause()
+                    )
+                })
             })?;
         let mut instance = instantiate(&pre, config)?;
-        start_budget(&mut instance.store, MANIFEST_TICKS);
+        start_budget(&mut instance.store, MANIFEST_BUDGET_MS, MANIFEST_MAX_BYTES);
         let manifest = instance
             .bindings
             .call_manifest(&mut instance.store)
-            .map_err(|error| format!("manifest() failed: {}", error.root_cause()))?;
+            .map_err(|error| {
+                let failure = describe_failure(&instance.store, &error, MANIFEST_BUDGET_MS);
+                let limit = if error.to_string().contains(FUEL_EXHAUSTED)
+                    || format!("{error:#}").contains(FUEL_EXHAUSTED)
+                {
+                    format!("its manifest is larger than {MANIFEST_MAX_BYTES} bytes")
+                } else {
+                    failure
+                };
+                format!("manifest() failed: {limit}")
+            })?;
+        check_labels(&manifest)?;
         let hash = content_hash(bytes);
         Ok(Self {
             label: format!("{}@{}#{}", manifest.name, manifest.version, hash),
@@ -102,41 +139,150 @@ impl Loaded {
         &self.manifest.name
     }
 
+    /// Whether the next call runs on an instance no earlier call has touched.
+    pub fn fresh(&self) -> bool {
+        self.instance
+            .as_ref()
+            .is_none_or(|instance| instance.calls == 0)
+    }
+
+    /// Drops the instance: the next call gets a fresh one.
+    pub fn reset(&mut self) {
+        self.instance = None;
+    }
+
     /// Calls `transform` on `rows` within the time budget of `rows.len()`
-    /// records. On a trap the instance is dropped (the next call makes a fresh
-    /// one) and the error names the limit that was hit, if any.
+    /// records and the output cap of their size. On a trap the instance is
+    /// dropped (the next call makes a fresh one) and the error names the
+    /// limit that was hit, if any.
     pub fn call(&mut self, rows: &[Row]) -> Result<Vec<Outcome>, CallFailure> {
         let instance = match &mut self.instance {
             Some(instance) => instance,
             None => self.instance.insert(instantiate(&self.pre, &self.config)?),
         };
+        instance.calls += 1;
         let records = u64::try_from(rows.len()).unwrap_or(u64::MAX);
         let budget = batch_budget_ms(self.config.time_limit_ms, records);
-        instance.store.data_mut().limits.memory_refused = false;
-        start_budget(&mut instance.store, budget);
-        match instance.bindings.call_transform(&mut instance.store, rows) {
-            Ok(outcomes) => Ok(outcomes),
+        let input_bytes = rows.iter().map(row_bytes).sum::<usize>();
+        let output_cap = output_cap(&self.config, input_bytes);
+        start_budget(&mut instance.store, budget, output_cap);
+        let result = instance.bindings.call_transform(&mut instance.store, rows);
+        let overspent = instance.store.data().cpu.overspent();
+        let failure = match result {
+            Ok(_) if overspent => CallFailure {
+                reason: format!(
+                    "exceeded its time limit of {} ms per record (CPU time, the host's copying of its output included: {budget} ms for {records} records)",
+                    self.config.time_limit_ms
+                ),
+                timed_out: true,
+            },
+            Ok(outcomes) => return Ok(outcomes),
             Err(error) => {
-                let limits = &instance.store.data().limits;
                 let timed_out = error.downcast_ref::<Trap>() == Some(&Trap::Interrupt);
-                let reason = if timed_out {
+                let reason = if format!("{error:#}").contains(FUEL_EXHAUSTED) {
+                    format!(
+                        "returned more than {output_cap} bytes for {records} records of {input_bytes} bytes (the limit is {} × the input + {OUTPUT_ALLOWANCE} bytes)",
+                        self.config.output_ratio
+                    )
+                } else if timed_out {
                     format!(
                         "exceeded its time limit of {} ms per record (CPU time: {budget} ms for {records} records)",
                         self.config.time_limit_ms
                     )
-                } else if limits.memory_refused {
-                    format!(
-                        "exceeded its memory limit of {} MiB",
-                        limits.memory_limit_mib()
-                    )
                 } else {
-                    format!("trapped: {}", error.root_cause())
+                    describe_failure(&instance.store, &error, budget)
                 };
-                self.instance = None;
-                Err(CallFailure { reason, timed_out })
+                CallFailure { reason, timed_out }
             }
+        };
+        self.instance = None;
+        Err(failure)
+    }
+}
+
+/// Why a call trapped: the limit it hit, or the trap itself.
+fn describe_failure(store: &Store<Host>, error: &wasmtime::Error, budget_ms: u64) -> String {
+    let limits = &store.data().limits;
+    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        format!("exceeded its time limit ({budget_ms} ms of CPU time for the call)")
+    } else if limits.memory_refused {
+        format!(
+            "exceeded its memory limit of {} MiB",
+            limits.memory_limit_mib()
+        )
+    } else if format!("{error:#}").contains(BLOCKING_REFUSED) {
+        BLOCKING_REFUSED.to_owned()
+    } else {
+        format!("trapped: {}", error.root_cause())
+    }
+}
+
+/// The message for a component the linker refused: an import the host does
+/// not provide is named as such.
+fn refused_import(error: &wasmtime::Error) -> String {
+    let text = format!("{error:#}");
+    match text.split('`').nth(1) {
+        Some(import) if text.contains("matching implementation was not found") => format!(
+            "imports `{import}`, which the host does not provide (a plugin gets only WASI, with no capabilities)"
+        ),
+        _ => format!(
+            "does not implement the `transform` world: {}",
+            error.root_cause()
+        ),
+    }
+}
+
+/// Refuses a name or version too long to copy into every log line.
+fn check_labels(manifest: &Manifest) -> Result<(), String> {
+    for (what, text) in [("name", &manifest.name), ("version", &manifest.version)] {
+        if text.is_empty() || text.len() > MAX_LABEL_BYTES {
+            return Err(format!(
+                "its manifest {what} is {} bytes long; it must be 1 to {MAX_LABEL_BYTES} bytes",
+                text.len()
+            ));
         }
     }
+    Ok(())
+}
+
+/// Runs `work` on a new thread and waits for it: plugins never run on an
+/// async runtime's threads. A panic in the host's own code becomes an error.
+pub fn off_runtime<R: Send>(work: impl FnOnce() -> R + Send) -> Result<R, String> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("plugin-load".into())
+            .spawn_scoped(scope, work)
+            .map_err(|error| format!("cannot start a thread: {error}"))?
+            .join()
+            .map_err(|_| "the host panicked while running the plugin".to_owned())
+    })
+}
+
+/// The bytes the host holds for `row`, counted as wasmtime counts lifted
+/// data: the field entries plus their names and payloads.
+fn row_bytes(row: &Row) -> usize {
+    std::mem::size_of::<Outcome>()
+        + row
+            .fields
+            .iter()
+            .map(|field| {
+                std::mem::size_of_val(field)
+                    + field.name.len()
+                    + match &field.value {
+                        Value::Text(text) => text.len(),
+                        Value::Bytes(bytes) => bytes.len(),
+                        _ => 0,
+                    }
+            })
+            .sum::<usize>()
+}
+
+/// The most bytes a call given `input_bytes` may return.
+fn output_cap(config: &PluginConfig, input_bytes: usize) -> usize {
+    usize::try_from(config.output_ratio)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(input_bytes)
+        .saturating_add(OUTPUT_ALLOWANCE)
 }
 
 /// The most a whole batch may spend, in ms, however long it is. Real
@@ -158,17 +304,30 @@ fn batch_budget_ms(time_limit_ms: u64, records: u64) -> u64 {
 
 fn instantiate(pre: &TransformPre<Host>, config: &PluginConfig) -> Result<Instance, String> {
     let mut store = sandbox::store(pre.engine(), config);
-    start_budget(&mut store, MANIFEST_TICKS); // for start functions
-    let bindings = pre
-        .instantiate(&mut store)
-        .map_err(|error| format!("cannot instantiate: {}", error.root_cause()))?;
-    Ok(Instance { store, bindings })
+    start_budget(&mut store, MANIFEST_BUDGET_MS, MANIFEST_MAX_BYTES); // for start functions
+    let bindings = pre.instantiate(&mut store).map_err(|error| {
+        format!(
+            "cannot instantiate: {}",
+            describe_failure(&store, &error, MANIFEST_BUDGET_MS)
+        )
+    })?;
+    Ok(Instance {
+        store,
+        bindings,
+        calls: 0,
+    })
 }
 
-/// Gives the next call `limit_ms` of CPU time (see `cpu_budget`).
-fn start_budget(store: &mut wasmtime::Store<Host>, limit_ms: u64) {
-    let first_look = store.data_mut().cpu.start(limit_ms);
+/// Gives the next call `limit_ms` of CPU time (see `cpu_budget`), at most
+/// `max_output` bytes of copies out of the guest, and the same random
+/// numbers as every other call.
+fn start_budget(store: &mut Store<Host>, limit_ms: u64, max_output: usize) {
+    let host = store.data_mut();
+    host.limits.memory_refused = false;
+    host.replay_random();
+    let first_look = host.cpu.start(limit_ms);
     store.set_epoch_deadline(first_look);
+    store.set_hostcall_fuel(max_output);
 }
 
 /// The first 8 hex digits of the SHA-256 of `bytes`.

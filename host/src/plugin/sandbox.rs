@@ -6,8 +6,20 @@
 //! but granted nothing: no preopened directories, no environment, no
 //! arguments, no sockets or name lookups, empty stdin, discarded stdout and
 //! stderr, and (unless the plugin's config allows it) clocks frozen at a
-//! constant so a plugin cannot make its output depend on time.
+//! constant and random numbers replayed from a constant seed at every call,
+//! so a plugin cannot make its output depend on time or chance.
+//!
+//! The rule that keeps a plugin inside its time budget: **no host function a
+//! plugin can call ever waits.** Time limits are enforced by epoch checks,
+//! which only run in wasm code; a plugin blocked in the host would escape
+//! them. WASI's only ways to wait are clock subscriptions (`sleep` is one),
+//! so `subscribe-duration` and `subscribe-instant` trap instead of returning
+//! a pollable; every other pollable a plugin can get (stdin, stdout, stderr)
+//! is always ready, so `poll` and `block` return at once.
 
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::{Linker, ResourceTable};
@@ -26,12 +38,35 @@ const MAX_TABLES: usize = 32;
 const MAX_MEMORIES: usize = 8;
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
+/// Most bytes one `wasi:random` call may ask for (the host allocates them).
+const MAX_RANDOM_BYTES: u64 = 64 * 1024;
+
+/// The WASI clock interface whose waiting functions are replaced, at the
+/// version `wasmtime_wasi` defines (a plugin's older 0.2.x import resolves
+/// to it). `sandbox::tests` fails if the version moves.
+const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// Why a plugin's wait was refused; the call's error names it.
+pub const BLOCKING_REFUSED: &str = "tried to wait (sleep, or a wasi:clocks subscription): plugins may not block, a call may only compute";
+
 /// The store's data: WASI state, the limiter and the running call's budget.
 pub struct Host {
     wasi: WasiCtx,
     table: ResourceTable,
     pub limits: Limits,
     pub cpu: CpuBudget,
+    /// The state of the replayed random numbers (unless `allow_random`).
+    random: Option<Arc<AtomicU64>>,
+}
+
+impl Host {
+    /// Restarts the replayed random numbers: every call sees the same ones,
+    /// so a retried batch comes out the same.
+    pub fn replay_random(&mut self) {
+        if let Some(state) = &self.random {
+            state.store(RANDOM_SEED, Ordering::Relaxed);
+        }
+    }
 }
 
 impl WasiView for Host {
@@ -115,6 +150,38 @@ impl HostMonotonicClock for FrozenClock {
     }
 }
 
+/// The seed random numbers are replayed from.
+const RANDOM_SEED: u64 = 0x5eed_0f_91_6e_d0_0d;
+
+/// SplitMix64 over a shared state, so the host can rewind it between calls.
+struct ReplayedRandom(Arc<AtomicU64>);
+
+impl rand_core::TryRng for ReplayedRandom {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        self.try_next_u64().map(|value| (value >> 32) as u32)
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let mut z = self
+            .0
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+            .wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Ok(z ^ (z >> 31))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        for chunk in dst.chunks_mut(8) {
+            let bytes = self.try_next_u64()?.to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
 /// A fresh store for one instance of a plugin, with `config`'s limits.
 pub fn store(engine: &Engine, config: &PluginConfig) -> Store<Host> {
     let mut wasi = WasiCtxBuilder::new();
@@ -125,6 +192,14 @@ pub fn store(engine: &Engine, config: &PluginConfig) -> Store<Host> {
     if !config.allow_clock {
         wasi.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
     }
+    wasi.max_random_size(MAX_RANDOM_BYTES);
+    let random = (!config.allow_random).then(|| {
+        let state = Arc::new(AtomicU64::new(RANDOM_SEED));
+        wasi.secure_random(ReplayedRandom(Arc::clone(&state)))
+            .insecure_random(ReplayedRandom(Arc::clone(&state)))
+            .insecure_random_seed(u128::from(RANDOM_SEED));
+        state
+    });
     let memory_bytes =
         usize::try_from(config.memory_limit_mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
     let host = Host {
@@ -135,6 +210,7 @@ pub fn store(engine: &Engine, config: &PluginConfig) -> Store<Host> {
             memory_refused: false,
         },
         cpu: CpuBudget::default(),
+        random,
     };
     let mut store = Store::new(engine, host);
     store.limiter(|host| &mut host.limits);
@@ -142,9 +218,38 @@ pub fn store(engine: &Engine, config: &PluginConfig) -> Store<Host> {
     store
 }
 
-/// A linker with the WASI interfaces (which grant nothing, see [`store`]).
+/// A linker with the WASI interfaces (which grant nothing, see [`store`]),
+/// the clock subscriptions replaced by functions that trap (see the module
+/// comment).
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<Host>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(MONOTONIC_CLOCK)?;
+    for name in ["subscribe-duration", "subscribe-instant"] {
+        clock.func_new(name, |_, _, _, _| {
+            Err(wasmtime::format_err!("{BLOCKING_REFUSED}"))
+        })?;
+    }
+    linker.allow_shadowing(false);
     Ok(linker)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_replaced_clock_interface_is_the_one_wasi_defines() {
+        let engine = wasmtime::Engine::default();
+        let mut linker = wasmtime::component::Linker::<super::Host>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+        // Defining it again without shadowing fails only if it exists.
+        let mut clock = linker.instance(super::MONOTONIC_CLOCK).unwrap();
+        assert!(
+            clock
+                .func_new("subscribe-duration", |_, _, _, _| Ok(()))
+                .is_err(),
+            "{} is not what wasmtime_wasi defines: update MONOTONIC_CLOCK",
+            super::MONOTONIC_CLOCK
+        );
+    }
 }

@@ -69,9 +69,9 @@ pub struct FieldSpec {
     pub optional: bool,
 }
 
-/// The value schema's fields, in order.
+/// The value schema's fields, in order, and which of them is the key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SchemaFields(Vec<FieldSpec>);
+pub struct SchemaFields(Vec<FieldSpec>, Option<String>);
 
 impl SchemaFields {
     /// From `(name, type, optional)` triples, in schema order.
@@ -85,7 +85,20 @@ impl SchemaFields {
                     optional,
                 })
                 .collect(),
+            None,
         )
+    }
+
+    /// The same fields, with `column` as the key: no plugin may declare it
+    /// optional, and every kept row must carry it, not null.
+    pub fn with_key(mut self, column: impl Into<String>) -> Self {
+        self.1 = Some(column.into());
+        self
+    }
+
+    /// The key column, if one was named.
+    pub fn key(&self) -> Option<&str> {
+        self.1.as_deref()
     }
 
     /// From an Avro record schema: `["null", T]` unions are optional `T`,
@@ -110,7 +123,7 @@ impl SchemaFields {
                 optional,
             });
         }
-        Ok(Self(fields))
+        Ok(Self(fields, None))
     }
 
     /// The fields, in order.

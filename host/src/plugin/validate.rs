@@ -3,8 +3,13 @@
 //! fields it declared.
 //!
 //! The per-row check is what stops one buggy plugin from corrupting every log
-//! line behind it: a row with a dropped, retyped or undeclared field becomes a
-//! dead letter naming the plugin, instead of a wrong line.
+//! line behind it: a row with a dropped, retyped or undeclared field, a
+//! missing or null key, or a NaN or infinite number (which JSON cannot carry)
+//! becomes a dead letter naming the plugin, instead of a wrong line. Both
+//! checks look fields up by name in a hash map, so they take time linear in
+//! the manifest and the row, whatever a plugin declares.
+
+use std::collections::HashMap;
 
 use super::bindings::{Manifest, Row, Value};
 use super::schema::{FieldSpec, FieldType, SchemaFields};
@@ -13,7 +18,8 @@ use super::schema::{FieldSpec, FieldType, SchemaFields};
 /// `writes` applied.
 #[derive(Debug, Clone)]
 pub struct Expected {
-    pub fields: SchemaFields,
+    fields: Vec<FieldSpec>,
+    index: HashMap<String, usize>,
 }
 
 /// Checks a chain of manifests against `schema`, in order; returns what each
@@ -22,11 +28,22 @@ pub fn plan<'a>(
     schema: &SchemaFields,
     manifests: impl IntoIterator<Item = &'a Manifest>,
 ) -> Result<Vec<Expected>, String> {
-    let mut fields = schema.clone();
+    let key = schema.key();
+    let mut fields: Vec<FieldSpec> = schema.fields().to_vec();
+    for field in &mut fields {
+        if Some(field.name.as_str()) == key {
+            field.optional = false;
+        }
+    }
+    let mut index: HashMap<String, usize> = fields
+        .iter()
+        .enumerate()
+        .map(|(position, field)| (field.name.clone(), position))
+        .collect();
     let mut plans = Vec::new();
     for manifest in manifests {
         for read in &manifest.reads {
-            if fields.get(read).is_none() {
+            if !index.contains_key(read) {
                 return Err(format!(
                     "plugin {} reads field `{read}`, which the schema (and earlier plugins) lack",
                     manifest.name
@@ -35,26 +52,39 @@ pub fn plan<'a>(
         }
         for write in &manifest.writes {
             let ty = FieldType::from_wit(write.type_);
-            if let Some(existing) = fields.get(&write.name)
-                && existing.ty != ty
-            {
+            if write.optional && Some(write.name.as_str()) == key {
                 return Err(format!(
-                    "plugin {} writes field `{}` as {}, but it is {} in the schema",
-                    manifest.name,
-                    write.name,
-                    ty.name(),
-                    existing.ty.name()
+                    "plugin {} declares the key field `{}` optional in `writes`; the key can never be null or missing",
+                    manifest.name, write.name
                 ));
             }
-            fields.upsert(FieldSpec {
-                name: write.name.clone(),
-                ty,
-                optional: write.optional
-                    || fields.get(&write.name).is_some_and(|field| field.optional),
-            });
+            match index.get(&write.name) {
+                Some(&position) => {
+                    let existing = &mut fields[position];
+                    if existing.ty != ty {
+                        return Err(format!(
+                            "plugin {} writes field `{}` as {}, but it is {} in the schema",
+                            manifest.name,
+                            write.name,
+                            ty.name(),
+                            existing.ty.name()
+                        ));
+                    }
+                    existing.optional |= write.optional;
+                }
+                None => {
+                    index.insert(write.name.clone(), fields.len());
+                    fields.push(FieldSpec {
+                        name: write.name.clone(),
+                        ty,
+                        optional: write.optional,
+                    });
+                }
+            }
         }
         plans.push(Expected {
             fields: fields.clone(),
+            index: index.clone(),
         });
     }
     Ok(plans)
@@ -71,13 +101,19 @@ impl Expected {
         output: &Row,
         seen: &mut Vec<bool>,
     ) -> Result<(), String> {
-        let expected = self.fields.fields();
+        let expected = &self.fields;
         seen.clear();
         seen.resize(expected.len(), false);
         for field in &output.fields {
             let actual = value_type(&field.value);
-            match expected.iter().position(|spec| spec.name == field.name) {
-                Some(index) => {
+            if let Some(number) = non_finite(&field.value) {
+                return Err(format!(
+                    "plugin {plugin} returned {number} for field `{}`: NaN and infinities are not numbers a log line can carry",
+                    field.name
+                ));
+            }
+            match self.index.get(&field.name) {
+                Some(&index) => {
                     if std::mem::replace(&mut seen[index], true) {
                         return Err(format!(
                             "plugin {plugin} returned field `{}` twice",
@@ -130,6 +166,15 @@ impl Expected {
             ));
         }
         Ok(())
+    }
+}
+
+/// The value, if it is a NaN or an infinity.
+fn non_finite(value: &Value) -> Option<f64> {
+    match value {
+        Value::Double(number) if !number.is_finite() => Some(*number),
+        Value::Float(number) if !number.is_finite() => Some(f64::from(*number)),
+        _ => None,
     }
 }
 

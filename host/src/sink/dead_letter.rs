@@ -5,6 +5,12 @@
 //! bytes are kept unchanged, so a fixed plugin can replay them, and the
 //! reason travels in headers, as Kafka Connect does. In a file, each dead
 //! letter is one JSON line with the bytes hex-encoded.
+//!
+//! The rule that keeps a dead letter deliverable: **the reason is cut, never
+//! the record, so that the message fits the producer's `message.max.bytes`.**
+//! A reason is at most [`MAX_REASON_BYTES`], and less when the record's own
+//! bytes leave less room. A dead letter the broker still refuses as too
+//! large is a permanent error, not one to retry forever.
 
 use std::path::Path;
 use std::time::Duration;
@@ -17,6 +23,13 @@ use crate::config::{Config, DeadLetterConfig};
 use crate::error::{Error, Result};
 use crate::kafka::{ClientRole, client_config, ensure_topic};
 use crate::sink::log_file::ConsumerLog;
+
+/// Longest reason a dead letter carries, in bytes.
+pub const MAX_REASON_BYTES: usize = 16 * 1024;
+
+/// The producer's `message.max.bytes` (librdkafka's default, which the
+/// client does not change), less room for the per-message framing.
+const MAX_MESSAGE_BYTES: usize = 1_000_000 - 1_024;
 
 /// A record that could not be processed, and why.
 #[derive(Debug, Clone, Serialize)]
@@ -83,7 +96,11 @@ impl DeadLetterSink {
             Self::File(log) => {
                 let lines = letters
                     .iter()
-                    .map(serde_json::to_string)
+                    .map(|letter| {
+                        let mut letter = letter.clone();
+                        letter.reason = cut(&letter.reason, MAX_REASON_BYTES).into_owned();
+                        serde_json::to_string(&letter)
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 log.append(&lines)
             }
@@ -92,10 +109,11 @@ impl DeadLetterSink {
                     let partition = letter.partition.to_string();
                     let offset = letter.offset.to_string();
                     let member = letter.member.to_string();
+                    let reason = fitted_reason(letter, &[&partition, &offset, &member]);
                     let headers = OwnedHeaders::new()
                         .insert(Header {
                             key: "dlq.reason",
-                            value: Some(letter.reason.as_str()),
+                            value: Some(reason.as_ref()),
                         })
                         .insert(Header {
                             key: "dlq.stage",
@@ -132,7 +150,7 @@ impl DeadLetterSink {
                     producer.send(record, Duration::from_secs(60))
                 });
                 for result in futures::future::join_all(sends).await {
-                    result.map_err(|(error, _)| Error::Kafka(error))?;
+                    result.map_err(|(error, _)| too_large(error, topic))?;
                 }
                 Ok(())
             }
@@ -148,8 +166,98 @@ impl DeadLetterSink {
     }
 }
 
+/// The letter's reason, cut so the whole message (key, value and headers)
+/// fits [`MAX_MESSAGE_BYTES`]; `numbers` are the other headers' values.
+fn fitted_reason<'a>(letter: &'a DeadLetterRecord, numbers: &[&str]) -> std::borrow::Cow<'a, str> {
+    const HEADER_NAMES: usize = 128; // the seven `dlq.*` names, with room
+    let used = letter.key.as_ref().map_or(0, Vec::len)
+        + letter.value.as_ref().map_or(0, Vec::len)
+        + letter.stage.len()
+        + letter.version.len()
+        + letter.topic.len()
+        + numbers.iter().map(|number| number.len()).sum::<usize>()
+        + HEADER_NAMES;
+    cut(
+        &letter.reason,
+        MAX_MESSAGE_BYTES.saturating_sub(used).min(MAX_REASON_BYTES),
+    )
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, ending with a
+/// note of how much was cut when there is room for it.
+fn cut(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return text.into();
+    }
+    let note = format!("… ({} bytes cut)", text.len());
+    let keep = max.saturating_sub(note.len());
+    let mut end = keep.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    if keep == 0 {
+        return String::new().into();
+    }
+    format!("{}{note}", &text[..end]).into()
+}
+
+/// A send error; one for a message too large to ever be accepted is
+/// permanent, so the batch is not retried forever.
+fn too_large(error: rdkafka::error::KafkaError, topic: &str) -> Error {
+    use rdkafka::types::RDKafkaErrorCode;
+    match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize) => {
+            Error::DeadLetterTooLarge {
+                topic: topic.to_owned(),
+                message: error.to_string(),
+            }
+        }
+        _ => Error::Kafka(error),
+    }
+}
+
 /// `<dir>/consumer_<member>/dead_letters.json`.
 fn file_path(dir: &Path, member: u32) -> std::path::PathBuf {
     dir.join(format!("consumer_{member}"))
         .join("dead_letters.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn letter(value_bytes: usize, reason_bytes: usize) -> DeadLetterRecord {
+        DeadLetterRecord {
+            topic: "t".into(),
+            partition: 0,
+            offset: 1,
+            key: Some(vec![0; 8]),
+            value: Some(vec![0; value_bytes]),
+            stage: "plugin".into(),
+            version: "plugin@1#00000000".into(),
+            reason: "é".repeat(reason_bytes / 2),
+            member: 1,
+        }
+    }
+
+    #[test]
+    fn a_long_reason_is_cut_and_the_record_kept() {
+        let reason = fitted_reason(&letter(100, 2_000_000), &["0", "1", "1"]);
+        assert!(reason.len() <= MAX_REASON_BYTES, "{}", reason.len());
+        assert!(reason.ends_with("(2000000 bytes cut)"), "{reason}");
+    }
+
+    #[test]
+    fn a_large_record_leaves_less_room_for_the_reason() {
+        let letter = letter(MAX_MESSAGE_BYTES - 4_000, 100_000);
+        let reason = fitted_reason(&letter, &["0", "1", "1"]);
+        let total = reason.len() + MAX_MESSAGE_BYTES - 4_000 + 8 + 200;
+        assert!(total <= MAX_MESSAGE_BYTES, "{total}");
+        assert!(!reason.is_empty());
+    }
+
+    #[test]
+    fn a_short_reason_is_unchanged() {
+        assert_eq!(fitted_reason(&letter(10, 20), &[]), "é".repeat(10));
+    }
 }

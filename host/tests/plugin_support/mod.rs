@@ -30,7 +30,7 @@ pub fn wasm(file: &str) -> PathBuf {
     path
 }
 
-/// The product value schema's fields.
+/// The product value schema's fields, `id` the key.
 pub fn schema() -> SchemaFields {
     SchemaFields::new([
         ("id", FieldType::Int, false),
@@ -39,6 +39,25 @@ pub fn schema() -> SchemaFields {
         ("price", FieldType::Double, false),
         ("last_updated", FieldType::Long, false),
     ])
+    .with_key("id")
+}
+
+/// The peak resident memory of this process so far (`VmHWM`), in MiB.
+pub fn peak_rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map(|kib| kib / 1024)
+        .expect("VmHWM in /proc/self/status")
 }
 
 /// A product record: category `cat_(id % 5 + 1)`, price `id * 1.25`.
