@@ -13,7 +13,7 @@ test: setup services plugins
 
 # Fault tests: crashes, restarts and bad input, with real processes.
 test-faults: setup services plugins
-    cargo test -p host --release --test faults -- --ignored --test-threads 1 --nocapture
+    cargo test -p host --release --test faults --test consumer_faults -- --ignored --test-threads 1 --nocapture
 
 # Benchmarks: Criterion micro-benchmarks and the end-to-end driver.
 bench: setup services plugins

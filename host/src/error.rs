@@ -57,6 +57,11 @@ pub enum Error {
     #[error("source table: {0}")]
     Source(String),
 
+    /// The consumer logs were written against another topic or cluster, or
+    /// the topic was recreated since: resuming over them would skip records.
+    #[error("consumer logs {path}: {message}")]
+    ForeignLogs { path: PathBuf, message: String },
+
     /// A JSON document (log line, state file) could not be (de)serialised.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),

@@ -1,4 +1,11 @@
 //! Processing one polled batch.
+//!
+//! The duplicate rule, which makes a re-sent change land once: a record is
+//! skipped when its source position (the decoded record's configured key
+//! and stamp, never the plugin output) is already in a log, superseded by a
+//! newer change of the same key, or taken by an earlier record of this same
+//! batch. Positions are noted as records are accepted, before the chain runs,
+//! so an original and its re-sent copy in one batch make one line.
 
 use std::collections::BTreeMap;
 
@@ -12,9 +19,9 @@ use crate::codec::DecodeError;
 use crate::consumer::Member;
 use crate::error::Result;
 use crate::plugin::ChainOutcome;
-use crate::record::{FieldValue, Record};
+use crate::record::Record;
 use crate::retry::Backoff;
-use crate::sink::{DeadLetterRecord, LogLine};
+use crate::sink::{DeadLetterRecord, Delivered, LogLine, SourcePosition};
 use crate::timestamp::Timestamp;
 
 /// Where a record came from.
@@ -23,6 +30,25 @@ struct Origin {
     offset: i64,
     key: Option<Vec<u8>>,
     payload: Option<Vec<u8>>,
+    /// The decoded record's source position (set once decoded).
+    source: Option<SourcePosition>,
+}
+
+/// The positions accepted so far in one batch, checked together with what
+/// the logs hold.
+#[derive(Default)]
+struct BatchPositions(Delivered);
+
+impl BatchPositions {
+    /// Whether the change at `position` is a duplicate of one written
+    /// before or accepted earlier in this batch; notes it when it is not.
+    fn is_duplicate(&mut self, written: &Delivered, position: SourcePosition) -> bool {
+        if written.has_position(position) || self.0.has_position(position) {
+            return true;
+        }
+        self.0.note_position(position);
+        false
+    }
 }
 
 impl Member {
@@ -39,9 +65,14 @@ impl Member {
         let mut records = Vec::with_capacity(messages.len());
         let mut letters = Vec::new();
         let mut duplicates = 0;
+        let mut accepted = BatchPositions::default();
         for message in messages {
             let (partition, offset) = (message.partition(), message.offset());
-            // Revoked while this batch was being polled: the new owner takes it.
+            // Revoked while this batch was being polled (the new owner takes
+            // it), or assigned but still locked by a zombie (fetched before
+            // the pause; re-read after the take-over): not ours to write.
+            // `owned` cannot change before the lines are written: locks are
+            // only given up inside `poll`.
             if !owned.contains(&partition) {
                 continue;
             }
@@ -56,21 +87,19 @@ impl Member {
                 duplicates += 1;
                 continue;
             }
-            let origin = Origin {
+            let mut origin = Origin {
                 partition,
                 offset,
                 key: message.key().map(<[u8]>::to_vec),
                 payload: message.payload().map(<[u8]>::to_vec),
+                source: None,
             };
             match self.decode(runtime, origin.payload.as_deref(), shutdown) {
                 Some(Ok(record)) => {
-                    if let Some((id, stamp)) = source_position(&record)
-                        && self
-                            .consumer
-                            .context()
-                            .state()
-                            .delivered
-                            .has_position(id, stamp)
+                    origin.source = self.columns.position_of(&record);
+                    if let Some(position) = origin.source
+                        && accepted
+                            .is_duplicate(&self.consumer.context().state().delivered, position)
                     {
                         duplicates += 1;
                         continue;
@@ -91,9 +120,11 @@ impl Member {
         for (origin, outcome) in origins.iter().zip(self.chain.process(records)) {
             match outcome {
                 ChainOutcome::Keep(record) => {
-                    if let Some((id, stamp)) = source_position(&record) {
-                        written_positions.push((id, stamp));
-                        self.counters.latency().observe_us(logged_at_us - stamp);
+                    if let Some(position) = origin.source {
+                        written_positions.push(position);
+                        self.counters
+                            .latency()
+                            .observe_us(logged_at_us - position.stamp);
                     }
                     let line = LogLine {
                         partition: origin.partition,
@@ -101,6 +132,7 @@ impl Member {
                         member: self.member,
                         plugins: versions.clone(),
                         logged_at_us,
+                        source: origin.source,
                         record: record.to_json(),
                     };
                     lines.push(serde_json::to_string(&line)?);
@@ -124,11 +156,11 @@ impl Member {
             for (&partition, &offset) in &handled {
                 state.delivered.note_offset(partition, offset);
             }
-            for &(id, stamp) in &written_positions {
-                state.delivered.note_position(id, stamp);
+            for &position in &written_positions {
+                state.delivered.note_position(position);
             }
         }
-        self.commit(&handled);
+        self.commit(&handled)?;
         self.counters.add_written(lines.len());
         self.counters.add_dropped(dropped);
         self.counters.add_dead_lettered(letters.len());
@@ -221,28 +253,29 @@ impl Member {
     /// where a partition resumes (see `ownership`), so a commit that is late
     /// or lost costs a re-read that the logs then skip, never a record. A
     /// commit per batch cost a broker write per batch.
-    pub(super) fn commit(&mut self, handled: &BTreeMap<i32, i64>) {
+    pub(super) fn commit(&mut self, handled: &BTreeMap<i32, i64>) -> Result<()> {
         for (&partition, &offset) in handled {
             self.uncommitted.insert(partition, offset);
         }
         if self.last_commit.elapsed() >= COMMIT_INTERVAL {
-            self.commit_now(CommitMode::Async);
+            self.commit_now(CommitMode::Async)?;
         }
+        Ok(())
     }
 
-    /// Commits every noted offset now.
-    pub(super) fn commit_now(&mut self, mode: CommitMode) {
+    /// Makes the log durable, then commits every noted offset.
+    pub(super) fn commit_now(&mut self, mode: CommitMode) -> Result<()> {
         self.last_commit = std::time::Instant::now();
         if self.uncommitted.is_empty() {
-            return;
+            return Ok(());
         }
+        // A committed offset must never point past a line that a crash of
+        // the machine (not only of the process) could take away. One sync
+        // per commit interval: measured in the report of issue 17 / README.
+        self.log.sync()?;
         // A partition revoked since its offset was noted belongs to another
         // member now: committing an older offset over theirs would be wrong.
-        let owned: std::collections::BTreeSet<i32> = self
-            .consumer
-            .assignment()
-            .map(|list| list.elements().iter().map(|e| e.partition()).collect())
-            .unwrap_or_default();
+        let owned = self.consumer.context().state().owned.clone();
         let mut offsets = TopicPartitionList::new();
         for (&partition, &offset) in &self.uncommitted {
             if owned.contains(&partition) {
@@ -255,26 +288,45 @@ impl Member {
         }
         self.uncommitted.clear();
         if offsets.count() == 0 {
-            return;
+            return Ok(());
         }
         if let Err(error) = self.consumer.commit(&offsets, mode) {
             tracing::warn!(member = self.member, %error, "offset commit failed; the logs still say where to resume");
         }
+        Ok(())
     }
 }
 
 /// How often a member commits its offsets while records flow.
 const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// The record's source position: its id and `last_updated` stamp.
-fn source_position(record: &Record) -> Option<(i64, i64)> {
-    let id = match record.get("id")? {
-        FieldValue::Int(id) => i64::from(*id),
-        FieldValue::Long(id) => *id,
-        _ => return None,
-    };
-    match record.get("last_updated")? {
-        FieldValue::Long(stamp) => Some((id, *stamp)),
-        _ => None,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(key: i64, stamp: i64) -> SourcePosition {
+        SourcePosition { key, stamp }
+    }
+
+    /// Issue 17 item 12: an original and its re-sent copy in one batch.
+    #[test]
+    fn a_copy_later_in_the_same_batch_is_a_duplicate() {
+        let written = Delivered::default();
+        let mut batch = BatchPositions::default();
+        assert!(!batch.is_duplicate(&written, at(7, 100)));
+        assert!(!batch.is_duplicate(&written, at(8, 100)));
+        assert!(batch.is_duplicate(&written, at(7, 100)), "re-sent copy");
+        assert!(batch.is_duplicate(&written, at(7, 90)), "superseded");
+        assert!(!batch.is_duplicate(&written, at(7, 101)), "a newer change");
+    }
+
+    #[test]
+    fn what_the_logs_hold_is_a_duplicate() {
+        let mut written = Delivered::default();
+        written.note_position(at(7, 100));
+        let mut batch = BatchPositions::default();
+        assert!(batch.is_duplicate(&written, at(7, 100)));
+        assert!(!batch.is_duplicate(&written, at(7, 150)));
+        assert!(batch.is_duplicate(&written, at(7, 150)));
     }
 }

@@ -8,11 +8,20 @@
 //! dead letters are made durable, then the log lines are written and
 //! flushed, and only then are the offsets committed. A crash at any point
 //! leaves lines that the next owner of the partition finds in the logs and
-//! does not write again.
+//! does not write again. Before offsets are committed the log is synced to
+//! the disk, so no committed offset points past a line a crash of the
+//! machine could take away.
+//!
+//! Stopping is bounded: once shutdown is asked for, a member that has not
+//! stopped within `STOP_BOUND` (librdkafka waiting on a broker that does not
+//! answer, a dead letter the broker does not acknowledge) exits anyway,
+//! which is as safe as being killed.
 
 mod batch;
 mod counters;
+mod log_identity;
 mod ownership;
+mod partition_lock;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,16 +37,46 @@ use crate::error::{Error, Result};
 use crate::kafka::{ClientRole, client_config, ensure_topic};
 use crate::plugin::PluginChain;
 use crate::retry::with_backoff;
-use crate::sink::{ConsumerLog, DeadLetterSink, log_path};
+use crate::sink::{ConsumerLog, DeadLetterSink, SourceColumns, log_path};
 
 pub use counters::ConsumerCounters;
+use log_identity::LogIdentity;
 use ownership::MemberContext;
 
 /// How often the lag is refreshed.
 const LAG_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Runs member `member` until `shutdown` turns true.
+/// How long a member may take to stop once asked (SIGTERM, Ctrl-C).
+pub const STOP_BOUND: Duration = Duration::from_secs(8);
+
+/// Runs member `member` until `shutdown` turns true, and stops within
+/// `STOP_BOUND` of it.
 pub async fn run(
+    config: Config,
+    member: u32,
+    chain: PluginChain,
+    counters: Arc<ConsumerCounters>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    let stop_asked = shutdown.clone();
+    tokio::select! {
+        result = run_member(config, member, chain, counters, shutdown) => result,
+        () = stop_overdue(stop_asked) => {
+            tracing::warn!(
+                member,
+                bound_s = STOP_BOUND.as_secs(),
+                "the member did not stop in time; exiting anyway (nothing is lost: the logs \
+                 say where its partitions resume, and the group drops it after \
+                 session.timeout.ms)"
+            );
+            // A thread blocked in librdkafka would keep the runtime, and the
+            // process, alive; leaving now is what a kill would do.
+            std::process::exit(0)
+        }
+    }
+}
+
+async fn run_member(
     config: Config,
     member: u32,
     chain: PluginChain,
@@ -59,6 +98,14 @@ pub async fn run(
     .map_err(|error| Error::Source(format!("consumer thread failed: {error}")))?
 }
 
+/// Resolves `STOP_BOUND` after shutdown is asked for; never before.
+async fn stop_overdue(mut shutdown: watch::Receiver<bool>) {
+    if shutdown.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(STOP_BOUND).await;
+}
+
 /// Loads the configured plugin chain, checked against the value schema.
 pub fn load_chain(config: &Config) -> Result<PluginChain> {
     if config.consumer.native_transforms {
@@ -75,6 +122,8 @@ struct Member {
     member: u32,
     topic: String,
     batch_size: usize,
+    /// The configured key and stamp columns: the duplicate rule's key.
+    columns: SourceColumns,
     consumer: BaseConsumer<MemberContext>,
     decoder: WireDecoder,
     chain: PluginChain,
@@ -95,14 +144,22 @@ impl Member {
         counters: Arc<ConsumerCounters>,
     ) -> Result<Self> {
         let log = ConsumerLog::open(&log_path(&config.consumer.log_dir, member), false)?;
+        let columns = SourceColumns::new(&config.source.id_column, &config.source.timestamp_column);
         let context = MemberContext::new(
             member,
+            config.topic.name.clone(),
             config.consumer.log_dir.clone(),
+            columns.clone(),
             Arc::clone(&counters),
         );
         let consumer: BaseConsumer<MemberContext> = client_config(config, ClientRole::Consumer)
             .set("client.id", format!("pipeline-consumer-{member}"))
             .create_with_context(context)?;
+        LogIdentity {
+            topic: config.topic.name.clone(),
+            cluster_id: consumer.client().fetch_cluster_id(Duration::from_secs(10)),
+        }
+        .check_or_record(&config.consumer.log_dir)?;
         consumer.subscribe(&[&config.topic.name])?;
         counters.set_plugin_versions(chain.versions());
         tracing::info!(
@@ -116,6 +173,7 @@ impl Member {
             member,
             topic: config.topic.name.clone(),
             batch_size: config.consumer.batch_size,
+            columns,
             consumer,
             decoder: WireDecoder::new(&config.schema_registry)?,
             chain,
@@ -131,6 +189,10 @@ impl Member {
         let mut lag_checked = Instant::now();
         while !*shutdown.borrow() {
             let messages = self.poll_batch();
+            if let Some(error) = self.consumer.context().state().fatal.take() {
+                return Err(error);
+            }
+            self.consumer.context().take_over_waiting(&self.consumer);
             if !messages.is_empty() {
                 self.process(runtime, messages, shutdown)?;
             }
@@ -144,7 +206,7 @@ impl Member {
             }
         }
         tracing::info!(member = self.member, "consumer stopping: leaving the group");
-        self.commit_now(rdkafka::consumer::CommitMode::Sync);
+        self.commit_now(rdkafka::consumer::CommitMode::Sync)?;
         self.consumer.unsubscribe();
         Ok(())
     }

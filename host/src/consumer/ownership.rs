@@ -2,11 +2,17 @@
 //!
 //! librdkafka calls back here on every rebalance, inside `poll`, on the
 //! member's own thread, so no batch is half-processed while ownership
-//! changes. On assignment the member re-reads what all logs hold and starts
-//! each partition at the later of the committed offset and the line after
-//! the last one any member wrote for it.
+//! changes.
+//!
+//! The rule: **a member owns a partition (writes lines for it) only while it
+//! holds the partition's lock (see `partition_lock`), and it reads the logs
+//! to find where the partition resumes only after taking the lock.** An
+//! assigned partition whose lock another process still holds (a member the
+//! group dropped while it was blocked) is paused, and taken over as soon as
+//! that process lets go: it resumes at the later of the committed offset and
+//! the line after the last one any member wrote for it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -17,28 +23,61 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 
 use crate::consumer::counters::ConsumerCounters;
-use crate::sink::Delivered;
+use crate::consumer::partition_lock::PartitionLock;
+use crate::error::{Error, Result};
+use crate::sink::{Delivered, SourceColumns};
+
+/// A partition and the offset it resumes at (`None`: nothing committed or
+/// logged, start where the group's reset policy says).
+type ResumePoint = (i32, Option<i64>);
+
+/// How long the broker may take to answer the take-over's questions.
+const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The member's view of its partitions and of what is already written.
 #[derive(Debug, Default)]
 pub struct Ownership {
+    /// Assigned and locked: the partitions this member writes.
     pub owned: BTreeSet<i32>,
+    /// Assigned, but the lock is still held by another process: paused.
+    pub waiting: BTreeSet<i32>,
     pub delivered: Delivered,
+    locks: BTreeMap<i32, PartitionLock>,
+    /// A reason to stop found inside a callback (logs from another topic).
+    pub fatal: Option<Error>,
+}
+
+impl Ownership {
+    fn release(&mut self, partition: i32) {
+        self.owned.remove(&partition);
+        self.waiting.remove(&partition);
+        self.locks.remove(&partition);
+    }
 }
 
 /// The rdkafka context of one member.
 pub struct MemberContext {
     member: u32,
+    topic: String,
     log_dir: PathBuf,
+    columns: SourceColumns,
     state: Mutex<Ownership>,
     counters: Arc<ConsumerCounters>,
 }
 
 impl MemberContext {
-    pub fn new(member: u32, log_dir: PathBuf, counters: Arc<ConsumerCounters>) -> Self {
+    pub fn new(
+        member: u32,
+        topic: String,
+        log_dir: PathBuf,
+        columns: SourceColumns,
+        counters: Arc<ConsumerCounters>,
+    ) -> Self {
         Self {
             member,
+            topic,
             log_dir,
+            columns,
             state: Mutex::new(Ownership::default()),
             counters,
         }
@@ -52,43 +91,147 @@ impl MemberContext {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
-        let delivered = match Delivered::scan(&self.log_dir) {
-            Ok(delivered) => delivered,
-            Err(error) => {
-                // Without the logs the member cannot know what was written;
-                // starting anyway could write records twice.
-                tracing::error!(member = self.member, %error, "cannot read the consumer logs; stopping");
-                std::process::exit(2);
+    /// Takes the locks it can of `partitions`: the ones taken, and the ones
+    /// another process holds.
+    fn take_locks(&self, partitions: &[i32]) -> (Vec<i32>, Vec<i32>) {
+        let mut state = self.state();
+        let (mut locked, mut held) = (Vec::new(), Vec::new());
+        for &partition in partitions {
+            if state.locks.contains_key(&partition) {
+                locked.push(partition);
+                continue;
             }
-        };
+            match PartitionLock::try_take(&self.log_dir, &self.topic, partition) {
+                Ok(Some(lock)) => {
+                    state.locks.insert(partition, lock);
+                    locked.push(partition);
+                }
+                Ok(None) => held.push(partition),
+                Err(error) => {
+                    state.fatal.get_or_insert(error);
+                    held.push(partition);
+                }
+            }
+        }
+        (locked, held)
+    }
+
+    /// Reads the logs (after the locks are taken) and works out where each
+    /// of `partitions` resumes.
+    fn resume_points(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        partitions: &[i32],
+    ) -> Result<(Delivered, Vec<ResumePoint>)> {
+        let delivered = Delivered::scan(&self.log_dir, &self.columns)?;
+        let mut list = TopicPartitionList::new();
+        for &partition in partitions {
+            list.add_partition(&self.topic, partition);
+        }
         let committed = consumer
-            .committed_offsets(tpl.clone(), Duration::from_secs(10))
-            .unwrap_or_else(|_| tpl.clone());
-        let mut partitions = Vec::new();
-        for element in tpl.elements() {
-            let partition = element.partition();
+            .committed_offsets(list.clone(), BROKER_TIMEOUT)
+            .unwrap_or(list);
+        let mut points = Vec::new();
+        for &partition in partitions {
             let committed_offset = committed
-                .find_partition(element.topic(), partition)
+                .find_partition(&self.topic, partition)
                 .and_then(|e| match e.offset() {
                     Offset::Offset(offset) => Some(offset),
                     _ => None,
                 });
-            let resume = match (committed_offset, delivered.next_offset(partition)) {
+            let logged = delivered.next_offset(partition);
+            if let Some(logged) = logged {
+                self.check_not_recreated(consumer, partition, logged)?;
+            }
+            let resume = match (committed_offset, logged) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),
             };
-            partitions.push((element.topic().to_owned(), partition, resume));
+            points.push((partition, resume));
         }
-        for (topic, partition, resume) in &partitions {
-            if let Some(offset) = resume {
-                let _ = tpl.set_partition_offset(topic, *partition, Offset::Offset(*offset));
-            }
+        Ok((delivered, points))
+    }
+
+    /// Refuses a partition whose logs already reach past its end: the topic
+    /// was deleted and recreated (or the logs come from another cluster),
+    /// and resuming would skip every record below the old offsets.
+    fn check_not_recreated(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        partition: i32,
+        logged_next: i64,
+    ) -> Result<()> {
+        let (_, high) = consumer.fetch_watermarks(&self.topic, partition, BROKER_TIMEOUT)?;
+        if logged_next > high {
+            return Err(Error::ForeignLogs {
+                path: self.log_dir.clone(),
+                message: format!(
+                    "they hold offset {} of partition {partition} of topic `{}`, which ends at \
+                     offset {high}: the topic was recreated, or the logs were written against \
+                     another cluster. Resuming would skip its records as already written. To \
+                     start over, move {} aside (the members write new logs)",
+                    logged_next - 1,
+                    self.topic,
+                    self.log_dir.display()
+                ),
+            });
         }
+        Ok(())
+    }
+
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
         let cooperative = matches!(
             consumer.rebalance_protocol(),
             RebalanceProtocol::Cooperative
         );
+        if !cooperative {
+            // An eager assignment is the whole new set, not an addition.
+            let mut state = self.state();
+            let kept: BTreeSet<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+            let gone: Vec<i32> = state
+                .locks
+                .keys()
+                .filter(|p| !kept.contains(p))
+                .copied()
+                .collect();
+            for partition in gone {
+                state.release(partition);
+            }
+            state.owned.clear();
+            state.waiting.clear();
+        }
+        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        let (mut locked, mut held) = self.take_locks(&partitions);
+        let mut scanned = None;
+        if !locked.is_empty() {
+            match self.resume_points(consumer, &locked) {
+                Ok((delivered, points)) => {
+                    for (partition, resume) in points {
+                        if let Some(offset) = resume {
+                            let _ = tpl.set_partition_offset(
+                                &self.topic,
+                                partition,
+                                Offset::Offset(offset),
+                            );
+                        }
+                    }
+                    scanned = Some(delivered);
+                }
+                Err(error) => {
+                    // Not resumable now: wait (a broker that did not answer)
+                    // or stop (`fatal`) with the locks given back.
+                    tracing::warn!(member = self.member, %error, "cannot resume partitions yet");
+                    let mut state = self.state();
+                    for &partition in &locked {
+                        state.locks.remove(&partition);
+                    }
+                    if !error.is_transient() {
+                        state.fatal.get_or_insert(error);
+                    }
+                    held.append(&mut locked);
+                }
+            }
+        }
         let result = if cooperative {
             consumer.incremental_assign(tpl)
         } else {
@@ -97,23 +240,97 @@ impl MemberContext {
         if let Err(error) = result {
             tracing::error!(member = self.member, %error, "assigning partitions failed");
         }
-        let mut state = self.state();
-        if !cooperative {
-            // An eager assignment is the whole new set, not an addition.
-            state.owned.clear();
+        if !held.is_empty() {
+            // Fetch nothing until the lock is ours (`take_over_waiting`).
+            if let Err(error) = consumer.pause(&self.list(&held)) {
+                tracing::warn!(member = self.member, %error, "pausing partitions failed");
+            }
+            tracing::warn!(
+                member = self.member,
+                partitions = ?held,
+                "partitions still locked by their previous owner (a member the group dropped \
+                 while it was blocked, still alive): waiting for it to let go"
+            );
         }
-        state
-            .owned
-            .extend(partitions.iter().map(|(_, partition, _)| *partition));
+        let mut state = self.state();
+        state.owned.extend(locked.iter().copied());
+        state.waiting.extend(held.iter().copied());
+        if let Some(delivered) = scanned {
+            state.delivered = delivered;
+        }
+        self.counters
+            .set_partitions(state.owned.iter().copied().collect());
+        tracing::info!(
+            member = self.member,
+            assigned = ?partitions,
+            owned = ?state.owned,
+            waiting = ?state.waiting,
+            "partitions assigned"
+        );
+    }
+
+    /// Takes over the waiting partitions whose previous owner has let go:
+    /// reads the logs, seeks each to its resume point and resumes it.
+    /// Called from the member's loop between batches.
+    pub fn take_over_waiting(&self, consumer: &BaseConsumer<Self>) {
+        let waiting: Vec<i32> = self.state().waiting.iter().copied().collect();
+        if waiting.is_empty() {
+            return;
+        }
+        let (locked, _) = self.take_locks(&waiting);
+        if locked.is_empty() {
+            return;
+        }
+        let (delivered, points) = match self.resume_points(consumer, &locked) {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(member = self.member, %error, "cannot resume partitions yet");
+                let mut state = self.state();
+                for partition in &locked {
+                    state.locks.remove(partition);
+                }
+                if !error.is_transient() {
+                    state.fatal.get_or_insert(error);
+                }
+                return;
+            }
+        };
+        let mut resumed = Vec::new();
+        for (partition, resume) in points {
+            let offset = resume.map_or(Offset::Beginning, Offset::Offset);
+            match consumer.seek(&self.topic, partition, offset, BROKER_TIMEOUT) {
+                Ok(()) => resumed.push(partition),
+                Err(error) => {
+                    tracing::warn!(member = self.member, partition, %error, "seek failed; retrying");
+                    self.state().locks.remove(&partition);
+                }
+            }
+        }
+        if let Err(error) = consumer.resume(&self.list(&resumed)) {
+            tracing::warn!(member = self.member, %error, "resuming partitions failed");
+        }
+        let mut state = self.state();
+        for &partition in &resumed {
+            state.waiting.remove(&partition);
+            state.owned.insert(partition);
+        }
         state.delivered = delivered;
         self.counters
             .set_partitions(state.owned.iter().copied().collect());
         tracing::info!(
             member = self.member,
-            assigned = ?partitions.iter().map(|(_, p, o)| (p, o)).collect::<Vec<_>>(),
+            resumed = ?resumed,
             owned = ?state.owned,
-            "partitions assigned (partition, resume offset)"
+            "took over partitions their previous owner let go"
         );
+    }
+
+    fn list(&self, partitions: &[i32]) -> TopicPartitionList {
+        let mut list = TopicPartitionList::new();
+        for &partition in partitions {
+            list.add_partition(&self.topic, partition);
+        }
+        list
     }
 
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
@@ -126,7 +343,7 @@ impl MemberContext {
         }
         let mut state = self.state();
         for element in tpl.elements() {
-            state.owned.remove(&element.partition());
+            state.release(element.partition());
         }
         self.counters
             .set_partitions(state.owned.iter().copied().collect());
@@ -154,7 +371,13 @@ impl ConsumerContext for MemberContext {
             other => {
                 tracing::error!(member = self.member, error = ?other, "rebalance failed; dropping the assignment");
                 let _ = consumer.unassign();
-                self.state().owned.clear();
+                let mut state = self.state();
+                let partitions: Vec<i32> = state.locks.keys().copied().collect();
+                for partition in partitions {
+                    state.release(partition);
+                }
+                state.owned.clear();
+                state.waiting.clear();
             }
         }
     }

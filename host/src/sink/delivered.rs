@@ -1,10 +1,19 @@
 //! What has already been written, across all members' logs: per partition
-//! the next offset to write, per product the newest source position.
+//! the next offset to write, per source key the newest change stamp.
 //!
-//! Rebuilt by reading the logs whenever partitions are assigned, because the
-//! logs, not the committed offsets, are the truth: a member killed after
-//! writing a line but before committing its offset would otherwise have that
-//! record written again by whoever takes the partition over.
+//! Rebuilt by reading the logs whenever a member takes partitions over,
+//! because the logs, not the committed offsets, are the truth: a member
+//! killed after writing a line but before committing its offset would
+//! otherwise have that record written again by whoever takes the partition
+//! over.
+//!
+//! The rule that keeps "written" exact: **a line counts only once its
+//! newline is in the file.** The writer puts each batch's lines and their
+//! newlines in the file with one write, and cuts an unterminated tail when it
+//! reopens the log; the scan ignores that same tail. And every log the scan
+//! relies on is made durable (`fdatasync`) before the member writes or
+//! commits anything on top of it, so a machine crash cannot take away a line
+//! that a later line or a committed offset already counts on.
 
 use std::collections::HashMap;
 use std::fs;
@@ -12,20 +21,22 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::sink::line::LinePosition;
+use crate::sink::line::{LinePosition, SourceColumns, SourcePosition};
 
 /// Offsets and source positions already in the logs.
 #[derive(Debug, Default, Clone)]
 pub struct Delivered {
     next_offset: HashMap<i32, i64>,
-    newest_position: HashMap<i64, i64>,
+    newest_stamp: HashMap<i64, i64>,
 }
 
 impl Delivered {
-    /// Reads every `consumer_*/consumer_log.json` under `log_dir`. Lines that
-    /// do not parse (a torn tail another member is about to repair) are
-    /// skipped: they are not records.
-    pub fn scan(log_dir: &Path) -> Result<Self> {
+    /// Reads every `consumer_*/consumer_log.json` under `log_dir`, then makes
+    /// each durable. Lines that do not parse, and a last line without its
+    /// newline (torn by a crash, or being written right now by its member),
+    /// are not records. `columns` finds the position of lines written before
+    /// lines carried their source position.
+    pub fn scan(log_dir: &Path, columns: &SourceColumns) -> Result<Self> {
         let mut delivered = Self::default();
         let entries = match fs::read_dir(log_dir) {
             Ok(entries) => entries,
@@ -36,25 +47,40 @@ impl Delivered {
             let entry = entry.map_err(|error| Error::io(log_dir, error))?;
             let path = entry.path().join("consumer_log.json");
             if path.is_file() {
-                delivered.read_log(&path)?;
+                delivered.read_log(&path, columns)?;
             }
         }
         Ok(delivered)
     }
 
-    fn read_log(&mut self, path: &Path) -> Result<()> {
-        let file = fs::File::open(path).map_err(|error| Error::io(path, error))?;
-        for line in BufReader::with_capacity(256 * 1024, file).split(b'\n') {
-            let line = line.map_err(|error| Error::io(path, error))?;
-            if let Ok(position) = serde_json::from_slice::<LinePosition>(&line) {
-                self.note_offset(position.partition, position.offset);
-                if let (Some(id), Some(stamp)) = (position.record.id, position.record.last_updated)
-                {
-                    self.note_position(id, stamp);
-                }
+    fn read_log(&mut self, path: &Path, columns: &SourceColumns) -> Result<()> {
+        let io = |error| Error::io(path, error);
+        let file = fs::File::open(path).map_err(io)?;
+        let mut reader = BufReader::with_capacity(256 * 1024, &file);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line).map_err(io)? == 0 {
+                break;
+            }
+            if line.last() != Some(&b'\n') {
+                break; // unterminated: not written (yet)
+            }
+            let Ok(position) = serde_json::from_slice::<LinePosition>(&line) else {
+                continue;
+            };
+            self.note_offset(position.partition, position.offset);
+            let source = position.source.or_else(|| {
+                let old: serde_json::Value = serde_json::from_slice(&line).ok()?;
+                columns.position_in_logged(old.get("record")?.as_object()?)
+            });
+            if let Some(source) = source {
+                self.note_position(source);
             }
         }
-        Ok(())
+        // What this member is about to build on must survive a power loss
+        // as long as what it builds (see the module comment).
+        file.sync_data().map_err(io)
     }
 
     /// The first offset of `partition` not yet in any log.
@@ -68,12 +94,12 @@ impl Delivered {
             .is_some_and(|next| offset < next)
     }
 
-    /// Whether a change of product `id` stamped `last_updated` is already in
-    /// a log, or superseded by a newer one (the producer re-sent it).
-    pub fn has_position(&self, id: i64, last_updated: i64) -> bool {
-        self.newest_position
-            .get(&id)
-            .is_some_and(|&newest| last_updated <= newest)
+    /// Whether the change at `position` is already in a log, or superseded
+    /// by a newer change of the same key (the producer re-sent it).
+    pub fn has_position(&self, position: SourcePosition) -> bool {
+        self.newest_stamp
+            .get(&position.key)
+            .is_some_and(|&newest| position.stamp <= newest)
     }
 
     /// Records that `offset` of `partition` has been handled (written,
@@ -83,10 +109,11 @@ impl Delivered {
         *next = (*next).max(offset + 1);
     }
 
-    /// Records that product `id`'s change stamped `last_updated` was written.
-    pub fn note_position(&mut self, id: i64, last_updated: i64) {
-        let newest = self.newest_position.entry(id).or_insert(i64::MIN);
-        *newest = (*newest).max(last_updated);
+    /// Records that the change at `position` was written (or accepted for
+    /// writing in the batch being built).
+    pub fn note_position(&mut self, position: SourcePosition) {
+        let newest = self.newest_stamp.entry(position.key).or_insert(i64::MIN);
+        *newest = (*newest).max(position.stamp);
     }
 }
 
@@ -94,34 +121,105 @@ impl Delivered {
 mod tests {
     use super::*;
 
+    fn columns() -> SourceColumns {
+        SourceColumns::new("sku", "changed_at")
+    }
+
+    fn write_logs(dir: &Path, logs: &[(u32, &str)]) {
+        for (member, text) in logs {
+            let path = crate::sink::log_path(dir, *member);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+        }
+    }
+
+    fn position(key: i64, stamp: i64) -> SourcePosition {
+        SourcePosition { key, stamp }
+    }
+
     #[test]
     fn scan_reads_every_member_and_skips_torn_lines() {
         let dir = tempfile::tempdir().unwrap();
-        for (member, lines) in [
-            (
-                1,
-                "{\"partition\":0,\"offset\":4,\"record\":{\"id\":7,\"last_updated\":100}}\n",
-            ),
-            (
-                2,
-                "{\"partition\":0,\"offset\":9,\"record\":{\"id\":8,\"last_updated\":50}}\n{\"partition\":1,\"off",
-            ),
-        ] {
-            let path = crate::sink::log_path(dir.path(), member);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, lines).unwrap();
-        }
-        let delivered = Delivered::scan(dir.path()).unwrap();
+        write_logs(
+            dir.path(),
+            &[
+                (
+                    1,
+                    "{\"partition\":0,\"offset\":4,\"source\":{\"key\":7,\"stamp\":100},\"record\":{}}\n",
+                ),
+                (
+                    2,
+                    "{\"partition\":0,\"offset\":9,\"source\":{\"key\":8,\"stamp\":50},\"record\":{}}\n{\"partition\":1,\"off",
+                ),
+            ],
+        );
+        let delivered = Delivered::scan(dir.path(), &columns()).unwrap();
         assert_eq!(delivered.next_offset(0), Some(10));
         assert_eq!(delivered.next_offset(1), None);
-        assert!(delivered.has_position(7, 100) && delivered.has_position(7, 99));
-        assert!(!delivered.has_position(7, 101));
+        assert!(
+            delivered.has_position(position(7, 100)) && delivered.has_position(position(7, 99))
+        );
+        assert!(!delivered.has_position(position(7, 101)));
         assert!(delivered.has_offset(0, 9) && !delivered.has_offset(0, 10));
+    }
+
+    /// Issue 17 item 7: a complete line whose newline never reached the file
+    /// is cut off when its writer reopens the log, so it must not count as
+    /// written either (its record would be lost).
+    #[test]
+    fn a_complete_last_line_without_its_newline_is_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        write_logs(
+            dir.path(),
+            &[(
+                1,
+                "{\"partition\":0,\"offset\":4,\"source\":{\"key\":7,\"stamp\":100},\"record\":{}}\n\
+                 {\"partition\":0,\"offset\":5,\"source\":{\"key\":7,\"stamp\":200},\"record\":{}}",
+            )],
+        );
+        let delivered = Delivered::scan(dir.path(), &columns()).unwrap();
+        assert_eq!(delivered.next_offset(0), Some(5));
+        assert!(!delivered.has_position(position(7, 200)));
+    }
+
+    /// Issue 17 item 11: the position is the decoded record's, carried in
+    /// `source`; what a plugin left in the record does not count.
+    #[test]
+    fn the_source_position_wins_over_the_transformed_record() {
+        let dir = tempfile::tempdir().unwrap();
+        write_logs(
+            dir.path(),
+            &[(
+                1,
+                "{\"partition\":0,\"offset\":4,\"source\":{\"key\":7,\"stamp\":100},\"record\":{\"sku\":7,\"changed_at\":9999}}\n",
+            )],
+        );
+        let delivered = Delivered::scan(dir.path(), &columns()).unwrap();
+        assert!(delivered.has_position(position(7, 100)));
+        assert!(!delivered.has_position(position(7, 101)));
+    }
+
+    /// Lines written before `source` existed still count, by the
+    /// configured columns of their record.
+    #[test]
+    fn old_lines_are_read_by_the_configured_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        write_logs(
+            dir.path(),
+            &[(
+                1,
+                "{\"partition\":2,\"offset\":4,\"record\":{\"sku\":7,\"changed_at\":100}}\n",
+            )],
+        );
+        let delivered = Delivered::scan(dir.path(), &columns()).unwrap();
+        assert_eq!(delivered.next_offset(2), Some(5));
+        assert!(delivered.has_position(position(7, 100)));
+        assert!(!delivered.has_position(position(7, 101)));
     }
 
     #[test]
     fn missing_log_dir_is_empty() {
-        let delivered = Delivered::scan(Path::new("/nonexistent/logs")).unwrap();
+        let delivered = Delivered::scan(Path::new("/nonexistent/logs"), &columns()).unwrap();
         assert_eq!(delivered.next_offset(0), None);
     }
 }

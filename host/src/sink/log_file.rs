@@ -1,7 +1,15 @@
 //! The append-only JSON-lines file of one member.
+//!
+//! The rule that keeps "written" exact: a line exists once its newline is in
+//! the file. Each append puts all its lines, newlines included, in the file
+//! with one write (never a line without its newline first, as a buffered
+//! writer does with a line longer than its buffer), and reopening cuts an
+//! unterminated tail, which the scan (`Delivered::scan`) ignores too.
+//! Durability against a machine crash is `sync`: the member calls it before
+//! it commits offsets past the lines.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -16,30 +24,44 @@ pub fn log_path(log_dir: &Path, member: u32) -> PathBuf {
 /// An open consumer log.
 pub struct ConsumerLog {
     path: PathBuf,
-    writer: BufWriter<File>,
-    sync: bool,
+    file: File,
+    /// Sync after every append (the dead-letter file), not only on `sync`.
+    sync_each_append: bool,
+    /// Appended since the last sync.
+    unsynced: bool,
+    /// Reused for each append's bytes.
+    buffer: Vec<u8>,
 }
 
 impl ConsumerLog {
     /// Opens (or creates) the log, first cutting off a torn last line: a
     /// crash in the middle of a write leaves a line without its newline,
-    /// which is not a record and must not be mistaken for one. `sync` makes
-    /// every append reach the disk (`fsync`), not only the OS.
-    pub fn open(path: &Path, sync: bool) -> Result<Self> {
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(|error| Error::io(parent, error))?;
-        }
+    /// which is not a record and must not be mistaken for one.
+    /// `sync_each_append` makes every append reach the disk (`fdatasync`),
+    /// not only the OS.
+    pub fn open(path: &Path, sync_each_append: bool) -> Result<Self> {
+        let parent = path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(parent).map_err(|error| Error::io(parent, error))?;
+        let existed = path.exists();
         let mut file = OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
             .open(path)
             .map_err(|error| Error::io(path, error))?;
-        repair_torn_tail(&mut file, path)?;
+        if repair_torn_tail(&mut file, path)? > 0 {
+            file.sync_data().map_err(|error| Error::io(path, error))?;
+        }
+        if !existed {
+            // A synced file is no use if its directory entry is lost.
+            sync_dir(parent)?;
+        }
         Ok(Self {
             path: path.to_owned(),
-            writer: BufWriter::with_capacity(256 * 1024, file),
-            sync,
+            file,
+            sync_each_append,
+            unsynced: false,
+            buffer: Vec::new(),
         })
     }
 
@@ -47,22 +69,45 @@ impl ConsumerLog {
         &self.path
     }
 
-    /// Appends complete lines (each without its newline) and flushes them to
-    /// the OS, so they survive the process being killed.
+    /// Appends complete lines (each without its newline), all in one write
+    /// to the OS, so they survive the process being killed.
     pub fn append<S: AsRef<str>>(&mut self, lines: &[S]) -> Result<()> {
-        let io = |error| Error::io(&self.path, error);
-        for line in lines {
-            self.writer
-                .write_all(line.as_ref().as_bytes())
-                .map_err(io)?;
-            self.writer.write_all(b"\n").map_err(io)?;
+        if lines.is_empty() {
+            return Ok(());
         }
-        self.writer.flush().map_err(io)?;
-        if self.sync {
-            self.writer.get_ref().sync_data().map_err(io)?;
+        self.buffer.clear();
+        for line in lines {
+            self.buffer.extend_from_slice(line.as_ref().as_bytes());
+            self.buffer.push(b'\n');
+        }
+        self.file
+            .write_all(&self.buffer)
+            .map_err(|error| Error::io(&self.path, error))?;
+        self.unsynced = true;
+        if self.sync_each_append {
+            self.sync()?;
         }
         Ok(())
     }
+
+    /// Makes every appended line durable (`fdatasync`): after this, a crash
+    /// of the machine, not only of the process, keeps them.
+    pub fn sync(&mut self) -> Result<()> {
+        if self.unsynced {
+            self.file
+                .sync_data()
+                .map_err(|error| Error::io(&self.path, error))?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+}
+
+/// Makes `dir`'s entries (a newly created log) durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|error| Error::io(dir, error))
 }
 
 /// Truncates `file` after its last newline. Returns the bytes removed.
@@ -113,6 +158,38 @@ mod tests {
             fs::read_to_string(&path).unwrap(),
             "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n"
         );
+    }
+
+    /// Issue 17 item 7: a line longer than any buffer reaches the file with
+    /// its newline, in one write, so the file never holds the whole line
+    /// without it (which the scan would not count and the reopen would cut).
+    #[test]
+    fn a_long_line_is_written_with_its_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_path(dir.path(), 1);
+        let mut log = ConsumerLog::open(&path, false).unwrap();
+        let long = format!("{{\"a\":\"{}\"}}", "x".repeat(300 * 1024));
+        let writes = count_writes(|| log.append(&[long.as_str(), "{\"b\":1}"]).unwrap());
+        assert_eq!(writes, 1, "one write for the whole append");
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("{long}\n{{\"b\":1}}\n"));
+        log.sync().unwrap();
+    }
+
+    /// Counts the `write` system calls `action` makes on this thread (by the
+    /// kernel's per-thread I/O accounting, syscw).
+    fn count_writes(action: impl FnOnce()) -> u64 {
+        let syscw = || {
+            let io = fs::read_to_string("/proc/thread-self/io").unwrap();
+            io.lines()
+                .find_map(|line| line.strip_prefix("syscw: "))
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        };
+        let before = syscw();
+        action();
+        syscw() - before
     }
 
     #[test]
