@@ -9,11 +9,11 @@
 //! several instances would need a shared log: a compacted `_schemas` topic
 //! with a single elected writer is the upgrade path.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::fs::write_atomically;
 
 use super::state::RegistryState;
 
@@ -50,28 +50,7 @@ impl Store {
 
     /// Replaces the saved state with `state`, atomically and durably.
     pub fn save(&self, state: &RegistryState) -> Result<()> {
-        let directory = match self.path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        fs::create_dir_all(&directory).map_err(|error| Error::io(&directory, error))?;
-        let file_name = self
-            .path
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "schema_registry.json".to_string());
-        let temp_path = directory.join(format!(".{file_name}.tmp"));
-        let bytes = serde_json::to_vec_pretty(state)?;
-        let write_temp = || -> std::io::Result<()> {
-            let mut temp = File::create(&temp_path)?;
-            temp.write_all(&bytes)?;
-            temp.sync_all()
-        };
-        write_temp().map_err(|error| Error::io(&temp_path, error))?;
-        fs::rename(&temp_path, &self.path).map_err(|error| Error::io(&self.path, error))?;
-        File::open(&directory)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|error| Error::io(&directory, error))
+        write_atomically(&self.path, &serde_json::to_vec_pretty(state)?)
     }
 }
 
