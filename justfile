@@ -1,25 +1,37 @@
-# The pipeline's commands. `just up` runs it, `just test` tests it.
+# The pipeline's commands. `just up` runs it, `just test` tests it
+# (`scripts/up` and `scripts/test` do the same on a machine without just).
+#
+# On a fresh machine `setup` starts building nisshi in the background, so
+# the recipes build the project first and start the services (which waits
+# for that build) only when they need them.
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Run the whole pipeline (starts MariaDB and the broker if they are not running).
-up *ARGS: setup services plugins
+up *ARGS: setup plugins
+    cargo build --release -p host
+    scripts/services.sh
     cargo run --release -p host -- up {{ARGS}}
 
 # The whole test suite, against real MariaDB, nisshi and the project's registry.
-test: setup services plugins
-    cargo test -p host --no-fail-fast -- --test-threads 2
+test: setup plugins
+    cargo test -p host -p bench --no-run
+    cargo test -p host --release --test faults --no-run
+    scripts/services.sh
+    cargo test -p host -p bench --no-fail-fast -- --test-threads 2
     just test-faults
 
 # Fault tests: crashes, restarts and bad input, with real processes.
 test-faults: setup services plugins
     cargo test -p host --release --test faults --test consumer_faults -- --ignored --test-threads 1 --nocapture
 
-# Benchmarks: Criterion micro-benchmarks and the end-to-end driver.
+# Benchmarks (the `bench` crate): Criterion micro-benchmarks of the library,
+# then the end-to-end driver, which runs the release `pipeline` binary.
 bench: setup services plugins
-    cargo bench -p host
-    cargo run --release -p host -- bench
-    python3 scripts/bench-table.py
+    cargo bench -p bench
+    cargo build --release -p host
+    cargo run --release -p bench
+    cargo run --release -p bench -- readme
 
 # Install what is missing (wasm target, just, nisshi, Debian packages).
 setup:
@@ -36,7 +48,7 @@ plugins:
 # Formatting and lints, as CI runs them.
 lint:
     cargo fmt --all --check
-    cargo clippy -p host --all-targets -- -D warnings
+    cargo clippy -p host -p bench --all-targets -- -D warnings
 
 # Stop the broker that `just services` started.
 stop-services:

@@ -3,6 +3,10 @@
 # the wasm32-wasip2 target (plugins), just, nisshi 0.8.1 (the local Kafka-
 # compatible broker; it needs rustc 1.96, so it gets its own toolchain), and
 # the Debian packages librdkafka's build uses.
+#
+# Building nisshi takes 11 to 20 minutes on two cores, so it is built in the
+# background (log: run/nisshi-install.log) while the project builds;
+# scripts/services.sh waits for it before it starts the broker.
 set -euo pipefail
 
 missing_debs=()
@@ -54,8 +58,17 @@ if ! command -v nisshi >/dev/null || ! nisshi --version 2>/dev/null | grep -q '0
   if install_cached_nisshi; then
     echo "install: nisshi 0.8.1 from $nisshi_cache (checksum verified)"
   else
-    echo "install: nisshi 0.8.1 (11 to 20 minutes on 2 cores)"
-    rustup toolchain install 1.96.0 --profile minimal
-    cargo +1.96.0 install nisshi@0.8.1 --locked
+    run_dir="$(cd "$(dirname "$0")/.." && pwd)/run"
+    mkdir -p "$run_dir"
+    pid_file="$run_dir/nisshi-install.pid"
+    if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+      echo "install: nisshi 0.8.1 is already being built (pid $(cat "$pid_file"), log $run_dir/nisshi-install.log)"
+    else
+      echo "install: nisshi 0.8.1, built in the background (11 to 20 minutes on 2 cores; log $run_dir/nisshi-install.log)"
+      nohup bash -c 'rustup toolchain install 1.96.0 --profile minimal &&
+        cargo +1.96.0 install nisshi@0.8.1 --locked' \
+        >"$run_dir/nisshi-install.log" 2>&1 </dev/null &
+      echo $! >"$pid_file"
+    fi
   fi
 fi

@@ -47,11 +47,27 @@ if [ -n "$orphan" ] && readlink "/proc/$orphan/cwd" 2>/dev/null | grep -q ' (del
   done
 fi
 
+# scripts/install.sh builds nisshi in the background on a fresh machine (the
+# project builds meanwhile); wait for that build before starting the broker.
+wait_for_nisshi_build() {
+  local pid_file="$run_dir/nisshi-install.pid" pid
+  [ -f "$pid_file" ] || return 0
+  pid=$(cat "$pid_file")
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "Kafka broker: waiting for the nisshi build (pid $pid, log $run_dir/nisshi-install.log)"
+    while kill -0 "$pid" 2>/dev/null; do sleep 5; done
+  fi
+  rm -f "$pid_file"
+}
+
 if port_open 9092; then
   echo "Kafka broker: already running on 127.0.0.1:9092"
 else
+  export PATH="$HOME/.cargo/bin:$PATH"
+  wait_for_nisshi_build
   if ! command -v nisshi >/dev/null; then
     echo "error: no broker on 127.0.0.1:9092 and nisshi is not installed; run scripts/install.sh" >&2
+    [ -f "$run_dir/nisshi-install.log" ] && tail -n 20 "$run_dir/nisshi-install.log" >&2
     exit 1
   fi
   echo "Kafka broker: starting nisshi (data in $run_dir/nisshi.db, log in $run_dir/nisshi.log)"

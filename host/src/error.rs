@@ -2,6 +2,11 @@
 //!
 //! Every variant names the input it is about (a file, a config key, a topic, a
 //! plugin) so the message a user sees says what to fix, not only what failed.
+//!
+//! What a process does about an error is decided per variant, never by a
+//! catch-all: [`Error::is_transient`] (in `retry`) says whether waiting and
+//! trying again in-process can help, and [`Error::is_bad_input`] whether the
+//! process should exit with code 2, which `pipeline up` does not restart.
 
 use std::path::PathBuf;
 
@@ -62,6 +67,12 @@ pub enum Error {
     #[error("consumer logs {path}: {message}")]
     ForeignLogs { path: PathBuf, message: String },
 
+    /// A task or thread of this process ended without its result (it
+    /// panicked or was cancelled): a crash, not bad input, so the process
+    /// exits with code 1 and `pipeline up` restarts it.
+    #[error("{task} failed: {message}")]
+    TaskFailed { task: String, message: String },
+
     /// A JSON document (log line, state file) could not be (de)serialised.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -82,6 +93,36 @@ impl Error {
         }
     }
 
+    /// `task` (a thread or tokio task, named for people) ended without its
+    /// result: `error` is its join error.
+    pub fn task_failed(task: &str, error: impl std::fmt::Display) -> Self {
+        Error::TaskFailed {
+            task: task.to_owned(),
+            message: error.to_string(),
+        }
+    }
+
+    /// Whether the input is at fault (configuration, a file, the table's or a
+    /// record's or a plugin's shape): a restart would fail the same way, so
+    /// the process exits with code 2 and `pipeline up` leaves it stopped.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Error::Config { .. }
+            | Error::Io { .. }
+            | Error::Position { .. }
+            | Error::Avro(_)
+            | Error::Decode(_)
+            | Error::Plugin { .. }
+            | Error::Source(_)
+            | Error::Json(_) => true,
+            // The other side is away or busy, or this process crashed: a
+            // restart can help.
+            Error::Mysql(_) | Error::Kafka(_) | Error::Registry(_) | Error::TaskFailed { .. } => {
+                false
+            }
+        }
+    }
+
     /// A configuration error found in `origin` (a file, an environment variable, a flag).
     pub fn config(origin: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Config {
@@ -93,3 +134,26 @@ impl Error {
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crashed_task_is_restarted_but_not_retried_in_process() {
+        let crashed = Error::task_failed("consumer thread", "task 7 panicked");
+        assert_eq!(
+            crashed.to_string(),
+            "consumer thread failed: task 7 panicked"
+        );
+        assert!(!crashed.is_bad_input(), "exit 1: `up` restarts it");
+        assert!(!crashed.is_transient(), "waiting in-process cannot help");
+    }
+
+    #[test]
+    fn bad_input_is_final_and_a_missing_service_is_not() {
+        assert!(Error::config("pipeline.toml", "bad").is_bad_input());
+        assert!(Error::Source("no `id` column".into()).is_bad_input());
+        assert!(!Error::Registry("connection refused".into()).is_bad_input());
+    }
+}

@@ -1,24 +1,50 @@
 //! A change-data-capture pipeline with sandboxed WebAssembly transforms.
 //!
-//! The modules follow the data path:
+//! The data path, and the module that holds each step:
 //!
 //! ```text
-//! MySQL ─▶ source ─▶ codec (Avro, registry wire format) ─▶ kafka ─▶ codec ─▶ plugin chain ─▶ sink (JSON logs)
+//! MySQL ─▶ source ─▶ producer ─▶ codec ─▶ kafka topic ─▶ consumer ─▶ codec ─▶ plugin chain ─▶ sink
+//!                                  ▲                                   ▲
+//!                                  └──────────── registry ─────────────┘
 //! ```
 //!
-//! `registry` is the Confluent-compatible Schema Registry the pipeline ships
-//! for machines that have none, `updater` writes the demo and benchmark
-//! changes, and `run` wires the pieces into the `pipeline` subcommands.
+//! In data-path order:
+//!
+//! - [`updater`]: writes the demo, test and benchmark changes into MySQL.
+//! - [`source`]: the product table, tailing it by `(last_updated, id)` and the saved position.
+//! - [`timestamp`]: `last_updated` stamps as UTC microseconds, to and from MySQL.
+//! - [`record`]: a row as named, typed fields, what every stage passes on.
+//! - [`producer`]: tails the source and produces each change; saves the position after the acks.
+//! - [`codec`]: Avro in the Confluent wire format, schemas through a registry.
+//! - [`registry`]: the Confluent-compatible Schema Registry server (`pipeline registry`).
+//! - [`kafka`]: librdkafka client settings and topic creation, for every client.
+//! - [`consumer`]: one group member: topic → decode → plugin chain → sink, then commit.
+//! - [`plugin`]: the wasmtime host: sandbox, chain, hot swap, `plugin check`/`new`.
+//! - [`sink`]: the members' JSON-lines logs and the dead letters.
+//!
+//! Around the path:
+//!
+//! - [`config`]: `pipeline.toml`, environment and `--set`, typed and checked at start.
+//! - [`error`]: the one error type; each variant says whether retrying can help.
+//! - [`retry`]: capped exponential backoff while a service is away.
+//! - [`fs`]: files replaced atomically and durably (position, progress, registry).
+//! - [`histogram`]: the lock-free latency histogram.
+//! - [`progress`]: each process's progress snapshot, for `up` and `status`.
+//! - [`metrics`]: `/metrics` and `/health` per process.
+//! - [`process`]: starting, supervising and stopping processes; isolated deployments.
+//! - [`commands`]: one file per `pipeline` subcommand; `main.rs` only parses and calls.
 
-pub mod bench;
 pub mod codec;
 pub mod commands;
 pub mod config;
 pub mod consumer;
 pub mod error;
+pub mod fs;
+pub mod histogram;
 pub mod kafka;
 pub mod metrics;
 pub mod plugin;
+pub mod process;
 pub mod producer;
 pub mod progress;
 pub mod record;

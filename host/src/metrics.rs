@@ -6,54 +6,31 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::routing::get;
 
 use crate::consumer::ConsumerCounters;
 use crate::error::{Error, Result};
+use crate::histogram::LatencyHistogram;
 use crate::producer::ProducerCounters;
 
-/// Upper bounds of the latency buckets, in milliseconds.
-const BUCKETS_MS: [u64; 12] = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
-
-/// A latency histogram with fixed buckets, updated lock-free.
-#[derive(Debug, Default)]
-pub struct LatencyHistogram {
-    buckets: [AtomicU64; BUCKETS_MS.len()],
-    count: AtomicU64,
-    sum_us: AtomicU64,
-}
-
-impl LatencyHistogram {
-    pub fn observe_us(&self, micros: i64) {
-        let micros = u64::try_from(micros).unwrap_or(0);
-        let millis = micros / 1000;
-        if let Some(index) = BUCKETS_MS.iter().position(|&bound| millis < bound) {
-            self.buckets[index].fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_us.fetch_add(micros, Ordering::Relaxed);
+/// Writes `histogram` as Prometheus histogram series `name` (`labels` end
+/// with a comma, or are empty).
+fn histogram(out: &mut String, name: &str, labels: &str, histogram: &LatencyHistogram) {
+    let snapshot = histogram.snapshot();
+    for (le, cumulative) in &snapshot.buckets {
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{le}\"}} {cumulative}");
     }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let mut cumulative = 0;
-        for (bound, bucket) in BUCKETS_MS.iter().zip(&self.buckets) {
-            cumulative += bucket.load(Ordering::Relaxed);
-            let le = *bound as f64 / 1000.0;
-            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{le}\"}} {cumulative}");
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            out,
-            "{name}_sum{} {}",
-            label_set(labels),
-            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(out, "{name}_count{} {count}", label_set(labels));
-    }
+    let count = snapshot.count;
+    let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
+    let _ = writeln!(
+        out,
+        "{name}_sum{} {}",
+        label_set(labels),
+        snapshot.sum_seconds
+    );
+    let _ = writeln!(out, "{name}_count{} {count}", label_set(labels));
 }
 
 /// `{a="1"}` for labels `a="1",` (the trailing comma lets histograms append
@@ -168,10 +145,11 @@ pub fn render_consumer(member: u32, counters: &ConsumerCounters) -> String {
         out,
         "# HELP pipeline_consumer_latency_seconds MySQL commit (last_updated) to log line.\n# TYPE pipeline_consumer_latency_seconds histogram"
     );
-    counters.latency().render(
+    histogram(
         &mut out,
         "pipeline_consumer_latency_seconds",
         &format!("{labels},"),
+        counters.latency(),
     );
     out
 }
@@ -226,7 +204,7 @@ mod tests {
             histogram.observe_us(micros);
         }
         let mut out = String::new();
-        histogram.render(&mut out, "h", "");
+        super::histogram(&mut out, "h", "", &histogram);
         assert!(out.contains("h_bucket{le=\"0.001\"} 1"), "{out}");
         assert!(out.contains("h_bucket{le=\"0.005\"} 3"), "{out}");
         assert!(out.contains("h_bucket{le=\"+Inf\"} 4"), "{out}");

@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::consumer::ConsumerCounters;
+use crate::fs::write_atomically;
 use crate::producer::ProducerCounters;
-use crate::source::position::write_atomically;
 use crate::timestamp::Timestamp;
 
 /// What one process reports.

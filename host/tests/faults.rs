@@ -150,16 +150,7 @@ async fn rows_sharing_a_timestamp_across_pages_are_all_read() {
     let harness = {
         let mut harness = harness;
         // Small pages: a 50-row group with one stamp spans seven of them.
-        std::fs::write(
-            &harness.config_path,
-            std::fs::read_to_string(&harness.config_path)
-                .unwrap()
-                .replace(
-                    "grace_period_ms = 50",
-                    "grace_period_ms = 50\nbatch_size = 7",
-                ),
-        )
-        .unwrap();
+        harness.reconfigure(|config| config.source.batch_size = 7);
         harness.stop("producer", libc::SIGTERM);
         harness.spawn("producer", &["produce"]);
         harness

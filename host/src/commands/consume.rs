@@ -5,14 +5,28 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::consumer::{self, ConsumerCounters};
 use crate::error::{Error, Result};
+use crate::plugin::PluginChain;
 use crate::progress::{Snapshot, progress_dir, spawn_reporter};
 
-/// Runs member `member` (1-based) until Ctrl-C/SIGTERM.
+/// Runs member `member` (1-based) with the configured plugin chain until
+/// Ctrl-C/SIGTERM.
 pub async fn run(config: Config, member: u32) -> Result<()> {
+    check_member(member)?;
+    let chain = consumer::load_chain(&config)?;
+    run_with_chain(config, member, chain).await
+}
+
+fn check_member(member: u32) -> Result<()> {
     if member == 0 {
         return Err(Error::config("--member", "members are numbered from 1"));
     }
-    let chain = consumer::load_chain(&config)?;
+    Ok(())
+}
+
+/// Runs member `member` with `chain` (the bench's native reference runs the
+/// seed transforms compiled in).
+pub async fn run_with_chain(config: Config, member: u32, chain: PluginChain) -> Result<()> {
+    check_member(member)?;
     let counters = Arc::new(ConsumerCounters::default());
     let reported = Arc::clone(&counters);
     let reporter = spawn_reporter(

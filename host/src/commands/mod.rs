@@ -1,10 +1,13 @@
-//! The `pipeline` subcommands, as library functions: `main.rs` only parses
-//! the command line and calls these.
+//! The `pipeline` subcommands, one file each, as library functions:
+//! `main.rs` only parses the command line and calls these.
 
+pub mod config;
 pub mod consume;
+pub mod plugin;
 pub mod produce;
+pub mod registry;
 pub mod status;
-pub mod supervise;
+pub mod up;
 pub mod update;
 
 use tokio::sync::watch;

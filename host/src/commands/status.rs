@@ -33,7 +33,7 @@ pub async fn report(config: &Config) -> Result<String> {
     let config_for_kafka = config.clone();
     let group = tokio::task::spawn_blocking(move || group_report(&config_for_kafka))
         .await
-        .map_err(|error| Error::Source(format!("status task failed: {error}")))?;
+        .map_err(|error| Error::task_failed("status task", error))?;
     match group {
         Ok(text) => out.push_str(&text),
         Err(error) => {

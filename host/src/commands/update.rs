@@ -1,9 +1,57 @@
 //! `pipeline update`.
 
+use clap::Args;
+
 use crate::config::Config;
 use crate::error::Result;
 use crate::source::mysql::connect;
 use crate::updater::{self, UpdatePlan, load_seed, read_seed};
+
+/// `pipeline update`'s command line.
+#[derive(Debug, Clone, Args)]
+pub struct UpdateArgs {
+    /// Updates to make (default: until Ctrl-C).
+    #[arg(long)]
+    count: Option<u64>,
+    /// Updates per second.
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
+    /// Send updates in bursts of this many (bursty load at the same average rate).
+    #[arg(long, default_value_t = 1)]
+    burst: u64,
+    /// Update products 1..=N.
+    #[arg(long, default_value_t = 50)]
+    products: i32,
+    /// Touch products in order rather than at random.
+    #[arg(long)]
+    round_robin: bool,
+    /// Seed of the update generator (same seed, same updates).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Don't load data/ first.
+    #[arg(long)]
+    skip_seed: bool,
+    /// Create or change N distinct products at once instead (benchmark preload).
+    #[arg(long)]
+    bulk_rows: Option<i32>,
+}
+
+impl From<&UpdateArgs> for UpdateCommand {
+    fn from(args: &UpdateArgs) -> Self {
+        UpdateCommand {
+            plan: UpdatePlan {
+                count: args.count,
+                rate: args.rate,
+                burst: args.burst,
+                products: args.products,
+                round_robin: args.round_robin,
+                seed: args.seed,
+            },
+            skip_seed: args.skip_seed,
+            bulk_rows: args.bulk_rows,
+        }
+    }
+}
 
 /// What `pipeline update` was asked to do.
 #[derive(Debug, Clone)]

@@ -177,9 +177,6 @@ pub struct ConsumerConfig {
     pub log_dir: PathBuf,
     /// Records handed to the plugin chain per call.
     pub batch_size: usize,
-    /// Run the seed transforms as native Rust instead of the plugin chain
-    /// (the benchmark's reference point for the cost of the sandbox).
-    pub native_transforms: bool,
 }
 
 impl Default for ConsumerConfig {
@@ -189,7 +186,6 @@ impl Default for ConsumerConfig {
             members: 5,
             log_dir: "consumer_logs".into(),
             batch_size: 500,
-            native_transforms: false,
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::metrics::LatencyHistogram;
+use crate::histogram::LatencyHistogram;
 
 /// Counters of one consumer-group member.
 #[derive(Debug, Default)]

@@ -95,7 +95,7 @@ async fn run_member(
         member.run(&runtime, &shutdown)
     })
     .await
-    .map_err(|error| Error::Source(format!("consumer thread failed: {error}")))?
+    .map_err(|error| Error::task_failed("consumer thread", error))?
 }
 
 /// Resolves `STOP_BOUND` after shutdown is asked for; never before.
@@ -108,9 +108,6 @@ async fn stop_overdue(mut shutdown: watch::Receiver<bool>) {
 
 /// Loads the configured plugin chain, checked against the value schema.
 pub fn load_chain(config: &Config) -> Result<PluginChain> {
-    if config.consumer.native_transforms {
-        return Ok(PluginChain::native_seed());
-    }
     let schema = ValueSchema::load(&config.source.value_schema_file)?;
     PluginChain::load(
         &config.plugins,

@@ -1,6 +1,6 @@
 //! The two seed transforms in plain Rust, the reference point for what the
-//! sandbox costs (`consumer.native_transforms = true`, and the benchmark's
-//! wasm-vs-native ratio). Same input, same output as the seed plugins
+//! sandbox costs (the bench crate's wasm-vs-native ratio and the plugin
+//! chain micro-benchmark). Same input, same output as the seed plugins
 //! `uppercase-category` then `cat5-discount`; use it through
 //! [`super::PluginChain::native_seed`].
 

@@ -144,7 +144,7 @@ async fn run_from_saved_position(
     drop(to_acker);
     let acked = acker
         .await
-        .map_err(|error| Error::Source(format!("acknowledgement task failed: {error}")))?;
+        .map_err(|error| Error::task_failed("acknowledgement task", error))?;
     producer.flush(Duration::from_secs(30))?;
     outcome.and(acked)
 }

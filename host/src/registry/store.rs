@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::fs::write_atomically;
 
 use super::compatibility::CompatibilityLevel;
 use super::state::{RegistryState, StoredSchema, Subject};
@@ -220,21 +221,7 @@ impl Store {
     pub fn compact(&self, state: &RegistryState) -> Result<()> {
         let directory = self.directory();
         fs::create_dir_all(&directory).map_err(|error| Error::io(&directory, error))?;
-        let file_name = self
-            .path
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "schema_registry.json".to_string());
-        let temp_path = directory.join(format!(".{file_name}.tmp"));
-        let bytes = serde_json::to_vec_pretty(state)?;
-        let write_temp = || -> std::io::Result<()> {
-            let mut temp = File::create(&temp_path)?;
-            temp.write_all(&bytes)?;
-            temp.sync_all()
-        };
-        write_temp().map_err(|error| Error::io(&temp_path, error))?;
-        fs::rename(&temp_path, &self.path).map_err(|error| Error::io(&self.path, error))?;
-        sync_directory(&directory)?;
+        write_atomically(&self.path, &serde_json::to_vec_pretty(state)?)?;
         // Replaying the old journal over the new snapshot would change
         // nothing, so a crash before this line is harmless.
         let journal_path = self.journal_path();

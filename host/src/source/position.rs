@@ -9,13 +9,13 @@
 //! atomically (temp file, fsync, rename, fsync of the directory), so after a
 //! crash it holds either the old or the new position, never half of one.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::fs::write_atomically;
 use crate::timestamp::Timestamp;
 
 /// A point in the table's change order: rows are read strictly after it.
@@ -92,24 +92,6 @@ impl PositionFile {
         text.push('\n');
         write_atomically(&self.path, text.as_bytes())
     }
-}
-
-/// Writes `bytes` to `path` so that a crash leaves the old or the new content.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&directory).map_err(|error| Error::io(&directory, error))?;
-    let temporary = path.with_extension("json.tmp");
-    let mut file = File::create(&temporary).map_err(|error| Error::io(&temporary, error))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|error| Error::io(&temporary, error))?;
-    fs::rename(&temporary, path).map_err(|error| Error::io(path, error))?;
-    File::open(&directory)
-        .and_then(|dir| dir.sync_all())
-        .map_err(|error| Error::io(&directory, error))
 }
 
 #[cfg(test)]

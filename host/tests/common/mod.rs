@@ -7,11 +7,13 @@ pub mod logs;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Opts, Pool};
+use pipeline::config::Config;
+use pipeline::process::{IsolatedDeployment, Processes, Stopped};
 
 pub const MYSQL_SERVER: &str = "mysql://root@127.0.0.1:3306";
 
@@ -48,11 +50,15 @@ pub struct Harness {
     pub topic: String,
     pub registry_port: u16,
     pub config_path: PathBuf,
-    children: Vec<(String, Child)>,
+    deployment: IsolatedDeployment,
+    children: Processes,
 }
 
 impl Harness {
-    /// A deployment with `members` consumers and the seed plugin chain.
+    /// A deployment with five members and the seed plugin chain, on its own
+    /// database, registry port and (through the library's
+    /// `IsolatedDeployment`) topic, group and files; `extra_config` is TOML
+    /// for anything else (the isolation settings win over it).
     pub fn new(test: &str, extra_config: &str) -> Self {
         ensure_plugins_built();
         let unique = format!(
@@ -70,69 +76,31 @@ impl Harness {
             .unwrap();
         let registry_port = free_port();
         let database = format!("pt_{unique}");
-        let topic = format!("product_updates_{unique}");
         let root = workspace_root();
-        let d = dir.path().display();
-        let config = format!(
-            r#"
-[mysql]
-url = "{MYSQL_SERVER}/{database}"
-
-[source]
-poll_interval_ms = 50
-grace_period_ms = 50
-position_file = "{d}/time_track/last_read_timestamp.json"
-value_schema_file = "{root}/schemas/product_value_avro_schema.json"
-
-[topic]
-name = "{topic}"
-partitions = 10
-
-[kafka]
-"bootstrap.servers" = "127.0.0.1:9092"
-
-[schema_registry]
-url = "http://127.0.0.1:{registry_port}"
-
-[consumer]
-group_id = "group_{unique}"
-members = 5
-log_dir = "{d}/consumer_logs"
-
-[[plugins]]
-path = "{root}/plugins/wasm/uppercase_category.wasm"
-
-[[plugins]]
-path = "{root}/plugins/wasm/cat5_discount.wasm"
-
-[dead_letter]
-kind = "file"
-dir = "{d}/dead_letters"
-
-[registry]
-listen = "127.0.0.1:{registry_port}"
-storage_file = "{d}/registry.json"
-
-[updater]
-seed_file = "{root}/data/products.csv"
-
-[run]
-dir = "{d}/run"
-{extra_config}
-"#,
-            root = root.display()
-        );
-        let config_path = dir.path().join("pipeline.toml");
-        std::fs::write(&config_path, config).unwrap();
+        let mut base = Config::from_toml(extra_config, "the test's extra config").unwrap();
+        base.mysql.url = format!("{MYSQL_SERVER}/{database}");
+        base.source.poll_interval_ms = 50;
+        base.source.grace_period_ms = 50;
+        base.source.value_schema_file = root.join("schemas/product_value_avro_schema.json");
+        base.topic.partitions = 10;
+        base.kafka
+            .insert("bootstrap.servers".into(), "127.0.0.1:9092".into());
+        base.schema_registry.url = format!("http://127.0.0.1:{registry_port}");
+        base.consumer.members = 5;
+        base.plugins = Config::seed_plugins(&root.join("plugins/wasm"));
+        base.registry.listen = format!("127.0.0.1:{registry_port}");
+        base.updater.seed_file = root.join("data/products.csv");
+        let deployment = IsolatedDeployment::new(&base, dir.path(), &unique).unwrap();
         std::fs::create_dir_all(dir.path().join("logs")).unwrap();
         Self {
-            dir,
             name: test.to_owned(),
             database,
-            topic,
+            topic: deployment.config.topic.name.clone(),
             registry_port,
-            config_path,
-            children: Vec::new(),
+            config_path: deployment.config_file.clone(),
+            deployment,
+            children: Processes::default(),
+            dir,
         }
     }
 
@@ -140,13 +108,18 @@ dir = "{d}/run"
         self.dir.path().join(relative)
     }
 
+    /// Changes the configuration file; processes started afterwards read it.
+    pub fn reconfigure(&mut self, change: impl FnOnce(&mut Config)) {
+        change(&mut self.deployment.config);
+        self.deployment.write_config().unwrap();
+    }
+
     /// `pipeline --config <this> <args>` as a command.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pipeline"));
+        let mut command = self
+            .deployment
+            .command(Path::new(env!("CARGO_BIN_EXE_pipeline")), args);
         command
-            .arg("--config")
-            .arg(&self.config_path)
-            .args(args)
             .env(
                 "RUST_LOG",
                 std::env::var("PIPELINE_TEST_LOG").unwrap_or_else(|_| "info,rdkafka=warn".into()),
@@ -157,18 +130,8 @@ dir = "{d}/run"
 
     /// Starts a long-running child; its output goes to `logs/<name>.log`.
     pub fn spawn(&mut self, name: &str, args: &[&str]) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path(&format!("logs/{name}.log")))
-            .unwrap();
-        let child = self
-            .command(args)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.children.push((name.to_owned(), child));
+        let log = self.path(&format!("logs/{name}.log"));
+        self.children.start(name, self.command(args), &log).unwrap();
     }
 
     /// Runs the updater to completion: `updates` round-robin changes over
@@ -215,25 +178,14 @@ dir = "{d}/run"
 
     /// Sends `signal` to the named child and waits for it to exit.
     pub fn stop(&mut self, name: &str, signal: i32) {
-        let index = self
+        let child = self
             .children
-            .iter()
-            .position(|(child, _)| child == name)
+            .remove(name)
             .unwrap_or_else(|| panic!("no child {name}"));
-        let (_, mut child) = self.children.remove(index);
-        unsafe {
-            libc::kill(child.id() as i32, signal);
+        child.signal(signal);
+        if child.wait_or_kill(Duration::from_secs(30)) == Stopped::Killed {
+            panic!("{name} did not exit within 30 s of signal {signal}");
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if child.try_wait().unwrap().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("{name} did not exit within 30 s of signal {signal}");
     }
 
     /// Sends `signal` to the named child; whether it exited within `bound`
@@ -262,38 +214,24 @@ dir = "{d}/run"
 
     /// Waits for a child that finishes on its own (the updater) to exit.
     pub fn wait_for_child_exit(&mut self, name: &str, timeout: Duration) {
-        let index = self
+        let mut child = self
             .children
-            .iter()
-            .position(|(child, _)| child == name)
+            .remove(name)
             .unwrap_or_else(|| panic!("no child {name}"));
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(status) = self.children[index].1.try_wait().unwrap() {
-                assert!(status.success(), "{name} failed: {status}");
-                self.children.remove(index);
-                return;
+        match child.wait_for_exit(timeout) {
+            Some(status) => assert!(status.success(), "{name} failed: {status}"),
+            None => {
+                self.children.push(child);
+                panic!("{name} still running after {timeout:?}");
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("{name} still running after {timeout:?}");
     }
 
     /// Waits until every member's progress snapshot shows `per_member`
     /// partitions (the group is stable).
     pub fn wait_for_stable_group(&self, members: u32, per_member: usize) {
         wait_until(Duration::from_secs(60), "the group to balance", || {
-            let snapshots = pipeline::progress::read_all(&self.path("run/progress"));
-            let owned: Vec<usize> = snapshots
-                .iter()
-                .filter_map(|(_, s)| match s {
-                    pipeline::progress::Snapshot::Consumer { partitions, .. } => {
-                        Some(partitions.len())
-                    }
-                    _ => None,
-                })
-                .collect();
-            owned.len() == members as usize && owned.iter().all(|&n| n == per_member)
+            self.deployment.group_formed(members, per_member)
         });
     }
 
@@ -408,19 +346,7 @@ dir = "{d}/run"
 
 impl Drop for Harness {
     fn drop(&mut self) {
-        for (_, child) in &mut self.children {
-            unsafe {
-                libc::kill(child.id() as i32, libc::SIGTERM);
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for (_, child) in &mut self.children {
-            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.children.stop_all(Duration::from_secs(10));
         if std::thread::panicking() {
             self.dump_child_logs();
             eprintln!("kept the test directory: {}", self.dir.path().display());

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::bench::Report;
-use crate::config::Config;
-use crate::error::Result;
-use crate::kafka::{ClientRole, client_config, ensure_topic};
+use anyhow::{Result, anyhow};
+use pipeline::config::Config;
+use pipeline::kafka::{ClientRole, client_config, ensure_topic};
+
+use crate::report::{BrokerOnly, measured};
 
 /// A payload the size of an encoded product record.
 const PAYLOAD: [u8; 64] = [7; 64];
@@ -22,10 +23,10 @@ const PAYLOAD: [u8; 64] = [7; 64];
 /// the broker's ceiling for five.
 const MEMBERS: usize = 5;
 
-pub async fn measure(config: &Config, rows: usize, report: &mut Report) -> Result<()> {
+pub async fn measure(config: &Config, rows: usize) -> Result<BrokerOnly> {
     let topic = format!(
         "bench_broker_{}",
-        crate::timestamp::Timestamp::now().micros()
+        pipeline::timestamp::Timestamp::now().micros()
     );
     ensure_topic(config, &topic, config.topic.partitions).await?;
     let producer: FutureProducer = client_config(config, ClientRole::Producer).create()?;
@@ -48,22 +49,19 @@ pub async fn measure(config: &Config, rows: usize, report: &mut Report) -> Resul
             return Err(error.into());
         }
     }
-    report.set(
-        "broker_produce_per_s",
-        rows as f64 / started.elapsed().as_secs_f64(),
-    );
+    let produce = rows as f64 / started.elapsed().as_secs_f64();
 
     let mut consumer_config = config.clone();
     consumer_config.consumer.group_id = format!("{topic}_group");
     let rate = consume_with_members(&consumer_config, &topic, rows, MEMBERS).await?;
-    report.set("broker_consume_per_s", rate);
-    if let Some(produce) = report.get("broker_produce_per_s") {
-        report.set(
+    Ok(BrokerOnly {
+        produce_per_s: measured("broker_produce_per_s", produce),
+        consume_per_s: measured("broker_consume_per_s", rate),
+        catchup_ceiling_rows_per_s: measured(
             "broker_catchup_ceiling_rows_per_s",
             catchup_ceiling(produce, rate),
-        );
-    }
-    Ok(())
+        ),
+    })
 }
 
 /// The most rows/s a catch-up can move through this broker if it cannot
@@ -111,7 +109,7 @@ async fn consume_with_members(
     for thread in threads {
         let window = thread
             .await
-            .map_err(|error| crate::Error::Source(format!("broker bench thread: {error}")))??;
+            .map_err(|error| anyhow!("broker bench thread: {error}"))??;
         if let Some((start, end)) = window {
             first = Some(first.map_or(start, |f| f.min(start)));
             last = Some(last.map_or(end, |l| l.max(end)));

@@ -1,11 +1,11 @@
 //! Child processes of `pipeline up`.
 
-use std::fs::OpenOptions;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::process::Process;
 use crate::retry::Backoff;
 
 /// Exit code of a command that failed on its configuration or input: a
@@ -41,7 +41,7 @@ impl ChildSpec {
 /// A running (or finished) child.
 pub struct Child {
     pub spec: ChildSpec,
-    process: Option<std::process::Child>,
+    process: Option<Process>,
     log_file: std::path::PathBuf,
     backoff: Backoff,
     restart_at: Option<Instant>,
@@ -67,26 +67,12 @@ impl Child {
     fn spawn(&mut self) -> Result<()> {
         let exe =
             std::env::current_exe().map_err(|error| Error::io("current executable", error))?;
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_file)
-            .map_err(|error| Error::io(&self.log_file, error))?;
-        let log_err = log
-            .try_clone()
-            .map_err(|error| Error::io(&self.log_file, error))?;
         let mut command = Command::new(exe);
-        command
-            .args(&self.spec.args)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err);
+        command.args(&self.spec.args);
         // Its own process group: Ctrl-C in the terminal reaches only `up`,
         // which then stops the children in order.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let process = command
-            .spawn()
-            .map_err(|error| Error::io("spawning a child process", error))?;
+        let process = Process::start(&self.spec.name, command, &self.log_file)?;
         tracing::info!(child = self.spec.name, pid = process.id(), log = %self.log_file.display(), "started");
         self.process = Some(process);
         Ok(())
@@ -109,7 +95,7 @@ impl Child {
         let Some(process) = self.process.as_mut() else {
             return Ok(());
         };
-        let Ok(Some(status)) = process.try_wait() else {
+        let Some(status) = process.exit_status() else {
             return Ok(());
         };
         self.process = None;
@@ -136,32 +122,8 @@ impl Child {
         self.process.is_some()
     }
 
-    /// Asks the child to finish (SIGTERM).
-    pub fn terminate(&self) {
-        if let Some(process) = &self.process
-            && let Ok(pid) = i32::try_from(process.id())
-        {
-            // SAFETY: sending a signal to a pid we spawned and still own.
-            unsafe {
-                libc::kill(pid, libc::SIGTERM);
-            }
-        }
-    }
-
-    /// Waits up to `timeout` for the child to exit, then kills it.
-    pub async fn wait_or_kill(&mut self, timeout: Duration) {
-        let Some(mut process) = self.process.take() else {
-            return;
-        };
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = process.try_wait() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        tracing::warn!(child = self.spec.name, "did not stop in time; killing it");
-        let _ = process.kill();
-        let _ = process.wait();
+    /// Takes the running process out, to be stopped (see `stop_in_order`).
+    pub fn take_process(&mut self) -> Option<Process> {
+        self.process.take()
     }
 }

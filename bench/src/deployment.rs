@@ -1,20 +1,21 @@
 //! One benchmark run's deployment: its own topic, consumer group, position
-//! file and log directory, and the processes that run in it.
+//! file and log directory (the library's [`IsolatedDeployment`]), and the
+//! processes that run in it (the library's [`Processes`]).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::sink::LogLine;
+use anyhow::{Context, Result, bail};
+use pipeline::config::Config;
+use pipeline::process::{IsolatedDeployment, Processes};
+use pipeline::sink::LogLine;
 
 /// A run's configuration and its running processes.
 pub struct Deployment {
     pub config: Config,
     pub dir: PathBuf,
-    config_file: PathBuf,
-    children: Vec<(String, Child)>,
+    isolated: IsolatedDeployment,
+    processes: Processes,
 }
 
 impl Deployment {
@@ -23,55 +24,36 @@ impl Deployment {
     pub fn new(base: &Config, root: &Path, name: &str, partitions: i32) -> Result<Self> {
         let dir = root.join(name);
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).map_err(|error| Error::io(&dir, error))?;
-        let stamp = crate::timestamp::Timestamp::now().micros();
-        let mut config = base.clone();
-        config.topic.name = format!("bench_{name}_{stamp}");
-        config.topic.partitions = partitions;
-        config.consumer.group_id = format!("bench_{name}_{stamp}");
-        config.consumer.log_dir = dir.join("consumer_logs");
-        config.source.position_file = dir.join("last_read_timestamp.json");
-        config.run.dir = dir.join("run");
-        config.dead_letter = crate::config::DeadLetterConfig::File {
-            dir: dir.join("dead_letters"),
-        };
-        config.metrics.listen = String::new();
-        let deployment = Self {
-            config,
-            config_file: dir.join("pipeline.toml"),
+        let stamp = pipeline::timestamp::Timestamp::now().micros();
+        let mut base = base.clone();
+        base.topic.partitions = partitions;
+        base.metrics.listen = String::new();
+        let isolated = IsolatedDeployment::new(&base, &dir, &format!("bench_{name}_{stamp}"))?;
+        Ok(Self {
+            config: isolated.config.clone(),
             dir,
-            children: Vec::new(),
-        };
-        deployment.write_config()?;
-        Ok(deployment)
+            isolated,
+            processes: Processes::default(),
+        })
     }
 
     /// Points the run at an existing topic (consumers reading what an earlier
     /// run produced).
     pub fn retarget(&mut self, topic: &str) -> Result<()> {
         self.config.topic.name = topic.to_owned();
-        self.write_config()
-    }
-
-    fn write_config(&self) -> Result<()> {
-        let text = toml::to_string_pretty(&self.config)
-            .map_err(|error| Error::config("bench", error.to_string()))?;
-        std::fs::write(&self.config_file, text).map_err(|error| Error::io(&self.config_file, error))
+        self.isolated.config = self.config.clone();
+        Ok(self.isolated.write_config()?)
     }
 
     /// Starts `pipeline --config <run> <args>` as a child named `name`.
     pub fn spawn(&mut self, name: &str, args: &[&str]) -> Result<()> {
-        let exe =
-            std::env::current_exe().map_err(|error| Error::io("current executable", error))?;
-        self.spawn_program(
-            name,
-            exe.as_os_str(),
-            &[
-                &["--config", &self.config_file.display().to_string()][..],
-                args,
-            ]
-            .concat(),
-        )
+        self.spawn_with(&pipeline_binary()?, name, args)
+    }
+
+    /// Starts `<program> --config <run> <args>` as a child named `name`.
+    fn spawn_with(&mut self, program: &Path, name: &str, args: &[&str]) -> Result<()> {
+        let command = self.isolated.command(program, args);
+        self.start(name, command)
     }
 
     /// Starts any program as a child named `name`, its output in `<dir>/<name>.log`.
@@ -81,21 +63,15 @@ impl Deployment {
         program: &std::ffi::OsStr,
         args: &[&str],
     ) -> Result<()> {
-        let log_path = self.dir.join(format!("{name}.log"));
-        let log = std::fs::File::create(&log_path).map_err(|error| Error::io(&log_path, error))?;
-        let err = log
-            .try_clone()
-            .map_err(|error| Error::io(&log_path, error))?;
-        let child = Command::new(program)
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err)
-            .spawn()
-            .map_err(|error| Error::io(format!("starting {name}"), error))?;
-        self.children.push((name.to_owned(), child));
-        Ok(())
+        let mut command = std::process::Command::new(program);
+        command.args(args);
+        self.start(name, command)
+    }
+
+    fn start(&mut self, name: &str, mut command: std::process::Command) -> Result<()> {
+        command.env("RUST_LOG", "warn");
+        let log = self.dir.join(format!("{name}.log"));
+        Ok(self.processes.start(name, command, &log)?)
     }
 
     /// Starts members 1..=n.
@@ -109,80 +85,81 @@ impl Deployment {
         Ok(())
     }
 
+    /// Starts members 1..=n with the seed transforms as native Rust
+    /// (`bench consume-native`) instead of the configured wasm chain.
+    pub fn start_native_consumers(&mut self, n: u32) -> Result<()> {
+        let bench = std::env::current_exe().context("the bench's own executable")?;
+        for member in 1..=n {
+            self.spawn_with(
+                &bench,
+                &format!("consumer_{member}"),
+                &["consume-native", "--member", &member.to_string()],
+            )?;
+        }
+        Ok(())
+    }
+
     /// Waits until each of `n` members owns partitions (the group is formed).
     pub fn wait_for_group(&self, n: u32, timeout: Duration) -> Result<()> {
-        let progress = crate::progress::progress_dir(&self.config.run.dir);
         let deadline = Instant::now() + timeout;
         let per_member = (self.config.topic.partitions as usize) / n as usize;
         while Instant::now() < deadline {
-            let owned: Vec<usize> = crate::progress::read_all(&progress)
-                .into_iter()
-                .filter_map(|(_, snapshot)| match snapshot {
-                    crate::progress::Snapshot::Consumer { partitions, .. } => {
-                        Some(partitions.len())
-                    }
-                    _ => None,
-                })
-                .collect();
-            if owned.len() == n as usize && owned.iter().all(|&count| count >= per_member) {
+            if self.isolated.group_formed(n, per_member) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Err(Error::Source(format!(
+        bail!(
             "the bench's consumer group did not form within {timeout:?}; see {}",
             self.dir.display()
-        )))
+        )
     }
 
     /// Peak resident memory (VmHWM) of each running child, in MiB.
     pub fn peak_rss_mib(&self) -> Vec<(String, f64)> {
-        self.children
-            .iter()
-            .filter_map(|(name, child)| Some((name.clone(), peak_rss_mib(child.id())?)))
+        self.child_pids()
+            .into_iter()
+            .filter_map(|(name, pid)| Some((name, peak_rss_mib(pid)?)))
             .collect()
     }
 
     /// Each running child's name and pid.
     pub fn child_pids(&self) -> Vec<(String, u32)> {
-        self.children
-            .iter()
-            .map(|(name, child)| (name.clone(), child.id()))
-            .collect()
+        self.processes.pids()
     }
 
     /// Whether the named child has exited (and how).
     pub fn exited(&mut self, name: &str) -> Option<std::process::ExitStatus> {
-        let (_, child) = self.children.iter_mut().find(|(child, _)| child == name)?;
-        child.try_wait().ok().flatten()
+        self.processes.get_mut(name)?.exit_status()
+    }
+
+    /// Waits up to `timeout` for the named child to exit on its own.
+    pub fn wait_for_exit(
+        &mut self,
+        name: &str,
+        timeout: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        self.processes.get_mut(name)?.wait_for_exit(timeout)
     }
 
     /// Stops every child: SIGTERM, then SIGKILL after 15 s.
     pub fn stop(&mut self) {
-        for (_, child) in &self.children {
-            if let Ok(pid) = i32::try_from(child.id()) {
-                // SAFETY: signalling a child we spawned.
-                unsafe {
-                    libc::kill(pid, libc::SIGTERM);
-                }
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(15);
-        for (_, child) in &mut self.children {
-            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        self.children.clear();
+        self.processes.stop_all(Processes::STOP_TIMEOUT);
     }
 }
 
-impl Drop for Deployment {
-    fn drop(&mut self) {
-        self.stop();
+/// The release `pipeline` binary, built next to this one (`cargo build
+/// --release -p host`; `just bench` does it).
+fn pipeline_binary() -> Result<PathBuf> {
+    let bench = std::env::current_exe().context("the bench's own executable")?;
+    let pipeline = bench.with_file_name("pipeline");
+    if !pipeline.exists() {
+        bail!(
+            "{} is missing: build it first with `cargo build --release -p host` (`just bench` does)",
+            pipeline.display()
+        );
     }
+    Ok(pipeline)
 }
 
 /// VmHWM of a process, in MiB.
@@ -279,20 +256,20 @@ pub fn wait_for_lines(
             0
         };
         if letters > 0 && count + letters >= target {
-            return Err(Error::Source(format!(
+            bail!(
                 "{letters} of {target} records went to the dead letters instead of {}; \
                  their reasons are in {}",
                 log_dir.display(),
                 dead_letters.display()
-            )));
+            );
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    Err(Error::Source(format!(
+    bail!(
         "only {} of {target} records reached {} within {timeout:?}",
         counter.count(log_dir),
         log_dir.display()
-    )))
+    )
 }
 
 /// Commit-to-log latencies (ms) of every line under `log_dir`.
@@ -344,7 +321,7 @@ mod tests {
     #[test]
     fn line_counter_counts_only_complete_lines_incrementally() {
         let dir = tempfile::tempdir().unwrap();
-        let path = crate::sink::log_path(dir.path(), 1);
+        let path = pipeline::sink::log_path(dir.path(), 1);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, "a\nb\nc").unwrap();
         let mut counter = LineCounter::default();

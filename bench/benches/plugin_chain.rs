@@ -1,7 +1,7 @@
 //! Per-record cost of the seed transforms: the two-plugin wasm chain against
 //! the same transforms in native Rust, on the same batch of records, at the
 //! consumer's default batch size. (The consumer-level ratio, decode and log
-//! writes included, is `wasm_vs_native_ratio` in `pipeline bench`.)
+//! writes included, is `wasm_vs_native_ratio` in the end-to-end bench, `cargo run --release -p bench`.)
 //!
 //! Builds the plugins first if they are not (`scripts/build-plugins.sh`).
 
@@ -12,7 +12,7 @@ use pipeline::config::PluginConfig;
 use pipeline::plugin::PluginChain;
 use pipeline::record::Record;
 
-#[path = "../tests/plugin_support/mod.rs"]
+#[path = "../../host/tests/plugin_support/mod.rs"]
 mod plugin_support;
 use plugin_support::{products, schema, wasm};
 

@@ -1,17 +1,11 @@
-//! `pipeline bench`: capacity, latency and memory of the pipeline, measured
-//! side by side with the seed's design in Python, on the same data, broker
-//! and registry, in one run.
+//! The measurements, in the order they run: the broker alone, the producer
+//! alone, the members alone (wasm and native), a catch-up, the scaling runs,
+//! latency, then the Python baseline.
 //!
 //! A polling CDC delivers a row's latest state, and MySQL's own commit rate
 //! caps any "as fast as the updater writes" figure, so capacity is measured
 //! on changes already committed (N distinct products changed before the
 //! pipeline starts) and latency at a fixed offered load.
-
-mod baseline;
-mod broker;
-mod cpu;
-mod deployment;
-mod report;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -19,14 +13,15 @@ use std::time::{Duration, Instant};
 use mysql_async::Pool;
 use mysql_async::prelude::Queryable;
 
-use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::source::{Position, PositionFile};
-use crate::timestamp::Timestamp;
-use crate::updater::{UpdatePlan, bulk_upsert, run_updates};
+use anyhow::{Context, Result, anyhow, bail};
+use pipeline::config::Config;
+use pipeline::source::{Position, PositionFile};
+use pipeline::timestamp::Timestamp;
+use pipeline::updater::{UpdatePlan, bulk_upsert, run_updates};
 
-pub use deployment::{Deployment, percentile};
-pub use report::Report;
+use crate::deployment::{self, Deployment, percentile};
+use crate::report::{CpuUse, Report, measured};
+use crate::{baseline, broker, cpu};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -45,7 +40,7 @@ pub struct BenchOptions {
     pub work_dir: PathBuf,
 }
 
-const TIMEOUT: Duration = Duration::from_secs(600);
+pub const TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Runs every measurement and writes the report.
 pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
@@ -53,16 +48,18 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
     config.mysql.url = with_database(&config.mysql.url, "pipeline_bench")?;
     config.source.batch_size = config.source.batch_size.max(5000);
     std::fs::create_dir_all(&options.work_dir)
-        .map_err(|error| Error::io(&options.work_dir, error))?;
-    let mut report = Report::default();
-    report.set("rows", options.rows as f64);
+        .with_context(|| options.work_dir.display().to_string())?;
+    let mut report = Report {
+        rows: Some(options.rows as f64),
+        ..Report::default()
+    };
     let _registry = ensure_registry(&config, options)?;
 
-    let pool = crate::source::mysql::connect(&config.mysql.url).await?;
+    let pool = pipeline::source::mysql::connect(&config.mysql.url).await?;
     tracing::info!(rows = options.rows, "preloading distinct changed rows");
     let positions = preload(&pool, &config, options.rows).await?;
 
-    broker::measure(&config, options.rows, &mut report).await?;
+    report.broker = broker::measure(&config, options.rows).await?;
 
     // Producer alone, then the members alone on the topic it filled.
     let mut produced = Deployment::new(
@@ -74,11 +71,11 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
     let started = Instant::now();
     produced.spawn("producer", &["produce"])?;
     let rss = wait_for_position(&mut produced, positions.last, TIMEOUT)?;
-    report.set(
+    report.producer_rows_per_s = measured(
         "producer_rows_per_s",
         options.rows as f64 / started.elapsed().as_secs_f64(),
     );
-    report.set("producer_peak_rss_mib", rss);
+    report.producer_peak_rss_mib = measured("producer_peak_rss_mib", rss);
     produced.stop();
     let full_topic = produced.config.topic.name.clone();
 
@@ -103,15 +100,11 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
             }
         }
     }
-    report.set("consumers_records_per_s", median(&mut rates[0]));
-    report.set("native_consumers_records_per_s", median(&mut rates[1]));
-    report.set("consumer_peak_rss_mib", consumer_rss);
-    if let (Some(wasm), Some(native)) = (
-        report.get("consumers_records_per_s"),
-        report.get("native_consumers_records_per_s"),
-    ) {
-        report.set("wasm_vs_native_ratio", wasm / native);
-    }
+    let (wasm, native) = (median(&mut rates[0]), median(&mut rates[1]));
+    report.consumers_records_per_s = measured("consumers_records_per_s", wasm);
+    report.native_consumers_records_per_s = measured("native_consumers_records_per_s", native);
+    report.consumer_peak_rss_mib = measured("consumer_peak_rss_mib", consumer_rss);
+    report.wasm_vs_native_ratio = measured("wasm_vs_native_ratio", wasm / native);
 
     // Memory does not grow with N: the same run on a topic of 10k records.
     let small = options.rows.min(10_000);
@@ -134,7 +127,7 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
         false,
         "consumers_10k",
     )?;
-    report.set("consumer_peak_rss_mib_10k", rss_small);
+    report.consumer_peak_rss_mib_10k = measured("consumer_peak_rss_mib_10k", rss_small);
 
     let (rate, usage) = catch_up(
         &config,
@@ -145,10 +138,11 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
         config.topic.partitions,
         "catchup",
     )?;
-    report.set("catchup_rows_per_s", rate);
-    report_cpu(&mut report, "catchup", &usage, options.rows);
+    report.catchup_rows_per_s = measured("catchup_rows_per_s", rate);
+    report.catchup_cpu = cpu_use(&usage, options.rows);
     if options.scaling {
         let rows = options.rows / 2;
+        let mut by_members = Vec::new();
         for members in [1, 2, 5] {
             let (rate, _) = catch_up(
                 &config,
@@ -159,25 +153,31 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
                 10,
                 &format!("scaling_{members}"),
             )?;
-            report.set(&format!("scaling_{members}_consumers_rows_per_s"), rate);
+            by_members.push(measured(&format!("scaling, {members} consumers"), rate));
+        }
+        if let [one, two, five] = by_members[..] {
+            report.scaling.consumers_1_rows_per_s = one;
+            report.scaling.consumers_2_rows_per_s = two;
+            report.scaling.consumers_5_rows_per_s = five;
         }
         let (rate, _) = catch_up(&config, options, &positions, rows, 5, 30, "scaling_5_30")?;
-        report.set("scaling_5_consumers_30_partitions_rows_per_s", rate);
+        report.scaling.consumers_5_partitions_30_rows_per_s =
+            measured("scaling, 5 consumers, 30 partitions", rate);
     }
 
     let (p50, p99, max) = latency(&config, options, &pool, &positions).await?;
-    report.set("offered_rate_per_s", options.rate);
-    report.set("latency_p50_ms", p50);
-    report.set("latency_p99_ms", p99);
-    report.set("latency_max_ms", max);
+    report.latency.offered_rate_per_s = Some(options.rate);
+    report.latency.p50_ms = measured("latency_p50_ms", p50);
+    report.latency.p99_ms = measured("latency_p99_ms", p99);
+    report.latency.max_ms = measured("latency_max_ms", max);
 
     if options.baseline {
-        baseline::measure(&config, options, &pool, &positions, &mut report).await?;
+        report.baseline = baseline::measure(&config, options, &pool, &positions).await?;
         if let (Some(ours), Some(theirs)) = (
-            report.get("catchup_rows_per_s"),
-            report.get("baseline_catchup_rows_per_s"),
+            report.catchup_rows_per_s,
+            report.baseline.catchup_rows_per_s,
         ) {
-            report.set("ratio_vs_baseline", ours / theirs);
+            report.ratio_vs_baseline = measured("ratio_vs_baseline", ours / theirs);
         }
     }
     pool.disconnect().await?;
@@ -211,17 +211,17 @@ async fn preload(pool: &Pool, config: &Config, rows: usize) -> Result<Preloaded>
     let mut conn = pool.get_conn().await?;
     conn.query_drop(format!(
         "DROP TABLE IF EXISTS {}",
-        crate::source::mysql::quote_identifier(&config.source.table)
+        pipeline::source::mysql::quote_identifier(&config.source.table)
     ))
     .await?;
     drop(conn);
-    let rows_i32 = i32::try_from(rows).map_err(|_| Error::config("--rows", "too many rows"))?;
+    let rows_i32 = i32::try_from(rows).context("--rows: too many rows")?;
     bulk_upsert(pool, &config.source.table, 1, rows_i32).await?;
     let mut conn = pool.get_conn().await?;
     let all: Vec<(mysql_async::Value, i64)> = conn
         .query(format!(
             "SELECT last_updated, id FROM {} ORDER BY last_updated, id",
-            crate::source::mysql::quote_identifier(&config.source.table)
+            pipeline::source::mysql::quote_identifier(&config.source.table)
         ))
         .await?;
     let all: Vec<Position> = all
@@ -235,7 +235,7 @@ async fn preload(pool: &Pool, config: &Config, rows: usize) -> Result<Preloaded>
         .collect();
     let last = *all
         .last()
-        .ok_or_else(|| Error::Source("the preload wrote no rows".into()))?;
+        .ok_or_else(|| anyhow!("the preload wrote no rows"))?;
     Ok(Preloaded { all, last })
 }
 
@@ -257,16 +257,14 @@ fn wait_for_position(
             return Ok(rss);
         }
         if let Some(status) = deployment.exited("producer") {
-            return Err(Error::Source(format!(
+            bail!(
                 "the bench producer exited ({status}); see {}",
                 deployment.dir.display()
-            )));
+            );
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    Err(Error::Source(format!(
-        "the producer did not reach {target:?} within {timeout:?}"
-    )))
+    bail!("the producer did not reach {target:?} within {timeout:?}")
 }
 
 /// Five members from a full topic to flushed logs: records/s (first line to
@@ -279,12 +277,13 @@ fn consumers_alone(
     native: bool,
     name: &str,
 ) -> Result<(f64, f64)> {
-    let mut config = config.clone();
-    config.consumer.native_transforms = native;
-    let mut deployment =
-        Deployment::new(&config, &options.work_dir, name, config.topic.partitions)?;
+    let mut deployment = Deployment::new(config, &options.work_dir, name, config.topic.partitions)?;
     deployment.retarget(topic)?;
-    deployment.start_consumers(5)?;
+    if native {
+        deployment.start_native_consumers(5)?;
+    } else {
+        deployment.start_consumers(5)?;
+    }
     let (first, last) =
         deployment::wait_for_lines(&deployment.config.consumer.log_dir, rows, TIMEOUT)?;
     let rss = deployment
@@ -326,21 +325,24 @@ fn catch_up(
     ))
 }
 
-/// Reports a catch-up run's CPU per 1,000 rows by part, and how busy the
-/// machine was, under `<prefix>_cpu_ms_per_1k_rows_<part>` and
-/// `<prefix>_machine_busy_percent`, and the broker's busiest half second in
-/// cores under `<prefix>_broker_peak_cores`.
-pub(crate) fn report_cpu(report: &mut Report, prefix: &str, usage: &cpu::Usage, rows: usize) {
-    for part in cpu::Part::ALL {
-        if let Some(ms) = usage.ms_per_1k_rows(part, rows) {
-            report.set(&format!("{prefix}_cpu_ms_per_1k_rows_{}", part.key()), ms);
-        }
-    }
-    if let Some(busy) = usage.machine_busy_percent {
-        report.set(&format!("{prefix}_machine_busy_percent"), busy);
-    }
-    if let Some(cores) = usage.broker_peak_cores {
-        report.set(&format!("{prefix}_broker_peak_cores"), cores);
+/// A catch-up run's CPU per 1,000 rows by part, how busy the machine was,
+/// and the broker's busiest half second in cores.
+pub fn cpu_use(usage: &cpu::Usage, rows: usize) -> CpuUse {
+    let part = |part: cpu::Part| {
+        let ms = usage.ms_per_1k_rows(part, rows)?;
+        measured(&format!("CPU ms per 1k rows, {part:?}"), ms)
+    };
+    CpuUse {
+        broker_ms_per_1k_rows: part(cpu::Part::Broker),
+        mysql_ms_per_1k_rows: part(cpu::Part::Mysql),
+        producer_ms_per_1k_rows: part(cpu::Part::Producer),
+        consumers_ms_per_1k_rows: part(cpu::Part::Consumers),
+        machine_busy_percent: usage
+            .machine_busy_percent
+            .and_then(|busy| measured("machine busy %", busy)),
+        broker_peak_cores: usage
+            .broker_peak_cores
+            .and_then(|cores| measured("broker peak cores", cores)),
     }
 }
 
@@ -376,11 +378,7 @@ async fn latency(
 
 /// Runs the updater at the offered rate for the configured duration, over
 /// all preloaded products in turn (no row changes twice within a poll).
-pub(crate) async fn offered_updates(
-    pool: &Pool,
-    config: &Config,
-    options: &BenchOptions,
-) -> Result<u64> {
+pub async fn offered_updates(pool: &Pool, config: &Config, options: &BenchOptions) -> Result<u64> {
     let plan = UpdatePlan {
         count: Some((options.rate * options.duration.as_secs_f64()) as u64),
         rate: options.rate,
@@ -390,20 +388,16 @@ pub(crate) async fn offered_updates(
         seed: 11,
     };
     let (_never, shutdown) = tokio::sync::watch::channel(false);
-    run_updates(pool, &config.source.table, &plan, shutdown).await
+    Ok(run_updates(pool, &config.source.table, &plan, shutdown).await?)
 }
 
 /// The newest position in the table now.
-pub(crate) async fn current_end(
-    pool: &Pool,
-    config: &Config,
-    positions: &Preloaded,
-) -> Result<Position> {
+pub async fn current_end(pool: &Pool, config: &Config, positions: &Preloaded) -> Result<Position> {
     let mut conn = pool.get_conn().await?;
     let newest: Option<(mysql_async::Value, i64)> = conn
         .query_first(format!(
             "SELECT last_updated, id FROM {} ORDER BY last_updated DESC, id DESC LIMIT 1",
-            crate::source::mysql::quote_identifier(&config.source.table)
+            pipeline::source::mysql::quote_identifier(&config.source.table)
         ))
         .await?;
     Ok(newest
@@ -427,7 +421,7 @@ fn with_database(url: &str, database: &str) -> Result<String> {
 
 /// Starts the project's registry for the bench when none answers locally.
 fn ensure_registry(config: &Config, options: &BenchOptions) -> Result<Option<Deployment>> {
-    let Some(address) = crate::commands::supervise::local_registry_address(config) else {
+    let Some(address) = pipeline::commands::up::local_registry_address(config) else {
         return Ok(None);
     };
     if std::net::TcpStream::connect_timeout(&address, Duration::from_millis(300)).is_ok() {
@@ -446,9 +440,7 @@ fn ensure_registry(config: &Config, options: &BenchOptions) -> Result<Option<Dep
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Err(Error::Registry(format!(
-        "the bench's registry did not start on {address}"
-    )))
+    bail!("the bench's registry did not start on {address}")
 }
 
 #[cfg(test)]

@@ -7,15 +7,17 @@ use std::time::{Duration, Instant};
 
 use mysql_async::Pool;
 
-use crate::bench::cpu;
-use crate::bench::deployment::{self, Deployment, percentile};
-use crate::bench::{BenchOptions, Preloaded, Report, TIMEOUT, current_end, offered_updates};
-use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::kafka::ensure_topic;
+use anyhow::{Context, Result, bail};
+use pipeline::config::Config;
+use pipeline::kafka::ensure_topic;
+
+use crate::cpu;
+use crate::deployment::{self, Deployment, percentile};
+use crate::measure::{BenchOptions, Preloaded, TIMEOUT, current_end, offered_updates};
+use crate::report::{self, measured};
 
 fn baseline_dir() -> PathBuf {
-    PathBuf::from("bench/baseline")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("baseline")
 }
 
 /// Makes the baseline's venv (bench/baseline/setup.sh) and returns its python.
@@ -24,13 +26,13 @@ fn python() -> Result<PathBuf> {
     let output = Command::new("bash")
         .arg(&setup)
         .output()
-        .map_err(|error| Error::io(&setup, error))?;
+        .with_context(|| setup.display().to_string())?;
     if !output.status.success() {
-        return Err(Error::Source(format!(
+        bail!(
             "{} failed: {}",
             setup.display(),
             String::from_utf8_lossy(&output.stderr)
-        )));
+        );
     }
     let python = String::from_utf8_lossy(&output.stdout)
         .lines()
@@ -98,13 +100,13 @@ impl Baseline<'_> {
         Ok(())
     }
 
-    fn save_position(run: &Deployment, position: Option<crate::source::Position>) -> Result<()> {
+    fn save_position(run: &Deployment, position: Option<pipeline::source::Position>) -> Result<()> {
         let text = match position {
             Some(position) => format!("{{\"last_read_timestamp\": \"{}\"}}", position.timestamp),
             None => "{\"last_read_timestamp\": null}".to_owned(),
         };
         let path = run.dir.join("baseline_position.json");
-        std::fs::write(&path, text).map_err(|error| Error::io(&path, error))
+        std::fs::write(&path, text).with_context(|| path.display().to_string())
     }
 }
 
@@ -118,8 +120,8 @@ pub async fn measure(
     options: &BenchOptions,
     pool: &Pool,
     positions: &Preloaded,
-    report: &mut Report,
-) -> Result<()> {
+) -> Result<report::Baseline> {
+    let mut report = report::Baseline::default();
     let baseline = Baseline {
         python: python()?,
         config,
@@ -140,7 +142,7 @@ pub async fn measure(
     let started = Instant::now();
     produced.spawn_program("baseline_producer", baseline.python.as_os_str(), &args)?;
     wait_for_exit(&mut produced, "baseline_producer", TIMEOUT)?;
-    report.set(
+    report.producer_rows_per_s = measured(
         "baseline_producer_rows_per_s",
         rows as f64 / started.elapsed().as_secs_f64(),
     );
@@ -156,7 +158,7 @@ pub async fn measure(
     baseline.start_consumers(&mut consumers, 5)?;
     let (first, last) =
         deployment::wait_for_lines(&consumers.config.consumer.log_dir, rows, TIMEOUT)?;
-    report.set(
+    report.consumers_records_per_s = measured(
         "baseline_consumers_records_per_s",
         rows as f64 / last.duration_since(first).as_secs_f64().max(1e-3),
     );
@@ -180,11 +182,11 @@ pub async fn measure(
     together.spawn_program("baseline_producer", baseline.python.as_os_str(), &args)?;
     let (_, last) = deployment::wait_for_lines(&together.config.consumer.log_dir, rows, TIMEOUT)?;
     let usage = meter.finish(&together.child_pids());
-    report.set(
+    report.catchup_rows_per_s = measured(
         "baseline_catchup_rows_per_s",
         rows as f64 / last.duration_since(started).as_secs_f64(),
     );
-    super::report_cpu(report, "baseline_catchup", &usage, rows);
+    report.catchup_cpu = crate::measure::cpu_use(&usage, rows);
     together.stop();
 
     // Latency at the same offered load.
@@ -206,27 +208,18 @@ pub async fn measure(
     deployment::wait_for_lines(&latency.config.consumer.log_dir, count as usize, TIMEOUT)?;
     latency.stop();
     let mut latencies = deployment::latencies_ms(&latency.config.consumer.log_dir);
-    report.set("baseline_latency_p50_ms", percentile(&mut latencies, 50.0));
-    report.set("baseline_latency_p99_ms", percentile(&mut latencies, 99.0));
-    Ok(())
+    report.latency_p50_ms = measured("baseline_latency_p50_ms", percentile(&mut latencies, 50.0));
+    report.latency_p99_ms = measured("baseline_latency_p99_ms", percentile(&mut latencies, 99.0));
+    Ok(report)
 }
 
 fn wait_for_exit(run: &mut Deployment, name: &str, timeout: Duration) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Some(status) = run.exited(name) {
-            return if status.success() {
-                Ok(())
-            } else {
-                Err(Error::Source(format!(
-                    "{name} failed ({status}); see {}",
-                    run.dir.join(format!("{name}.log")).display()
-                )))
-            };
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    match run.wait_for_exit(name, timeout) {
+        Some(status) if status.success() => Ok(()),
+        Some(status) => bail!(
+            "{name} failed ({status}); see {}",
+            run.dir.join(format!("{name}.log")).display()
+        ),
+        None => bail!("{name} did not finish within {timeout:?}"),
     }
-    Err(Error::Source(format!(
-        "{name} did not finish within {timeout:?}"
-    )))
 }

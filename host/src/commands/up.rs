@@ -16,23 +16,57 @@ use std::io::IsTerminal;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use clap::Args;
+
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::process::Processes;
 use crate::progress::{progress_dir, read_all};
 
 pub use children::{Child, ChildSpec};
 
+/// `pipeline up`'s command line.
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// Run no updater.
+    #[arg(long)]
+    no_updates: bool,
+    /// Updater: updates per second.
+    #[arg(long, default_value_t = 5.0)]
+    rate: f64,
+    /// Updater: updates to make (default: until Ctrl-C).
+    #[arg(long)]
+    count: Option<u64>,
+}
+
 /// What `pipeline up` runs.
 #[derive(Debug, Clone)]
-pub struct UpCommand {
+pub struct Up {
     /// Global arguments (`--config`, `--set`, …) passed on to every child.
     pub global_args: Vec<String>,
     /// Arguments for the `update` child; `None` runs no updater.
     pub update_args: Option<Vec<String>>,
 }
 
+impl Up {
+    /// `up` as asked on the command line; `global_args` go to every child.
+    pub fn new(global_args: Vec<String>, args: &UpArgs) -> Self {
+        let update_args = (!args.no_updates).then(|| {
+            let mut update = vec!["--rate".to_owned(), args.rate.to_string()];
+            if let Some(count) = args.count {
+                update.extend(["--count".to_owned(), count.to_string()]);
+            }
+            update
+        });
+        Self {
+            global_args,
+            update_args,
+        }
+    }
+}
+
 /// Runs the pipeline until Ctrl-C/SIGTERM.
-pub async fn run(config: &Config, command: &UpCommand) -> Result<()> {
+pub async fn run(config: &Config, command: &Up) -> Result<()> {
     let logs = config.run.dir.join("logs");
     std::fs::create_dir_all(&logs).map_err(|error| Error::io(&logs, error))?;
     let progress = progress_dir(&config.run.dir);
@@ -120,21 +154,26 @@ pub async fn run(config: &Config, command: &UpCommand) -> Result<()> {
 /// batches are written and committed), the registry last.
 async fn stop_in_order(children: &mut [Child]) {
     for stage in ["updater", "producer", "consumer", "registry"] {
-        let stopping: Vec<_> = children
+        let mut stopping = Processes::default();
+        for child in children
             .iter_mut()
             .filter(|child| child.spec.name.starts_with(stage))
-            .collect();
-        for child in &stopping {
-            child.terminate();
+        {
+            if let Some(process) = child.take_process() {
+                stopping.push(process);
+            }
         }
-        for child in stopping {
-            child.wait_or_kill(Duration::from_secs(30)).await;
+        let stopped = tokio::task::spawn_blocking(move || {
+            stopping.stop_all(Duration::from_secs(30));
+        });
+        if let Err(error) = stopped.await {
+            tracing::warn!(%error, stage, "stopping the children failed");
         }
     }
 }
 
 /// The address of a registry on this machine that `up` may start itself.
-pub(crate) fn local_registry_address(config: &Config) -> Option<SocketAddr> {
+pub fn local_registry_address(config: &Config) -> Option<SocketAddr> {
     let url = config.schema_registry.url.strip_prefix("http://")?;
     let host_port = url.split('/').next()?;
     let address = host_port.to_socket_addrs().ok()?.next()?;

@@ -21,18 +21,6 @@ pub enum Part {
 }
 
 impl Part {
-    pub const ALL: [Part; 4] = [Part::Broker, Part::Mysql, Part::Producer, Part::Consumers];
-
-    /// The part's name in report keys.
-    pub fn key(self) -> &'static str {
-        match self {
-            Part::Broker => "broker",
-            Part::Mysql => "mysql",
-            Part::Producer => "producer",
-            Part::Consumers => "consumers",
-        }
-    }
-
     /// The part a bench child belongs to, by the name it was started under
     /// (`producer`, `consumer_3`, `baseline_consumer_2`, ...).
     fn of_child(name: &str) -> Option<Part> {

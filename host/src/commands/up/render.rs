@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::commands::supervise::Child;
+use crate::commands::up::Child;
 use crate::progress::Snapshot;
 
 /// Redraws the status table (terminal output).

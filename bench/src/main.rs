@@ -1,0 +1,146 @@
+//! `bench`: capacity, latency and memory of the pipeline, measured end to
+//! end side by side with the seed's design in Python (`bench/baseline/`), on
+//! the same data, broker and registry, in one run.
+//!
+//! It is not part of the product: it runs the release `pipeline` binary
+//! (built next to this one) as separate processes, exactly as `pipeline up`
+//! does, and only the wasm-vs-native comparison runs members of its own
+//! (`bench consume-native`, the library's consumer with the seed transforms
+//! compiled in), so the product carries no bench-only configuration.
+//!
+//! `just bench` (or `cargo build --release -p host && cargo run --release -p
+//! bench`) prints the table and writes `target/bench/report.json`; `bench
+//! readme --write` renders that report into the README's Performance table.
+
+mod baseline;
+mod broker;
+mod cpu;
+mod deployment;
+mod measure;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use pipeline::config::Config;
+
+/// Measure the pipeline end to end against the Python baseline.
+#[derive(Debug, Parser)]
+#[command(name = "bench")]
+struct Cli {
+    /// The pipeline's configuration file [default: pipeline.toml if it exists].
+    #[arg(long, global = true, env = "PIPELINE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Override one setting, as `pipeline --set` does (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
+    sets: Vec<String>,
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Render the last report as the README's Performance table (printed,
+    /// or written between the README's bench markers with --write).
+    Readme {
+        /// Replace the table in README.md.
+        #[arg(long)]
+        write: bool,
+        /// The README to update.
+        #[arg(long, default_value = "README.md")]
+        readme: PathBuf,
+    },
+    /// One consumer-group member running the seed transforms as native Rust
+    /// instead of the wasm chain (the bench's reference for the sandbox's
+    /// cost; the bench starts these itself).
+    #[command(hide = true)]
+    ConsumeNative {
+        /// Member number, from 1.
+        #[arg(long)]
+        member: u32,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+struct RunArgs {
+    /// Distinct changed rows for the capacity runs.
+    #[arg(long, default_value_t = 100_000)]
+    rows: usize,
+    /// Offered load of the latency run, updates/s.
+    #[arg(long, default_value_t = 2000.0)]
+    rate: f64,
+    /// Length of the latency run, seconds.
+    #[arg(long, default_value_t = 30)]
+    duration: u64,
+    /// Skip the Python baseline.
+    #[arg(long)]
+    no_baseline: bool,
+    /// Skip the 1/2/5-consumer and 30-partition runs.
+    #[arg(long)]
+    no_scaling: bool,
+    /// Where the JSON report goes.
+    #[arg(long, default_value = "target/bench/report.json")]
+    out: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(error) = run(cli).await {
+        tracing::error!("{error:#}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let load = || Config::load(cli.config.as_deref(), &cli.sets);
+    match &cli.command {
+        Some(Command::Readme { write, readme }) => readme_table(&cli.run.out, *write, readme)?,
+        Some(Command::ConsumeNative { member }) => {
+            let chain = pipeline::plugin::PluginChain::native_seed();
+            pipeline::commands::consume::run_with_chain(load()?, *member, chain).await?;
+        }
+        None => {
+            let args = &cli.run;
+            let options = measure::BenchOptions {
+                rows: args.rows,
+                rate: args.rate,
+                duration: Duration::from_secs(args.duration),
+                baseline: !args.no_baseline,
+                scaling: !args.no_scaling,
+                work_dir: args.out.with_file_name("runs"),
+                out: args.out.clone(),
+            };
+            let report = measure::run(&load()?, &options).await?;
+            println!("{}", report.table());
+            println!("report: {}", options.out.display());
+        }
+    }
+    Ok(())
+}
+
+/// Prints the report at `report` as the README's table, or writes it there.
+fn readme_table(report: &Path, write: bool, readme: &Path) -> anyhow::Result<()> {
+    let table = report::Report::read_json(report)?.markdown();
+    if write {
+        let text = std::fs::read_to_string(readme).with_context(|| readme.display().to_string())?;
+        std::fs::write(readme, report::replace_readme_table(&text, &table)?)
+            .with_context(|| readme.display().to_string())?;
+        println!("{}: Performance table updated", readme.display());
+    } else {
+        print!("{table}");
+    }
+    Ok(())
+}
