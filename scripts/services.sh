@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the local services the pipeline and its tests use, each only if it is
-# not already answering: MariaDB on 127.0.0.1:3306 and the nisshi broker on
+# not already answering: MariaDB on 127.0.0.1:3306, a private MariaDB at
+# -05:00 on 127.0.0.1:3307 (for the time-zone tests) and the nisshi broker on
 # 127.0.0.1:9092 (data in run/nisshi.db, so it survives a broker restart).
 # Point the pipeline at other services through pipeline.toml and this script
 # has nothing to do.
@@ -31,6 +32,37 @@ else
     service mariadb start || service mysql start
   fi
   wait_for_port 3306 MariaDB
+fi
+
+# A second, private MariaDB on 127.0.0.1:3307 whose clock is NOT UTC
+# (--default-time-zone=-05:00): the time-zone tests run the pipeline against
+# it with writers in other zones. Its own data directory under run/, root
+# with an empty password (like the shared one), and a row-based binlog so
+# binlog-mode work can use it too. Tests that need it skip with a message
+# when it is not answering.
+private_port=3307
+if port_open "$private_port"; then
+  echo "MariaDB (private, -05:00): already running on 127.0.0.1:$private_port"
+elif ! command -v mariadb-install-db >/dev/null || [ ! -x /usr/sbin/mariadbd ]; then
+  echo "MariaDB (private, -05:00): mariadb-install-db or /usr/sbin/mariadbd missing; the time-zone tests will skip"
+else
+  private_dir="$run_dir/mariadb-$private_port"
+  if [ ! -d "$private_dir/mysql" ]; then
+    echo "MariaDB (private, -05:00): creating $private_dir"
+    mariadb-install-db --no-defaults --datadir="$private_dir" --user="$(id -un)" \
+      --auth-root-authentication-method=normal --skip-test-db \
+      >"$run_dir/mariadb-$private_port-install.log" 2>&1
+  fi
+  echo "MariaDB (private, -05:00): starting on 127.0.0.1:$private_port (log in $run_dir/mariadb-$private_port.log)"
+  nohup /usr/sbin/mariadbd --no-defaults --datadir="$private_dir" --user="$(id -un)" \
+    --bind-address=127.0.0.1 --port="$private_port" \
+    --socket="$run_dir/mariadb-$private_port.sock" \
+    --pid-file="$run_dir/mariadb-$private_port.pid" \
+    --default-time-zone=-05:00 \
+    --log-bin="$private_dir/binlog" --binlog-format=ROW --server-id="$private_port" \
+    --innodb-buffer-pool-size=64M \
+    >>"$run_dir/mariadb-$private_port.log" 2>&1 </dev/null &
+  wait_for_port "$private_port" "MariaDB (private)" "$run_dir/mariadb-$private_port.log"
 fi
 
 # A nisshi whose working directory was deleted (a removed checkout that

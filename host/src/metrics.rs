@@ -77,6 +77,20 @@ pub fn render_producer(counters: &ProducerCounters) -> String {
         "",
         counters.rows_acked(),
     );
+    counter(
+        &mut out,
+        "pipeline_producer_late_changes_total",
+        "Changes found behind the position by the lookback scan and produced.",
+        "",
+        counters.late_changes(),
+    );
+    counter(
+        &mut out,
+        "pipeline_producer_clock_steps_back_total",
+        "Steps back of the MySQL server's clock seen between polls.",
+        "",
+        counters.clock_steps_back(),
+    );
     let position_us = counters.position().map_or(0, |p| p.timestamp.micros());
     gauge(
         &mut out,

@@ -21,6 +21,9 @@ pub enum Snapshot {
     Producer {
         rows_read: u64,
         rows_acked: u64,
+        /// Changes found behind the position by the lookback scan.
+        #[serde(default)]
+        late_changes: u64,
         position: Option<String>,
         at_us: i64,
     },
@@ -47,6 +50,7 @@ impl Snapshot {
         Snapshot::Producer {
             rows_read: counters.rows_read(),
             rows_acked: counters.rows_acked(),
+            late_changes: counters.late_changes(),
             position: counters
                 .position()
                 .map(|p| format!("{} #{}", p.timestamp, p.id)),

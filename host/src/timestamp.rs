@@ -1,7 +1,8 @@
 //! Source timestamps: MySQL `DATETIME(6)` values in UTC, as microseconds since
 //! the Unix epoch.
 //!
-//! The pipeline sets every MySQL session to UTC, so a `DATETIME(6)` is an
+//! The triggers stamp the UTC instant of each write and every pipeline session
+//! runs in UTC (see `source::mysql`), so a `DATETIME(6)` stamp is an
 //! unambiguous instant. Keeping it as one `i64` makes positions totally
 //! ordered and cheap to compare; the text form (`2026-11-25 10:00:00.123456`)
 //! is what people read in the position file and the logs, and what MySQL

@@ -13,4 +13,4 @@ mod schema;
 pub use avro::{record_from_avro, record_to_avro};
 pub use decoder::{DecodeError, WireDecoder};
 pub use encoder::WireEncoder;
-pub use schema::{ValueSchema, registry_settings};
+pub use schema::{CatalogType, ValueSchema, avro_type_of_column, registry_settings};

@@ -5,7 +5,9 @@
 //! the pipeline or be dropped silently: it becomes an optional field
 //! (`["null", type]`, default null) appended to the schema, which is then a
 //! new, backward-compatible version of the subject. Consumers decode every
-//! version by the id each record carries.
+//! version by the id each record carries. The field's type comes from the
+//! column's declared type in the catalog, never from the first value read
+//! (which may be NULL), so the version registered first is the right one.
 
 use std::path::Path;
 
@@ -60,8 +62,19 @@ impl ValueSchema {
     }
 
     /// This schema plus an optional field for every field of `sample` it lacks.
-    /// Returns `None` when nothing is missing.
+    /// Returns `None` when nothing is missing. Types come from the values;
+    /// prefer [`Self::widened_with`], which types them from the catalog.
     pub fn widened_for(&self, sample: &Record) -> Result<Option<Self>> {
+        self.widened_with(&[], sample)
+    }
+
+    /// This schema plus an optional field for every field of `sample` it
+    /// lacks, typed from `catalog` (the column's declared type, see
+    /// [`avro_type_of_column`]), never from the value when the catalog knows
+    /// the column: the first value read may be NULL, and a field registered
+    /// from it could not hold the integers that follow (a later version with
+    /// the right type would then be refused as incompatible).
+    pub fn widened_with(&self, catalog: &[CatalogType], sample: &Record) -> Result<Option<Self>> {
         let missing: Vec<_> = sample
             .fields
             .iter()
@@ -76,9 +89,13 @@ impl ValueSchema {
             .and_then(Json::as_array_mut)
             .ok_or_else(|| Error::Source("the value schema has no field list".into()))?;
         for field in missing {
+            let avro_type = match catalog.iter().find(|column| column.name == field.name) {
+                Some(column) => column.avro_type,
+                None => avro_type_of(&field.value),
+            };
             fields.push(json!({
                 "name": field.name,
-                "type": ["null", avro_type_of(&field.value)],
+                "type": ["null", avro_type],
                 "default": null,
                 "doc": "Added automatically: a column the table gained after the schema file was written."
             }));
@@ -87,8 +104,35 @@ impl ValueSchema {
     }
 }
 
-/// The Avro type for a column value seen in the table; null columns are
-/// assumed to hold text until a value says otherwise.
+/// A column's Avro type, from the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogType {
+    pub name: String,
+    pub avro_type: &'static str,
+}
+
+/// The Avro type that holds every value the tailer reads from a column of
+/// this declared type (`information_schema.COLUMNS`: `DATA_TYPE`, and
+/// `COLUMN_TYPE` for `unsigned`). Mirrors `source::tail`'s conversion:
+/// integers that fit 32 bits as `int`, DECIMAL and floating point as
+/// `double`, dates as microseconds (`long`), blobs as `bytes`, the rest as
+/// `string`.
+pub fn avro_type_of_column(data_type: &str, column_type: &str) -> &'static str {
+    let unsigned = column_type.to_ascii_lowercase().contains("unsigned");
+    match data_type.to_ascii_lowercase().as_str() {
+        "tinyint" | "smallint" | "mediumint" | "year" => "int",
+        "int" | "integer" if !unsigned => "int",
+        "int" | "integer" | "bigint" => "long",
+        "decimal" | "numeric" | "float" | "double" | "real" => "double",
+        "date" | "datetime" | "timestamp" => "long",
+        "tinyblob" | "blob" | "mediumblob" | "longblob" => "bytes",
+        _ => "string",
+    }
+}
+
+/// The Avro type for a column value seen in the table, used only for a
+/// column the catalog does not describe; null columns are assumed to hold
+/// text.
 fn avro_type_of(value: &FieldValue) -> &'static str {
     match value {
         FieldValue::Null | FieldValue::Text(_) => "string",
@@ -152,6 +196,34 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_new_column_is_typed_from_the_catalog_not_its_first_value() {
+        let schema = seed_schema();
+        let record = Record::default()
+            .with("id", FieldValue::Int(1))
+            .with("stock", FieldValue::Null);
+        let catalog = [CatalogType {
+            name: "stock".into(),
+            avro_type: avro_type_of_column("int", "int(11)"),
+        }];
+        let widened = schema.widened_with(&catalog, &record).unwrap().unwrap();
+        assert!(
+            widened.text.contains(r#""type":["null","int"]"#),
+            "{}",
+            widened.text
+        );
+    }
+
+    #[test]
+    fn catalog_types_hold_what_the_tailer_reads() {
+        assert_eq!(avro_type_of_column("int", "int(10) unsigned"), "long");
+        assert_eq!(avro_type_of_column("BIGINT", "bigint(20)"), "long");
+        assert_eq!(avro_type_of_column("decimal", "decimal(12,2)"), "double");
+        assert_eq!(avro_type_of_column("datetime", "datetime(6)"), "long");
+        assert_eq!(avro_type_of_column("varchar", "varchar(16)"), "string");
+        assert_eq!(avro_type_of_column("longblob", "longblob"), "bytes");
     }
 
     #[test]

@@ -92,6 +92,13 @@ pub struct SourceConfig {
     pub grace_period_ms: u64,
     /// Rows read per query (keyset pagination).
     pub batch_size: usize,
+    /// Late-change recovery (`source::late`): changes committed up to this
+    /// long behind the position (an INSERT that waited for a lock, a clock
+    /// step back) are still found and produced. Keep it above the server's
+    /// `innodb_lock_wait_timeout` (50 s by default; warned at start if not).
+    pub lookback_ms: u64,
+    /// How often the producer scans the lookback window's keys.
+    pub lookback_interval_ms: u64,
     /// The producer's saved position.
     pub position_file: PathBuf,
     /// The Avro value schema (the record's fixed fields).
@@ -107,6 +114,8 @@ impl Default for SourceConfig {
             poll_interval_ms: 20,
             grace_period_ms: 50,
             batch_size: 5000,
+            lookback_ms: 60_000,
+            lookback_interval_ms: 1000,
             position_file: "time_track/last_read_timestamp.json".into(),
             value_schema_file: "schemas/product_value_avro_schema.json".into(),
         }
@@ -120,6 +129,14 @@ impl SourceConfig {
 
     pub fn grace_period(&self) -> Duration {
         Duration::from_millis(self.grace_period_ms)
+    }
+
+    pub fn lookback(&self) -> Duration {
+        Duration::from_millis(self.lookback_ms)
+    }
+
+    pub fn lookback_interval(&self) -> Duration {
+        Duration::from_millis(self.lookback_interval_ms)
     }
 }
 
@@ -359,6 +376,9 @@ impl Config {
         }
         if self.consumer.batch_size < 1 {
             return fail("consumer.batch_size", "must be at least 1");
+        }
+        if self.source.lookback_interval_ms < 1 {
+            return fail("source.lookback_interval_ms", "must be at least 1");
         }
         if self.source.batch_size < 1 {
             return fail("source.batch_size", "must be at least 1");

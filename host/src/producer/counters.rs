@@ -10,6 +10,8 @@ use crate::source::Position;
 pub struct ProducerCounters {
     rows_read: AtomicU64,
     rows_acked: AtomicU64,
+    late_changes: AtomicU64,
+    clock_steps_back: AtomicU64,
     position: Mutex<Option<Position>>,
 }
 
@@ -23,6 +25,26 @@ impl ProducerCounters {
         if let Ok(mut saved) = self.position.lock() {
             *saved = Some(position);
         }
+    }
+
+    /// Changes found behind the position by the lookback scan, and produced.
+    pub fn add_late(&self, rows: usize) {
+        self.late_changes.fetch_add(rows as u64, Ordering::Relaxed);
+    }
+
+    pub fn add_clock_step(&self) {
+        self.clock_steps_back.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Changes found behind the position by the lookback scan (late commits,
+    /// clock steps back, a restart's re-sent window).
+    pub fn late_changes(&self) -> u64 {
+        self.late_changes.load(Ordering::Relaxed)
+    }
+
+    /// Steps back of the server's clock seen between polls.
+    pub fn clock_steps_back(&self) -> u64 {
+        self.clock_steps_back.load(Ordering::Relaxed)
     }
 
     /// Rows read from MySQL and handed to the Kafka client.

@@ -11,6 +11,7 @@
 
 mod acker;
 mod counters;
+mod start;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +27,10 @@ use crate::error::{Error, Result};
 use crate::kafka::{ClientRole, client_config, ensure_topic};
 use crate::record::FieldValue;
 use crate::retry::{Backoff, with_backoff};
-use crate::source::mysql::{connect, ensure_product_table};
-use crate::source::{Position, PositionFile, SourceRow, Tailer};
+use crate::source::late::{ClockWatch, LateChanges, PARTIAL_SCANS_PER_FULL};
+use crate::source::mysql::{SourceTable, connect, ensure_source_table};
+use crate::source::{PositionFile, SourceRow, Tailer};
+use start::{check_start, new_columns, report_beyond, report_clock_step, report_late};
 
 pub use acker::AckedBatch;
 pub use counters::ProducerCounters;
@@ -77,9 +80,17 @@ async fn run_from_saved_position(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<()> {
     let source = &config.source;
+    let table = SourceTable {
+        table: &source.table,
+        id_column: &source.id_column,
+        timestamp_column: &source.timestamp_column,
+    };
+    let position_file = PositionFile::new(&source.position_file);
+    let mut read_position = position_file.load()?;
     with_backoff("MySQL", || async {
         let mut conn = pool.get_conn().await?;
-        ensure_product_table(&mut conn, &source.table).await
+        ensure_source_table(&mut conn, table).await?;
+        check_start(&mut conn, source, read_position, position_file.path()).await
     })
     .await?;
     with_backoff("the Kafka broker", || {
@@ -95,8 +106,6 @@ async fn run_from_saved_position(
     .await?;
 
     let producer: FutureProducer = client_config(config, ClientRole::Producer).create()?;
-    let position_file = PositionFile::new(&source.position_file);
-    let mut read_position = position_file.load()?;
     tracing::info!(position = ?read_position, file = %position_file.path().display(), "producer starting");
     let tailer = Tailer::new(
         &source.table,
@@ -104,6 +113,18 @@ async fn run_from_saved_position(
         &source.timestamp_column,
         source.grace_period(),
     );
+    let mut late = LateChanges::new(
+        &source.table,
+        &source.id_column,
+        &source.timestamp_column,
+        source.lookback(),
+    );
+    let mut clock = ClockWatch::default();
+    // The first scan runs at once: after a restart it re-sends the window
+    // (consumers skip what they logged), so a late change that committed
+    // while the producer was down is not missed.
+    let mut next_scan = tokio::time::Instant::now();
+    let mut scans = 0i64;
 
     let (to_acker, from_reader) = mpsc::channel(BATCHES_IN_FLIGHT);
     let acker = tokio::spawn(acker::acknowledge_in_order(
@@ -117,7 +138,28 @@ async fn run_from_saved_position(
             if acker.is_finished() {
                 break; // it failed; its error is reported below
             }
-            let rows = read_changes(pool, &tailer, read_position, source.batch_size).await?;
+            let mut conn = pool.get_conn().await?;
+            let mut rows = Vec::new();
+            if let Some(position) = read_position.filter(|_| tokio::time::Instant::now() >= next_scan) {
+                let full = scans % PARTIAL_SCANS_PER_FULL == 0;
+                scans += 1;
+                rows = late.find(&mut conn, &tailer, position, full).await?;
+                report_late(&rows, position, counters);
+                if full {
+                    let beyond = late.find_beyond(&mut conn, &tailer, position).await?;
+                    report_beyond(&beyond, position, source.lookback(), counters);
+                    rows.extend(beyond.rows);
+                    rows.sort_by_key(|row| row.position);
+                }
+                next_scan = tokio::time::Instant::now() + source.lookback_interval();
+            }
+            let polled = tailer.poll(&mut conn, read_position, source.batch_size).await?;
+            drop(conn);
+            if let Some(step) = clock.observe(polled.server_now) {
+                report_clock_step(step, source.lookback(), counters);
+            }
+            late.note_sent(&polled.rows);
+            rows.extend(polled.rows);
             let Some(last) = rows.last() else {
                 tokio::select! {
                     () = tokio::time::sleep(source.poll_interval()) => {}
@@ -125,11 +167,17 @@ async fn run_from_saved_position(
                 }
                 continue;
             };
-            let batch_end = last.position;
-            if let Some(widened) = schema.widened_for(&rows[0].record)? {
-                tracing::info!(fields = ?widened.field_names, "the table gained columns; registering a new schema version");
-                schema = widened;
-                encoder = with_backoff("the schema registry", || WireEncoder::register(&settings, &subject, &schema)).await?;
+            // Late rows are behind the position: it stays where it is.
+            let batch_end = read_position.map_or(last.position, |position| position.max(last.position));
+            if !encoder.covers(&rows[0].record) {
+                let mut conn = pool.get_conn().await?;
+                let columns = new_columns(&mut conn, &source.table, &schema, &rows[0].record).await?;
+                drop(conn);
+                if let Some(widened) = schema.widened_with(&columns, &rows[0].record)? {
+                    tracing::info!(fields = ?widened.field_names, "the table gained columns; registering a new schema version");
+                    schema = widened;
+                    encoder = with_backoff("the schema registry", || WireEncoder::register(&settings, &subject, &schema)).await?;
+                }
             }
             counters.add_read(rows.len());
             let deliveries = produce_batch(&producer, &config.topic.name, &encoder, &rows).await?;
@@ -147,20 +195,6 @@ async fn run_from_saved_position(
         .map_err(|error| Error::task_failed("acknowledgement task", error))?;
     producer.flush(Duration::from_secs(30))?;
     outcome.and(acked)
-}
-
-async fn read_changes(
-    pool: &Pool,
-    tailer: &Tailer,
-    after: Option<Position>,
-    limit: usize,
-) -> Result<Vec<SourceRow>> {
-    let mut conn = pool.get_conn().await?;
-    let rows = tailer.read_committed(&mut conn, after, limit).await?;
-    if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
-        tracing::debug!(?after, first = ?first.position, last = ?last.position, rows = rows.len(), "read");
-    }
-    Ok(rows)
 }
 
 /// Hands every row of the batch to librdkafka; returns the delivery futures

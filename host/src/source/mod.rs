@@ -5,9 +5,12 @@
 //! rows strictly after the last position, up to `NOW(6)` less a grace period
 //! and before any change still in flight (see [`tail`], [`uncommitted`]).
 
+pub mod late;
 pub mod mysql;
 pub mod position;
+pub mod table_check;
 pub mod tail;
+pub mod triggers;
 pub mod uncommitted;
 
 pub use position::{Position, PositionFile};

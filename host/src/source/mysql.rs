@@ -1,13 +1,23 @@
 //! Connecting to MySQL/MariaDB and making sure the source table exists.
 //!
-//! Every session runs in UTC (`time_zone = '+00:00'`) so `DATETIME(6)` values,
-//! `NOW(6)` and `SYSDATE(6)` are all the same
-//! instant on every host, whatever the server's or client's local zone.
+//! The rule: every session of the pipeline runs in UTC, on every connection
+//! a pool hands out. `time_zone = '+00:00'` is a `setup` command, which
+//! mysql_async runs on every new connection *and after every reset* (the
+//! pool resets each returned connection with COM_RESET_CONNECTION, which
+//! forgets session variables; an `init` command would hold only until the
+//! first reset). So `NOW(6)`, the position and every `DATETIME(6)` read are
+//! the same UTC instants whatever the server's or the client's zone; the
+//! triggers stamp UTC whatever the *writer's* zone (see [`super::triggers`]).
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool};
 
 use crate::error::{Error, Result};
+use crate::source::table_check::check_table;
+use crate::source::triggers::ensure_triggers;
+
+/// Run on every connection, and again after every reset.
+pub const SESSION_IN_UTC: &str = "SET time_zone = '+00:00'";
 
 /// Opens a pool on `url`, creating the database first if it does not exist.
 pub async fn connect(url: &str) -> Result<Pool> {
@@ -20,7 +30,7 @@ pub async fn connect(url: &str) -> Result<Pool> {
     if let Some(database) = opts.db_name() {
         create_database(&opts, database).await?;
     }
-    let opts = OptsBuilder::from_opts(opts).init(vec!["SET time_zone = '+00:00'"]);
+    let opts = OptsBuilder::from_opts(opts).setup(vec![SESSION_IN_UTC]);
     Ok(Pool::new(opts))
 }
 
@@ -36,58 +46,68 @@ async fn create_database(opts: &Opts, database: &str) -> Result<()> {
     Ok(())
 }
 
-/// Creates the product table, its position index and the triggers that stamp
-/// every change with the current time and keep each row's stamp strictly
-/// increasing.
-///
-/// The update trigger is what makes "the latest state of every changed row" sound
-/// under clock skew: an update whose clock is not later than the row's
-/// previous stamp (a clock step back, or two updates in one microsecond)
-/// still gets a later stamp, so the tailer can never mistake a change for one
-/// it already sent. It applies to every writer, not only ours.
-///
-/// The stamp is `SYSDATE(6)`, the moment the row is written, not `NOW(6)`,
-/// the moment its statement began: a statement that waited seconds for a lock
-/// would otherwise write a row stamped seconds in the past, behind rows the
-/// tailer had already passed. (Under statement-based binlog replication
-/// SYSDATE is unsafe; MariaDB's default MIXED format logs such rows by value.
-/// A server started with `--sysdate-is-now` loses this protection.)
-///
-/// The triggers carry a version in their name so that a deployment with the
-/// older `NOW(6)` triggers gets these (both run for a moment; the later stamp
-/// wins) and the old ones are dropped.
+/// The table the producer tails and the two columns that order it.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceTable<'a> {
+    pub table: &'a str,
+    pub id_column: &'a str,
+    pub timestamp_column: &'a str,
+}
+
+/// Creates the seed's product table if it is missing, checks that the table
+/// can be tailed (see [`super::table_check`]) and puts the stamping triggers
+/// in place (see [`super::triggers`]), without DDL when they already are.
+pub async fn ensure_source_table(conn: &mut Conn, source: SourceTable<'_>) -> Result<()> {
+    if !table_exists(conn, source.table).await? {
+        create_product_table(conn, source).await?;
+    }
+    let stamp_type = check_table(conn, source).await?;
+    ensure_triggers(conn, source, stamp_type).await
+}
+
+/// [`ensure_source_table`] with the default column names (the updater's and
+/// the tests' seed table).
 pub async fn ensure_product_table(conn: &mut Conn, table: &str) -> Result<()> {
-    let quoted = quote_identifier(table);
+    let defaults = crate::config::SourceConfig::default();
+    ensure_source_table(
+        conn,
+        SourceTable {
+            table,
+            id_column: &defaults.id_column,
+            timestamp_column: &defaults.timestamp_column,
+        },
+    )
+    .await
+}
+
+async fn table_exists(conn: &mut Conn, table: &str) -> Result<bool> {
+    let found: Option<u8> = conn
+        .exec_first(
+            "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+            (table,),
+        )
+        .await?;
+    Ok(found.is_some())
+}
+
+/// The seed's table, with the position index the tailer reads by.
+async fn create_product_table(conn: &mut Conn, source: SourceTable<'_>) -> Result<()> {
+    let (table, id, stamp) = (
+        quote_identifier(source.table),
+        quote_identifier(source.id_column),
+        quote_identifier(source.timestamp_column),
+    );
     conn.query_drop(format!(
-        "CREATE TABLE IF NOT EXISTS {quoted} (
-            id INT NOT NULL PRIMARY KEY,
+        "CREATE TABLE IF NOT EXISTS {table} (
+            {id} INT NOT NULL PRIMARY KEY,
             name VARCHAR(255) NOT NULL,
             category VARCHAR(64) NOT NULL,
             price DECIMAL(12,2) NOT NULL,
-            last_updated DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-            KEY position (last_updated, id)
+            {stamp} DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            KEY position ({stamp}, {id})
         ) ENGINE=InnoDB"
     ))
     .await?;
-    // An insert stamped in the past (a backfill, a loader replaying old data)
-    // would land behind the tailer's position and never be read.
-    let on_insert = quote_identifier(&format!("{table}_stamp_insert_v2"));
-    conn.query_drop(format!(
-        "CREATE TRIGGER IF NOT EXISTS {on_insert} BEFORE INSERT ON {quoted} FOR EACH ROW
-         SET NEW.last_updated = GREATEST(SYSDATE(6), COALESCE(NEW.last_updated, SYSDATE(6)))"
-    ))
-    .await?;
-    let on_update = quote_identifier(&format!("{table}_stamp_update_v2"));
-    conn.query_drop(format!(
-        "CREATE TRIGGER IF NOT EXISTS {on_update} BEFORE UPDATE ON {quoted} FOR EACH ROW
-         SET NEW.last_updated = GREATEST(SYSDATE(6), NEW.last_updated, OLD.last_updated + INTERVAL 1 MICROSECOND)"
-    ))
-    .await?;
-    for old in ["stamp_insert", "stamp_update"] {
-        let old = quote_identifier(&format!("{table}_{old}"));
-        conn.query_drop(format!("DROP TRIGGER IF EXISTS {old}"))
-            .await?;
-    }
     Ok(())
 }
 

@@ -7,7 +7,9 @@
 //! when it is written (`SYSDATE(6)`, not the statement's start), so the grace
 //! period only has to cover the microseconds between the stamp and the write;
 //! a transaction that stays open for minutes is seen by the dirty read and
-//! waited for, not skipped. A fixed delay alone cannot promise that.
+//! waited for, not skipped. A fixed delay alone cannot promise that. What
+//! still lands behind the position (an INSERT stamped before it waited for a
+//! lock, a clock step back) is found by [`super::late`].
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
@@ -24,6 +26,13 @@ use crate::timestamp::Timestamp;
 pub struct SourceRow {
     pub position: Position,
     pub record: Record,
+}
+
+/// One poll's rows and the server's clock (`NOW(6)`, UTC) when it ran.
+#[derive(Debug, Clone)]
+pub struct Polled {
+    pub rows: Vec<SourceRow>,
+    pub server_now: Timestamp,
 }
 
 /// Reads the changes of one table.
@@ -73,12 +82,36 @@ impl Tailer {
         after: Option<Position>,
         limit: usize,
     ) -> Result<Vec<SourceRow>> {
+        Ok(self.poll(conn, after, limit).await?.rows)
+    }
+
+    /// [`Self::read_committed`], with the server's clock at the poll.
+    pub async fn poll(
+        &self,
+        conn: &mut Conn,
+        after: Option<Position>,
+        limit: usize,
+    ) -> Result<Polled> {
         let now: Value = conn
             .query_first("SELECT NOW(6)")
             .await?
             .ok_or_else(|| Error::Source("NOW(6) returned no row".into()))?;
         let now = Timestamp::from_mysql(&now)
             .ok_or_else(|| Error::Source(format!("NOW(6) returned {now:?}, not a timestamp")))?;
+        let rows = self.read_before(conn, after, limit, now).await?;
+        Ok(Polled {
+            rows,
+            server_now: now,
+        })
+    }
+
+    async fn read_before(
+        &self,
+        conn: &mut Conn,
+        after: Option<Position>,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<Vec<SourceRow>> {
         let bound = Timestamp(now.micros().saturating_sub(self.grace_micros));
         if after.is_some_and(|position| position.timestamp >= bound) {
             return Ok(Vec::new());
@@ -123,7 +156,9 @@ impl Tailer {
         Ok(before_uncommitted(committed, &dirty, dirty_complete))
     }
 
-    fn convert(&self, row: Row) -> Result<SourceRow> {
+    /// A row of the table as a [`SourceRow`] (its position from the id and
+    /// stamp columns).
+    pub fn convert(&self, row: Row) -> Result<SourceRow> {
         let columns = row.columns();
         let values = row.unwrap();
         let mut record = Record::default();
@@ -174,7 +209,8 @@ fn column_value(column: &mysql_async::Column, value: Value) -> Result<FieldValue
         Value::NULL => FieldValue::Null,
         Value::Int(i) => match column.column_type() {
             MYSQL_TYPE_LONGLONG => FieldValue::Long(i),
-            _ => FieldValue::Int(i32::try_from(i).map_err(|_| wrong(&Value::Int(i)))?),
+            // INT UNSIGNED above 2^31 (typed `long` from the catalog).
+            _ => i32::try_from(i).map_or(FieldValue::Long(i), FieldValue::Int),
         },
         Value::UInt(u) => FieldValue::Long(i64::try_from(u).map_err(|_| wrong(&Value::UInt(u)))?),
         Value::Float(f) => FieldValue::Double(f64::from(f)),

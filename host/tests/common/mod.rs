@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod logs;
+pub mod zones;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -50,6 +51,8 @@ pub struct Harness {
     pub topic: String,
     pub registry_port: u16,
     pub config_path: PathBuf,
+    /// `mysql://user@host:port` of the server this deployment uses.
+    pub mysql_server: String,
     deployment: IsolatedDeployment,
     children: Processes,
 }
@@ -60,6 +63,11 @@ impl Harness {
     /// `IsolatedDeployment`) topic, group and files; `extra_config` is TOML
     /// for anything else (the isolation settings win over it).
     pub fn new(test: &str, extra_config: &str) -> Self {
+        Self::on_server(test, MYSQL_SERVER, extra_config)
+    }
+
+    /// The same deployment against another MySQL server (`mysql://user@host:port`).
+    pub fn on_server(test: &str, mysql_server: &str, extra_config: &str) -> Self {
         ensure_plugins_built();
         let unique = format!(
             "{test}_{}_{}",
@@ -78,7 +86,7 @@ impl Harness {
         let database = format!("pt_{unique}");
         let root = workspace_root();
         let mut base = Config::from_toml(extra_config, "the test's extra config").unwrap();
-        base.mysql.url = format!("{MYSQL_SERVER}/{database}");
+        base.mysql.url = format!("{mysql_server}/{database}");
         base.source.poll_interval_ms = 50;
         base.source.grace_period_ms = 50;
         base.source.value_schema_file = root.join("schemas/product_value_avro_schema.json");
@@ -98,6 +106,7 @@ impl Harness {
             topic: deployment.config.topic.name.clone(),
             registry_port,
             config_path: deployment.config_file.clone(),
+            mysql_server: mysql_server.to_owned(),
             deployment,
             children: Processes::default(),
             dir,
@@ -236,16 +245,18 @@ impl Harness {
     }
 
     pub async fn pool(&self) -> Pool {
-        let url = format!("{MYSQL_SERVER}/{}", self.database);
-        let server = Pool::new(Opts::from_url(MYSQL_SERVER).unwrap());
+        let url = format!("{}/{}", self.mysql_server, self.database);
+        let server = Pool::new(Opts::from_url(&self.mysql_server).unwrap());
         let mut conn = server.get_conn().await.unwrap();
         conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS `{}`", self.database))
             .await
             .unwrap();
         drop(conn);
         server.disconnect().await.unwrap();
+        // `setup`, not `init`: the pool resets returned connections, which
+        // forgets an `init` command's session settings.
         let opts = mysql_async::OptsBuilder::from_opts(Opts::from_url(&url).unwrap())
-            .init(vec!["SET time_zone = '+00:00'"]);
+            .setup(vec!["SET time_zone = '+00:00'"]);
         Pool::new(opts)
     }
 
@@ -354,9 +365,10 @@ impl Drop for Harness {
         } else if let Ok(runtime) = tokio::runtime::Runtime::new() {
             // Tests run inside their own runtime; drop the database from a fresh one.
             let database = self.database.clone();
+            let server = self.mysql_server.clone();
             let _ = std::thread::spawn(move || {
                 runtime.block_on(async {
-                    let pool = Pool::new(Opts::from_url(MYSQL_SERVER).unwrap());
+                    let pool = Pool::new(Opts::from_url(&server).unwrap());
                     if let Ok(mut conn) = pool.get_conn().await {
                         let _ = conn
                             .query_drop(format!("DROP DATABASE IF EXISTS `{database}`"))
