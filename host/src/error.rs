@@ -114,6 +114,8 @@ impl Error {
             | Error::Decode(_)
             | Error::Plugin { .. }
             | Error::Source(_)
+            | Error::ForeignLogs { .. }
+            | Error::DeadLetterTooLarge { .. }
             | Error::Json(_) => true,
             // The other side is away or busy, or this process crashed: a
             // restart can help.

@@ -242,7 +242,8 @@ mod tests {
 
     #[test]
     fn a_long_reason_is_cut_and_the_record_kept() {
-        let reason = fitted_reason(&letter(100, 2_000_000), &["0", "1", "1"]);
+        let letter = letter(100, 2_000_000);
+        let reason = fitted_reason(&letter, &["0", "1", "1"]);
         assert!(reason.len() <= MAX_REASON_BYTES, "{}", reason.len());
         assert!(reason.ends_with("(2000000 bytes cut)"), "{reason}");
     }
