@@ -83,8 +83,8 @@ struct RunArgs {
     /// Skip the 1/2/5-consumer and 30-partition runs.
     #[arg(long)]
     no_scaling: bool,
-    /// Where the JSON report goes.
-    #[arg(long, default_value = "target/bench/report.json")]
+    /// Where the JSON report goes (and where `readme` reads it).
+    #[arg(long, global = true, default_value = "target/bench/report.json")]
     out: PathBuf,
 }
 
