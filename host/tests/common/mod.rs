@@ -200,25 +200,12 @@ impl Harness {
     /// Sends `signal` to the named child; whether it exited within `bound`
     /// (killed if not, so the test goes on).
     pub fn stop_within(&mut self, name: &str, signal: i32, bound: Duration) -> bool {
-        let index = self
+        let child = self
             .children
-            .iter()
-            .position(|(child, _)| child == name)
+            .remove(name)
             .unwrap_or_else(|| panic!("no child {name}"));
-        let (_, mut child) = self.children.remove(index);
-        unsafe {
-            libc::kill(child.id() as i32, signal);
-        }
-        let deadline = Instant::now() + bound;
-        while Instant::now() < deadline {
-            if child.try_wait().unwrap().is_some() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        false
+        child.signal(signal);
+        child.wait_or_kill(bound) != Stopped::Killed
     }
 
     /// Waits for a child that finishes on its own (the updater) to exit.
