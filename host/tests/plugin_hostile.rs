@@ -108,12 +108,18 @@ fn a_megabyte_fail_reason_hits_the_output_cap() {
 
 #[test]
 fn three_hundred_thousand_extra_outcomes_hit_the_output_cap() {
-    // Making them costs the plugin its CPU budget, or copying them would
-    // pass the output cap: either way the host stops it.
+    // Making them costs the plugin its CPU budget or its memory, or copying
+    // them would pass the output cap: whichever comes first stops it.
     attack(&mut hostile(), 106, |outcome| {
         let reason = failed(outcome);
         assert!(
-            reason.contains("returned more than") || reason.contains("exceeded its time limit"),
+            [
+                "returned more than",
+                "exceeded its time limit",
+                "exceeded its memory limit"
+            ]
+            .iter()
+            .any(|cause| reason.contains(cause)),
             "{reason}"
         );
     });
@@ -231,11 +237,7 @@ fn refused_at_load(file: &str, cause: &str) {
     let message = error.to_string();
     assert!(message.contains(cause), "expected `{cause}` in: {message}");
     assert!(message.len() < 2048, "message of {} bytes", message.len());
-    assert!(
-        started.elapsed() < HOSTILE_RECORD_WALL,
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < LOAD_WALL, "{:?}", started.elapsed());
 }
 
 #[test]
@@ -316,8 +318,5 @@ fn a_hot_swap_to_a_sleeping_manifest_does_not_block_the_watcher() {
     );
     let started = Instant::now();
     drop(chain);
-    assert!(
-        started.elapsed() < HOSTILE_RECORD_WALL,
-        "dropping the chain hung"
-    );
+    assert!(started.elapsed() < LOAD_WALL, "dropping the chain hung");
 }

@@ -13,6 +13,7 @@ use common::Harness;
 const MEMBER_PEAK_RSS_MIB: u64 = 256;
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "black-box, minutes long; not yet run green: cargo test -p host --test plugin_hostile_member -- --ignored"]
 async fn a_member_survives_every_attack_of_the_hostile_plugin() {
     let root = common::workspace_root();
     let extra = format!(

@@ -151,7 +151,7 @@ impl HostMonotonicClock for FrozenClock {
 }
 
 /// The seed random numbers are replayed from.
-const RANDOM_SEED: u64 = 0x5eed_0f_91_6e_d0_0d;
+const RANDOM_SEED: u64 = 0x005e_ed0f_916e_d00d;
 
 /// SplitMix64 over a shared state, so the host can rewind it between calls.
 struct ReplayedRandom(Arc<AtomicU64>);

@@ -8,7 +8,7 @@
 //! | 101 | `std::thread::sleep` for an hour                                 |
 //! | 102 | `wasi:io/poll.poll` on an hour-long monotonic-clock subscription  |
 //! | 103 | blocks on a `subscribe-instant` pollable an hour ahead            |
-//! | 104 | one outcome with 64 fields sharing one 8 MiB text (512 MiB copied) |
+//! | 104 | one outcome with 512 fields sharing one 1 MiB text (512 MiB copied) |
 //! | 105 | `fail` with a 1 MB reason                                         |
 //! | 106 | 300,000 extra outcomes                                            |
 //! | 107 | NaN in the first double field                                     |
@@ -118,12 +118,12 @@ impl Guest for Hostile {
     }
 }
 
-/// `row` plus 64 text fields whose bytes are all one 8 MiB buffer: 8 MiB of
+/// `row` plus 512 text fields whose bytes are all one 1 MiB buffer: 1 MiB of
 /// guest memory that a host copying each field would turn into 512 MiB.
 fn shared_buffer_row(mut row: Row) -> Row {
-    let mut buffer = std::mem::ManuallyDrop::new("s".repeat(8 << 20));
+    let mut buffer = std::mem::ManuallyDrop::new("s".repeat(1 << 20));
     let (ptr, len, capacity) = (buffer.as_mut_ptr(), buffer.len(), buffer.capacity());
-    for n in 0..64 {
+    for n in 0..512 {
         // SAFETY: deliberately aliased (this plugin is an attack); the
         // strings are only read by the host when the result is lifted.
         let alias = unsafe { String::from_raw_parts(ptr, len, capacity) };
