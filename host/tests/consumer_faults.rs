@@ -19,18 +19,15 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 
 /// A deployment whose group drops a member that has not polled for 6 s (or
 /// not heartbeated for 6 s), so a zombie appears within a test's time.
-fn with_short_group_timeouts(harness: &Harness) {
-    let config = std::fs::read_to_string(&harness.config_path).unwrap();
-    std::fs::write(
-        &harness.config_path,
-        config.replace(
-            "\"bootstrap.servers\" = \"127.0.0.1:9092\"",
-            "\"bootstrap.servers\" = \"127.0.0.1:9092\"\n\
-             \"session.timeout.ms\" = \"6000\"\n\
-             \"max.poll.interval.ms\" = \"6000\"",
-        ),
-    )
-    .unwrap();
+fn with_short_group_timeouts(harness: &mut Harness) {
+    harness.reconfigure(|config| {
+        config
+            .kafka
+            .insert("session.timeout.ms".into(), "6000".into());
+        config
+            .kafka
+            .insert("max.poll.interval.ms".into(), "6000".into());
+    });
 }
 
 async fn started(harness: &mut Harness, members: u32) -> mysql_async::Pool {
@@ -61,7 +58,7 @@ async fn check_exactly_once(harness: &Harness, pool: &mysql_async::Pool, expecte
 #[ignore = "fault test: run with `just test-faults`"]
 async fn a_member_dropped_while_blocked_writes_nothing_twice() {
     let mut harness = Harness::new("zombie", "");
-    with_short_group_timeouts(&harness);
+    with_short_group_timeouts(&mut harness);
     let pool = started(&mut harness, 5).await;
     harness.spawn_round_robin("updater", 750, 50, 11);
     std::thread::sleep(Duration::from_secs(2));
@@ -190,16 +187,8 @@ async fn logs_of_another_topic_or_a_recreated_one_are_refused() {
     harness.stop("consumer_1", libc::SIGTERM);
 
     // Another topic over the same logs.
-    let config = std::fs::read_to_string(&harness.config_path).unwrap();
     let other_topic = format!("{}_other", harness.topic);
-    std::fs::write(
-        &harness.config_path,
-        config.replace(
-            &format!("name = \"{}\"", harness.topic),
-            &format!("name = \"{other_topic}\""),
-        ),
-    )
-    .unwrap();
+    harness.reconfigure(|config| config.topic.name = other_topic.clone());
     let (code, output) = run_bounded(
         &harness,
         &["consume", "--member", "1"],
@@ -211,7 +200,8 @@ async fn logs_of_another_topic_or_a_recreated_one_are_refused() {
         "names both topics: {output}"
     );
     assert!(output.contains("aside"), "names the reset: {output}");
-    std::fs::write(&harness.config_path, &config).unwrap();
+    let topic = harness.topic.clone();
+    harness.reconfigure(|config| config.topic.name = topic);
 
     // The same topic, deleted and recreated (empty).
     delete_topic(&harness.topic).await;
