@@ -12,7 +12,6 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::Harness;
-use common::logs::assert_exactly_once;
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -38,14 +37,6 @@ async fn started(harness: &mut Harness, members: u32) -> mysql_async::Pool {
     harness.spawn("producer", &["produce"]);
     harness.load_seed_and_wait();
     pool
-}
-
-async fn check_exactly_once(harness: &Harness, pool: &mysql_async::Pool, expected: usize) {
-    let history = harness.history(pool).await;
-    assert_eq!(history.len(), expected, "the updater's changes");
-    harness.wait_for_lines(history.len(), Duration::from_secs(120));
-    std::thread::sleep(Duration::from_secs(3));
-    assert_exactly_once(&history, &harness.log_lines());
 }
 
 /// Issue 17 item 6. A member restarted while the registry is down has an
@@ -77,7 +68,9 @@ async fn a_member_dropped_while_blocked_writes_nothing_twice() {
     std::thread::sleep(Duration::from_secs(15));
     harness.start_registry();
     harness.wait_for_child_exit("updater", Duration::from_secs(90));
-    check_exactly_once(&harness, &pool, 800).await;
+    harness
+        .check_exactly_once(&pool, 800, Duration::from_secs(120))
+        .await;
 }
 
 /// Issue 17 item 12. The producer re-sends records after a restart; a
@@ -265,5 +258,7 @@ async fn members_stop_within_the_bound_under_load() {
         late.is_empty(),
         "members still running {bound:?} after the signal: {late:?}"
     );
-    check_exactly_once(&harness, &pool, 650).await;
+    harness
+        .check_exactly_once(&pool, 650, Duration::from_secs(120))
+        .await;
 }

@@ -277,6 +277,17 @@ impl Harness {
         pool
     }
 
+    /// Waits up to `within` for a line per change in MySQL's history (which
+    /// must hold `expected` changes), lets 3 s pass so an extra line would
+    /// show, then checks that the logs hold every change exactly once.
+    pub async fn check_exactly_once(&self, pool: &Pool, expected: usize, within: Duration) {
+        let history = self.history(pool).await;
+        assert_eq!(history.len(), expected, "the changes made in MySQL");
+        self.wait_for_lines(history.len(), within);
+        std::thread::sleep(Duration::from_secs(3));
+        logs::assert_exactly_once(&history, &self.log_lines());
+    }
+
     /// Every change MySQL recorded: (id, last_updated µs, name, category, price).
     pub async fn history(&self, pool: &Pool) -> Vec<logs::Change> {
         let mut conn = pool.get_conn().await.unwrap();
