@@ -31,6 +31,7 @@
 //! - [`histogram`]: the lock-free latency histogram.
 //! - [`progress`]: each process's progress snapshot, for `up` and `status`.
 //! - [`metrics`]: `/metrics` and `/health` per process.
+//! - [`resources`]: thread and allocator sizes fixed, not taken from the core count.
 //! - [`process`]: starting, supervising and stopping processes; isolated deployments.
 //! - [`commands`]: one file per `pipeline` subcommand; `main.rs` only parses and calls.
 
@@ -49,6 +50,7 @@ pub mod producer;
 pub mod progress;
 pub mod record;
 pub mod registry;
+pub mod resources;
 pub mod retry;
 pub mod sink;
 pub mod source;

@@ -67,8 +67,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    pipeline::resources::cap_malloc_arenas();
     init_tracing(cli.global.log_format);
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match pipeline::resources::runtime() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");

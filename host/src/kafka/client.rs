@@ -59,7 +59,15 @@ pub fn client_config(config: &Config, role: ClientRole) -> ClientConfig {
                 // 23.3k); 20 ms cut it to 115 ms but lost some catch-up.
                 // Librdkafka's default (500) made p99 569 ms for no faster
                 // catch-up (25.9k): only a full topic read alone gains.
-                .set("fetch.wait.max.ms", "50");
+                .set("fetch.wait.max.ms", "50")
+                // The prefetch queue is librdkafka's largest buffer: by
+                // default up to 64 MiB and 100,000 messages per partition
+                // held ahead of the member. A member takes at most
+                // `consumer.batch_size` records per poll, so 8 MiB and 10,000
+                // per partition keep it fed and its memory flat whatever
+                // the topic holds (see `resources`).
+                .set("queued.max.messages.kbytes", "8192")
+                .set("queued.min.messages", "10000");
         }
         ClientRole::Admin => {}
     }
@@ -84,5 +92,12 @@ mod tests {
         assert_eq!(client.get("linger.ms"), Some("50"));
         assert_eq!(client.get("security.protocol"), Some("SASL_SSL"));
         assert_eq!(client.get("enable.idempotence"), Some("true"));
+    }
+
+    #[test]
+    fn a_member_prefetches_a_bounded_amount() {
+        let client = client_config(&Config::default(), ClientRole::Consumer);
+        assert_eq!(client.get("queued.max.messages.kbytes"), Some("8192"));
+        assert_eq!(client.get("queued.min.messages"), Some("10000"));
     }
 }
