@@ -103,7 +103,7 @@ pub async fn ensure_product_table(conn: &mut Conn, table: &str) -> Result<()> {
     ensure_source_table(
         conn,
         table,
-        &defaults.configured_key(),
+        &[crate::updater::SEED_KEY_COLUMN.to_owned()],
         &defaults.timestamp_column,
     )
     .await
