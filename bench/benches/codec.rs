@@ -38,7 +38,7 @@ fn codec(c: &mut Criterion) {
             let value = reader
                 .read_value(&mut black_box(&bytes[5..]))
                 .expect("decodes");
-            record_from_avro(value)
+            record_from_avro(value, &schema.schema)
         })
     });
     group.bench_function("record_to_json_line", |b| {

@@ -63,7 +63,13 @@ impl Baseline<'_> {
             "--registry".into(),
             self.config.schema_registry.url.clone(),
             "--schema".into(),
-            self.config.source.value_schema_file.display().to_string(),
+            self.config
+                .source
+                .value_schema_file
+                .clone()
+                .unwrap_or_else(|| "schemas/product_value_avro_schema.json".into())
+                .display()
+                .to_string(),
             "--position-file".into(),
             run.dir.join("baseline_position.json").display().to_string(),
         ];

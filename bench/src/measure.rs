@@ -70,7 +70,7 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
     )?;
     let started = Instant::now();
     produced.spawn("producer", &["produce"])?;
-    let rss = wait_for_position(&mut produced, positions.last, TIMEOUT)?;
+    let rss = wait_for_position(&mut produced, positions.last.clone(), TIMEOUT)?;
     report.producer_rows_per_s = measured(
         "producer_rows_per_s",
         options.rows as f64 / started.elapsed().as_secs_f64(),
@@ -115,9 +115,9 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
         config.topic.partitions,
     )?;
     PositionFile::new(&small_topic.config.source.position_file)
-        .save(positions.before_last(small))?;
+        .save(positions.before_last(small).as_ref())?;
     small_topic.spawn("producer", &["produce"])?;
-    wait_for_position(&mut small_topic, positions.last, TIMEOUT)?;
+    wait_for_position(&mut small_topic, positions.last.clone(), TIMEOUT)?;
     small_topic.stop();
     let (_, rss_small) = consumers_alone(
         &config,
@@ -203,7 +203,7 @@ impl Preloaded {
     /// The position just before the last `n` rows (so a producer reads `n`).
     pub fn before_last(&self, n: usize) -> Option<Position> {
         let index = self.all.len().checked_sub(n + 1)?;
-        self.all.get(index).copied()
+        self.all.get(index).cloned()
     }
 }
 
@@ -229,12 +229,13 @@ async fn preload(pool: &Pool, config: &Config, rows: usize) -> Result<Preloaded>
         .filter_map(|(stamp, id)| {
             Some(Position {
                 timestamp: Timestamp::from_mysql(&stamp)?,
-                id,
+                key: vec![pipeline::source::KeyPart::Int(id)],
             })
         })
         .collect();
-    let last = *all
+    let last = all
         .last()
+        .cloned()
         .ok_or_else(|| anyhow!("the preload wrote no rows"))?;
     Ok(Preloaded { all, last })
 }
@@ -310,7 +311,7 @@ fn catch_up(
     name: &str,
 ) -> Result<(f64, cpu::Usage)> {
     let mut deployment = Deployment::new(config, &options.work_dir, name, partitions)?;
-    PositionFile::new(&deployment.config.source.position_file).save(positions.before_last(rows))?;
+    PositionFile::new(&deployment.config.source.position_file).save(positions.before_last(rows).as_ref())?;
     deployment.start_consumers(members)?;
     deployment.wait_for_group(members, Duration::from_secs(60))?;
     let meter = cpu::Meter::start(&deployment.child_pids());
@@ -360,7 +361,7 @@ async fn latency(
         config.topic.partitions,
     )?;
     PositionFile::new(&deployment.config.source.position_file)
-        .save(Some(current_end(pool, config, positions).await?))?;
+        .save(Some(&current_end(pool, config, positions).await?))?;
     deployment.start_consumers(5)?;
     deployment.wait_for_group(5, Duration::from_secs(60))?;
     deployment.spawn("producer", &["produce"])?;
@@ -404,10 +405,10 @@ pub async fn current_end(pool: &Pool, config: &Config, positions: &Preloaded) ->
         .and_then(|(stamp, id)| {
             Some(Position {
                 timestamp: Timestamp::from_mysql(&stamp)?,
-                id,
+                key: vec![pipeline::source::KeyPart::Int(id)],
             })
         })
-        .unwrap_or(positions.last))
+        .unwrap_or_else(|| positions.last.clone()))
 }
 
 fn with_database(url: &str, database: &str) -> Result<String> {

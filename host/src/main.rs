@@ -103,7 +103,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Status => print!("{}", commands::status::report(&config).await?),
         Command::Config => print!("{}", commands::config::render(&config)?),
-        Command::Plugin(command) => println!("{}", commands::plugin::run(&config, &command)?),
+        Command::Plugin(command) => println!("{}", commands::plugin::run(&config, &command).await?),
     }
     Ok(())
 }

@@ -53,7 +53,7 @@ impl Snapshot {
             late_changes: counters.late_changes(),
             position: counters
                 .position()
-                .map(|p| format!("{} #{}", p.timestamp, p.id)),
+                .map(|p| p.to_string()),
             at_us: Timestamp::now().micros(),
         }
     }

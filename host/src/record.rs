@@ -7,7 +7,10 @@
 
 use serde_json::{Map, Number, Value as Json};
 
-/// A field value: Avro's primitive types plus null (for optional fields).
+/// A field value: Avro's primitive types plus null (for optional fields),
+/// and exact decimals. Logical types travel as their primitive: a date as
+/// `Int` days, a timestamp or time of day as `Long` microseconds; the schema
+/// says which (see `source::catalog`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldValue {
     Null,
@@ -18,6 +21,10 @@ pub enum FieldValue {
     Double(f64),
     Text(String),
     Bytes(Vec<u8>),
+    /// An exact decimal as its text (`-12.3400`: scale digits after the
+    /// point), Avro `decimal`. Plugins get it as text (the WIT `value` has no
+    /// decimal), the JSON log line as a string, so no digit is lost.
+    Decimal(String),
 }
 
 /// One named field.
@@ -83,6 +90,7 @@ impl FieldValue {
             FieldValue::Double(d) => Number::from_f64(*d).map_or(Json::Null, Json::Number),
             FieldValue::Text(s) => Json::String(s.clone()),
             FieldValue::Bytes(b) => Json::Array(b.iter().map(|byte| Json::from(*byte)).collect()),
+            FieldValue::Decimal(text) => Json::String(text.clone()),
         }
     }
 
@@ -97,6 +105,7 @@ impl FieldValue {
             FieldValue::Double(_) => "double",
             FieldValue::Text(_) => "string",
             FieldValue::Bytes(_) => "bytes",
+            FieldValue::Decimal(_) => "decimal",
         }
     }
 }

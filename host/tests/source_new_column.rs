@@ -73,3 +73,101 @@ async fn a_new_int_column_whose_first_value_is_null_carries_integers() {
     assert_eq!(with_stock, 7, "products 2 to 8 carry their integer stock");
     pool.disconnect().await.unwrap();
 }
+
+/// Issue 12: with the schema derived from the catalog, `ALTER TABLE` while
+/// the producer runs gives a new schema version when the registry's rules
+/// (BACKWARD) accept it (a widened column, a dropped column), and stops the
+/// producer with exit code 2 and the reason when they do not (a NOT NULL
+/// column added: old records have no value for it).
+#[tokio::test(flavor = "multi_thread")]
+async fn alter_table_while_running_registers_versions_or_stops_clearly() {
+    let mut harness = Harness::new(
+        "alter_derived",
+        "[source]\ntable = \"gauge\"\ntimestamp_column = \"changed_at\"\n",
+    );
+    harness.reconfigure(|config| {
+        config.source.value_schema_file = None;
+        config.plugins.clear();
+    });
+    let pool = harness.pool().await;
+    let mut conn = pool.get_conn().await.unwrap();
+    conn.query_drop(
+        "CREATE TABLE gauge (k INT NOT NULL PRIMARY KEY, v INT NOT NULL, extra VARCHAR(8) NULL,
+         changed_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), KEY position (changed_at, k))",
+    )
+    .await
+    .unwrap();
+    harness.start_registry();
+    harness.start_consumers(5);
+    harness.wait_for_stable_group(5, 2);
+    harness.spawn("producer", &["produce"]);
+    conn.query_drop("INSERT INTO gauge (k, v, extra) VALUES (1, 7, 'e')")
+        .await
+        .unwrap();
+    harness.wait_for_lines(1, Duration::from_secs(60));
+
+    conn.query_drop("ALTER TABLE gauge MODIFY v BIGINT NOT NULL")
+        .await
+        .unwrap();
+    conn.query_drop("UPDATE gauge SET v = 1099511627776 WHERE k = 1")
+        .await
+        .unwrap();
+    harness.wait_for_lines(2, Duration::from_secs(60));
+    conn.query_drop("ALTER TABLE gauge DROP COLUMN extra")
+        .await
+        .unwrap();
+    conn.query_drop("UPDATE gauge SET v = 3 WHERE k = 1")
+        .await
+        .unwrap();
+    let lines = harness.wait_for_lines(3, Duration::from_secs(60));
+    let values: Vec<_> = lines.iter().map(|line| line.record["v"].clone()).collect();
+    assert!(values.contains(&serde_json::json!(1_099_511_627_776_i64)), "{values:?}");
+    let last = lines
+        .iter()
+        .find(|line| line.record["v"] == 3)
+        .expect("the change after the drop");
+    assert!(!last.record.contains_key("extra"), "{:?}", last.record);
+    let versions = std::process::Command::new("curl")
+        .args([
+            "-s",
+            &format!(
+                "http://127.0.0.1:{}/subjects/{}-value/versions",
+                harness.registry_port, harness.topic
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&versions.stdout), "[1,2,3]");
+
+    harness.stop("producer", libc::SIGTERM);
+    conn.query_drop("ALTER TABLE gauge ADD COLUMN required VARCHAR(8) NOT NULL DEFAULT 'x'")
+        .await
+        .unwrap();
+    conn.query_drop("UPDATE gauge SET v = 4 WHERE k = 1")
+        .await
+        .unwrap();
+    drop(conn);
+    let mut producer = harness
+        .command(&["produce"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = producer.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            producer.kill().unwrap();
+            panic!("the producer kept running on an incompatible change");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(producer.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not compatible"), "{stderr}");
+    assert!(stderr.contains("required"), "names the new schema: {stderr}");
+    pool.disconnect().await.unwrap();
+}

@@ -39,13 +39,30 @@ async fn fresh_table(test: &str) -> Pool {
 
 async fn read(pool: &Pool, after: Option<Position>) -> Vec<SourceRow> {
     tokio::time::sleep(GRACE * 3).await;
-    let tailer = Tailer::new("product", "id", "last_updated", GRACE);
     let mut conn = pool.get_conn().await.unwrap();
-    tailer.read_committed(&mut conn, after, 100).await.unwrap()
+    let tailer = Tailer::from_catalog(
+        &mut conn,
+        "product",
+        &[],
+        "last_updated",
+        pipeline::config::DecimalHandling::Double,
+        GRACE,
+    )
+    .await
+    .unwrap();
+    tailer
+        .read_committed(&mut conn, after.as_ref(), 100)
+        .await
+        .unwrap()
 }
 
 fn ids(rows: &[SourceRow]) -> Vec<i64> {
-    rows.iter().map(|row| row.position.id).collect()
+    rows.iter()
+        .map(|row| match row.position.key[..] {
+            [pipeline::source::KeyPart::Int(id)] => id,
+            _ => panic!("the seed's key is one integer"),
+        })
+        .collect()
 }
 
 async fn begin_update(pool: &Pool, id: i64) -> Conn {
@@ -62,7 +79,7 @@ async fn rows_after_an_uncommitted_change_wait_for_its_commit() {
     let pool = fresh_table("uncommitted").await;
     let seed = read(&pool, None).await;
     assert_eq!(ids(&seed), [1, 2, 3]);
-    let after = seed.last().map(|row| row.position);
+    let after = seed.last().map(|row| row.position.clone());
 
     let mut open = begin_update(&pool, 2).await; // in flight
     pool.get_conn()
@@ -72,13 +89,13 @@ async fn rows_after_an_uncommitted_change_wait_for_its_commit() {
         .await
         .unwrap();
     assert!(
-        read(&pool, after).await.is_empty(),
+        read(&pool, after.clone()).await.is_empty(),
         "row 3 changed after row 2's uncommitted change: it must wait"
     );
 
     open.query_drop("COMMIT").await.unwrap();
     drop(open);
-    assert_eq!(ids(&read(&pool, after).await), [2, 3]);
+    assert_eq!(ids(&read(&pool, after.clone()).await), [2, 3]);
     pool.disconnect().await.unwrap();
 }
 
@@ -88,7 +105,7 @@ async fn rows_after_an_uncommitted_change_wait_for_its_commit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_change_that_waited_for_a_lock_lands_after_what_was_read_meanwhile() {
     let pool = fresh_table("lock_wait").await;
-    let after = read(&pool, None).await.last().map(|row| row.position);
+    let after = read(&pool, None).await.last().map(|row| row.position.clone());
 
     // A lock without a written row: nothing for the dirty read to see.
     let mut holder = pool.get_conn().await.unwrap();
@@ -111,13 +128,13 @@ async fn a_change_that_waited_for_a_lock_lands_after_what_was_read_meanwhile() {
         .query_drop("UPDATE product SET price = 9 WHERE id = 3")
         .await
         .unwrap();
-    let meanwhile = read(&pool, after).await;
+    let meanwhile = read(&pool, after.clone()).await;
     assert_eq!(ids(&meanwhile), [3]);
 
     holder.query_drop("COMMIT").await.unwrap();
     drop(holder);
     waiter.await.unwrap();
-    let rows = read(&pool, meanwhile.last().map(|row| row.position)).await;
+    let rows = read(&pool, meanwhile.last().map(|row| row.position.clone())).await;
     assert_eq!(ids(&rows), [2], "the waiter's change is after row 3's");
     assert_eq!(rows[0].record.get("price"), Some(&FieldValue::Double(42.0)));
     pool.disconnect().await.unwrap();

@@ -10,6 +10,7 @@ use apache_avro::Schema;
 use apache_avro::schema::{RecordField, UnionSchema};
 use apache_avro::types::Value;
 
+use crate::codec::decimal::{text_of, unscaled_bytes};
 use crate::error::{Error, Result};
 use crate::record::{Field, FieldValue, Record};
 
@@ -57,6 +58,21 @@ fn field_to_avro(field: &RecordField, schema: &Schema, value: &FieldValue) -> Re
         (Schema::Double, FieldValue::Float(f)) => Value::Double(f64::from(*f)),
         (Schema::String, FieldValue::Text(s)) => Value::String(s.clone()),
         (Schema::Bytes, FieldValue::Bytes(b)) => Value::Bytes(b.clone()),
+        (Schema::Date, FieldValue::Int(days)) => Value::Date(*days),
+        (Schema::TimeMicros, FieldValue::Long(micros)) => Value::TimeMicros(*micros),
+        (Schema::String, FieldValue::Decimal(text)) => Value::String(text.clone()),
+        (Schema::Double, FieldValue::Decimal(text)) => {
+            Value::Double(text.parse().map_err(|_| mismatch())?)
+        }
+        (Schema::Decimal(decimal), FieldValue::Decimal(text)) => {
+            let bytes = unscaled_bytes(text, decimal.precision, decimal.scale).map_err(|why| {
+                Error::Source(format!(
+                    "field `{}`: {why} (decimal({}, {}))",
+                    field.name, decimal.precision, decimal.scale
+                ))
+            })?;
+            Value::Decimal(apache_avro::Decimal::from(bytes))
+        }
         _ => return Err(mismatch()),
     })
 }
@@ -80,23 +96,44 @@ fn union_to_avro(field: &RecordField, union: &UnionSchema, value: &FieldValue) -
     )))
 }
 
-/// The record held by a decoded Avro value.
-pub fn record_from_avro(value: Value) -> std::result::Result<Record, String> {
+/// The record held by a decoded Avro value, read under `schema` (the
+/// writer's: a decimal's scale is in the schema, not the value).
+pub fn record_from_avro(value: Value, schema: &Schema) -> std::result::Result<Record, String> {
     let Value::Record(fields) = value else {
         return Err(format!("expected an Avro record, found {value:?}"));
     };
+    let scales: Vec<Option<usize>> = match schema {
+        Schema::Record(record) => record.fields.iter().map(|f| decimal_scale(&f.schema)).collect(),
+        _ => Vec::new(),
+    };
     let fields = fields
         .into_iter()
-        .map(|(name, value)| {
-            let value = field_from_avro(value).map_err(|kind| format!("field `{name}`: {kind}"))?;
+        .enumerate()
+        .map(|(index, (name, value))| {
+            let scale = scales.get(index).copied().flatten();
+            let value =
+                field_from_avro(value, scale).map_err(|kind| format!("field `{name}`: {kind}"))?;
             Ok(Field { name, value })
         })
         .collect::<std::result::Result<Vec<_>, String>>()?;
     Ok(Record { fields })
 }
 
-fn field_from_avro(value: Value) -> std::result::Result<FieldValue, String> {
+/// The scale of a `decimal` field (also inside a `["null", decimal]` union).
+fn decimal_scale(schema: &Schema) -> Option<usize> {
+    match schema {
+        Schema::Decimal(decimal) => Some(decimal.scale),
+        Schema::Union(union) => union.variants().iter().find_map(decimal_scale),
+        _ => None,
+    }
+}
+
+fn field_from_avro(value: Value, scale: Option<usize>) -> std::result::Result<FieldValue, String> {
     Ok(match value {
+        Value::Decimal(decimal) => {
+            let bytes = <Vec<u8>>::try_from(&decimal).map_err(|error| error.to_string())?;
+            FieldValue::Decimal(text_of(&bytes, scale.unwrap_or(0)))
+        }
         Value::Null => FieldValue::Null,
         Value::Boolean(b) => FieldValue::Boolean(b),
         Value::Int(i) | Value::Date(i) | Value::TimeMillis(i) => FieldValue::Int(i),
@@ -113,7 +150,7 @@ fn field_from_avro(value: Value) -> std::result::Result<FieldValue, String> {
         Value::String(s) | Value::Enum(_, s) => FieldValue::Text(s),
         Value::Uuid(u) => FieldValue::Text(u.to_string()),
         Value::Bytes(b) | Value::Fixed(_, b) => FieldValue::Bytes(b),
-        Value::Union(_, inner) => field_from_avro(*inner)?,
+        Value::Union(_, inner) => field_from_avro(*inner, scale)?,
         other => {
             return Err(format!(
                 "{other:?} is not a primitive type a plugin can take"
@@ -151,7 +188,7 @@ mod tests {
             .unwrap()
             .read_value(&mut bytes.as_slice())
             .unwrap();
-        let decoded = record_from_avro(value).unwrap();
+        let decoded = record_from_avro(value, &schema).unwrap();
         assert_eq!(decoded.get("id"), Some(&FieldValue::Int(7)));
         assert_eq!(decoded.get("colour"), Some(&FieldValue::Text("red".into())));
         let names: Vec<_> = decoded.fields.iter().map(|f| f.name.as_str()).collect();

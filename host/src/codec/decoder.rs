@@ -304,7 +304,7 @@ fn decode_datum(schema: &Schema, schema_id: u32, mut datum: &[u8]) -> Result<Rec
             datum.len()
         )));
     }
-    record_from_avro(value).map_err(undecodable)
+    record_from_avro(value, schema).map_err(undecodable)
 }
 
 #[cfg(test)]

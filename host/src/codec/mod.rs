@@ -6,6 +6,7 @@
 //! schema and caches schemas by id, so any Confluent-compatible registry works.
 
 mod avro;
+mod decimal;
 mod decoder;
 mod encoder;
 mod schema;
@@ -13,4 +14,4 @@ mod schema;
 pub use avro::{record_from_avro, record_to_avro};
 pub use decoder::{DecodeError, WireDecoder};
 pub use encoder::WireEncoder;
-pub use schema::{CatalogType, ValueSchema, avro_type_of_column, registry_settings};
+pub use schema::{CatalogType, ValueSchema, registry_settings};

@@ -1,5 +1,5 @@
-//! The value schema: the file in `schemas/`, widened by columns the table has
-//! gained since.
+//! The value schema: derived from the catalog (`source::catalog`), or a
+//! configured file widened by columns the table has gained since.
 //!
 //! A column added to the table (say `colour VARCHAR(16) NULL`) must not stop
 //! the pipeline or be dropped silently: it becomes an optional field
@@ -70,7 +70,7 @@ impl ValueSchema {
 
     /// This schema plus an optional field for every field of `sample` it
     /// lacks, typed from `catalog` (the column's declared type, see
-    /// [`avro_type_of_column`]), never from the value when the catalog knows
+    /// `source::catalog::ColumnKind`), never from the value when the catalog knows
     /// the column: the first value read may be NULL, and a field registered
     /// from it could not hold the integers that follow (a later version with
     /// the right type would then be refused as incompatible).
@@ -90,8 +90,8 @@ impl ValueSchema {
             .ok_or_else(|| Error::Source("the value schema has no field list".into()))?;
         for field in missing {
             let avro_type = match catalog.iter().find(|column| column.name == field.name) {
-                Some(column) => column.avro_type,
-                None => avro_type_of(&field.value),
+                Some(column) => column.avro_type.clone(),
+                None => json!(avro_type_of(&field.value)),
             };
             fields.push(json!({
                 "name": field.name,
@@ -104,30 +104,11 @@ impl ValueSchema {
     }
 }
 
-/// A column's Avro type, from the catalog.
+/// A column's Avro type (schema JSON, without the null union), from the catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogType {
     pub name: String,
-    pub avro_type: &'static str,
-}
-
-/// The Avro type that holds every value the tailer reads from a column of
-/// this declared type (`information_schema.COLUMNS`: `DATA_TYPE`, and
-/// `COLUMN_TYPE` for `unsigned`). Mirrors `source::tail`'s conversion:
-/// integers that fit 32 bits as `int`, DECIMAL and floating point as
-/// `double`, dates as microseconds (`long`), blobs as `bytes`, the rest as
-/// `string`.
-pub fn avro_type_of_column(data_type: &str, column_type: &str) -> &'static str {
-    let unsigned = column_type.to_ascii_lowercase().contains("unsigned");
-    match data_type.to_ascii_lowercase().as_str() {
-        "tinyint" | "smallint" | "mediumint" | "year" => "int",
-        "int" | "integer" if !unsigned => "int",
-        "int" | "integer" | "bigint" => "long",
-        "decimal" | "numeric" | "float" | "double" | "real" => "double",
-        "date" | "datetime" | "timestamp" => "long",
-        "tinyblob" | "blob" | "mediumblob" | "longblob" => "bytes",
-        _ => "string",
-    }
+    pub avro_type: Json,
 }
 
 /// The Avro type for a column value seen in the table, used only for a
@@ -142,6 +123,7 @@ fn avro_type_of(value: &FieldValue) -> &'static str {
         FieldValue::Float(_) => "float",
         FieldValue::Double(_) => "double",
         FieldValue::Bytes(_) => "bytes",
+        FieldValue::Decimal(_) => "string",
     }
 }
 
@@ -206,7 +188,7 @@ mod tests {
             .with("stock", FieldValue::Null);
         let catalog = [CatalogType {
             name: "stock".into(),
-            avro_type: avro_type_of_column("int", "int(11)"),
+            avro_type: json!("int"),
         }];
         let widened = schema.widened_with(&catalog, &record).unwrap().unwrap();
         assert!(
@@ -214,16 +196,6 @@ mod tests {
             "{}",
             widened.text
         );
-    }
-
-    #[test]
-    fn catalog_types_hold_what_the_tailer_reads() {
-        assert_eq!(avro_type_of_column("int", "int(10) unsigned"), "long");
-        assert_eq!(avro_type_of_column("BIGINT", "bigint(20)"), "long");
-        assert_eq!(avro_type_of_column("decimal", "decimal(12,2)"), "double");
-        assert_eq!(avro_type_of_column("datetime", "datetime(6)"), "long");
-        assert_eq!(avro_type_of_column("varchar", "varchar(16)"), "string");
-        assert_eq!(avro_type_of_column("longblob", "longblob"), "bytes");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::progress::{Snapshot, progress_dir, spawn_reporter};
 /// Ctrl-C/SIGTERM.
 pub async fn run(config: Config, member: u32) -> Result<()> {
     check_member(member)?;
-    let chain = consumer::load_chain(&config)?;
+    let chain = consumer::load_chain(&config).await?;
     run_with_chain(config, member, chain).await
 }
 

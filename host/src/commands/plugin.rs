@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
-use crate::codec::ValueSchema;
 use crate::config::Config;
 use crate::error::Result;
 use crate::plugin::{SchemaFields, check_plugin, new_plugin};
@@ -30,9 +29,9 @@ pub enum PluginCommand {
 }
 
 /// Runs the subcommand; returns what it prints.
-pub fn run(config: &Config, command: &PluginCommand) -> Result<String> {
+pub async fn run(config: &Config, command: &PluginCommand) -> Result<String> {
     match command {
-        PluginCommand::Check { file } => check(config, file),
+        PluginCommand::Check { file } => check(config, file).await,
         PluginCommand::New { name, dir } => {
             let crate_dir = new_plugin(dir, name)?;
             Ok(format!(
@@ -45,8 +44,8 @@ pub fn run(config: &Config, command: &PluginCommand) -> Result<String> {
     }
 }
 
-fn check(config: &Config, file: &Path) -> Result<String> {
-    let schema = ValueSchema::load(&config.source.value_schema_file)?;
-    let fields = SchemaFields::from_avro(&schema.schema)?.with_key(&config.source.id_column);
+async fn check(config: &Config, file: &Path) -> Result<String> {
+    let (schema, key) = crate::source::catalog::plugin_view(config).await?;
+    let fields = SchemaFields::from_avro(&schema.schema)?.with_keys(key);
     Ok(check_plugin(file, &fields)?.to_string())
 }

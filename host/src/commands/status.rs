@@ -19,7 +19,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn report(config: &Config) -> Result<String> {
     let mut out = String::new();
     let position = match PositionFile::new(&config.source.position_file).load() {
-        Ok(Some(position)) => format!("{} (id {})", position.timestamp, position.id),
+        Ok(Some(position)) => position.to_string(),
         Ok(None) => "none yet (starts from the beginning)".to_owned(),
         Err(error) => format!("unreadable: {error}"),
     };

@@ -78,8 +78,14 @@ impl Default for MysqlConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct SourceConfig {
     pub table: String,
-    /// The primary key: the record key, and the tie-breaker between equal timestamps.
-    pub id_column: String,
+    /// The record key's columns (composite keys, any type), also the
+    /// tie-breaker between equal timestamps. Empty: the table's PRIMARY KEY,
+    /// read from the catalog.
+    pub key_columns: Vec<String>,
+    /// The earlier single-column form of `key_columns` (still honoured when
+    /// `key_columns` is empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_column: Option<String>,
     /// A `DATETIME(6)` column stamped on every change.
     pub timestamp_column: String,
     /// How long to wait between polls that found nothing.
@@ -101,15 +107,34 @@ pub struct SourceConfig {
     pub lookback_interval_ms: u64,
     /// The producer's saved position.
     pub position_file: PathBuf,
-    /// The Avro value schema (the record's fixed fields).
-    pub value_schema_file: PathBuf,
+    /// An Avro value schema file to use instead of the one derived from the
+    /// catalog (`source::catalog`); columns the table gains are still added.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_schema_file: Option<PathBuf>,
+    /// How DECIMAL columns are written (Debezium's `decimal.handling.mode`):
+    /// `precise` (Avro `decimal`), `double` or `string`.
+    pub decimal_handling: DecimalHandling,
+}
+
+/// How DECIMAL columns reach Avro.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecimalHandling {
+    /// `bytes` with logical type `decimal(precision, scale)`: exact.
+    #[default]
+    Precise,
+    /// `double`: what the seed's plugins compute with; loses digits beyond 15-17.
+    Double,
+    /// `string`: the decimal's text.
+    String,
 }
 
 impl Default for SourceConfig {
     fn default() -> Self {
         Self {
             table: "product".into(),
-            id_column: "id".into(),
+            key_columns: Vec::new(),
+            id_column: None,
             timestamp_column: "last_updated".into(),
             poll_interval_ms: 20,
             grace_period_ms: 50,
@@ -117,7 +142,8 @@ impl Default for SourceConfig {
             lookback_ms: 60_000,
             lookback_interval_ms: 1000,
             position_file: "time_track/last_read_timestamp.json".into(),
-            value_schema_file: "schemas/product_value_avro_schema.json".into(),
+            value_schema_file: None,
+            decimal_handling: DecimalHandling::default(),
         }
     }
 }
@@ -137,6 +163,16 @@ impl SourceConfig {
 
     pub fn lookback_interval(&self) -> Duration {
         Duration::from_millis(self.lookback_interval_ms)
+    }
+
+    /// The configured key columns (`key_columns`, else `id_column`); empty
+    /// means the table's primary key.
+    pub fn configured_key(&self) -> Vec<String> {
+        if self.key_columns.is_empty() {
+            self.id_column.iter().cloned().collect()
+        } else {
+            self.key_columns.clone()
+        }
     }
 }
 

@@ -31,7 +31,7 @@ use rdkafka::message::OwnedMessage;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
-use crate::codec::{ValueSchema, WireDecoder};
+use crate::codec::WireDecoder;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kafka::{ClientRole, client_config, ensure_topic};
@@ -107,11 +107,11 @@ async fn stop_overdue(mut shutdown: watch::Receiver<bool>) {
 }
 
 /// Loads the configured plugin chain, checked against the value schema.
-pub fn load_chain(config: &Config) -> Result<PluginChain> {
-    let schema = ValueSchema::load(&config.source.value_schema_file)?;
+pub async fn load_chain(config: &Config) -> Result<PluginChain> {
+    let (schema, key) = crate::source::catalog::plugin_view(config).await?;
     PluginChain::load(
         &config.plugins,
-        &crate::plugin::SchemaFields::from_avro(&schema.schema)?.with_key(&config.source.id_column),
+        &crate::plugin::SchemaFields::from_avro(&schema.schema)?.with_keys(key),
     )
 }
 
@@ -141,7 +141,7 @@ impl Member {
         counters: Arc<ConsumerCounters>,
     ) -> Result<Self> {
         let log = ConsumerLog::open(&log_path(&config.consumer.log_dir, member), false)?;
-        let columns = SourceColumns::new(&config.source.id_column, &config.source.timestamp_column);
+        let columns = SourceColumns::new(&config.source.configured_key(), &config.source.timestamp_column);
         let context = MemberContext::new(
             member,
             config.topic.name.clone(),

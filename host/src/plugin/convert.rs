@@ -42,6 +42,10 @@ fn to_value(value: FieldValue) -> Value {
         FieldValue::Double(d) => Value::Double(d),
         FieldValue::Text(s) => Value::Text(s),
         FieldValue::Bytes(b) => Value::Bytes(b),
+        // The WIT `value` has no decimal: its exact text (`-12.3400`), which
+        // a plugin can parse at the precision it needs; what it hands back
+        // is logged as given.
+        FieldValue::Decimal(text) => Value::Text(text),
     }
 }
 

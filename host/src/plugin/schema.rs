@@ -43,7 +43,8 @@ impl FieldType {
             FieldValue::Long(_) => FieldType::Long,
             FieldValue::Float(_) => FieldType::Float,
             FieldValue::Double(_) => FieldType::Double,
-            FieldValue::Text(_) => FieldType::Text,
+            // Plugins get decimals as their text (see `plugin::convert`).
+            FieldValue::Text(_) | FieldValue::Decimal(_) => FieldType::Text,
             FieldValue::Bytes(_) => FieldType::Bytes,
         })
     }
@@ -69,9 +70,9 @@ pub struct FieldSpec {
     pub optional: bool,
 }
 
-/// The value schema's fields, in order, and which of them is the key.
+/// The value schema's fields, in order, and which of them make the key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SchemaFields(Vec<FieldSpec>, Option<String>);
+pub struct SchemaFields(Vec<FieldSpec>, Vec<String>);
 
 impl SchemaFields {
     /// From `(name, type, optional)` triples, in schema order.
@@ -85,20 +86,25 @@ impl SchemaFields {
                     optional,
                 })
                 .collect(),
-            None,
+            Vec::new(),
         )
     }
 
     /// The same fields, with `column` as the key: no plugin may declare it
     /// optional, and every kept row must carry it, not null.
-    pub fn with_key(mut self, column: impl Into<String>) -> Self {
-        self.1 = Some(column.into());
+    pub fn with_key(self, column: impl Into<String>) -> Self {
+        self.with_keys([column.into()])
+    }
+
+    /// The same fields, with `columns` as the (composite) key.
+    pub fn with_keys(mut self, columns: impl IntoIterator<Item = String>) -> Self {
+        self.1 = columns.into_iter().collect();
         self
     }
 
-    /// The key column, if one was named.
-    pub fn key(&self) -> Option<&str> {
-        self.1.as_deref()
+    /// Whether `name` is one of the key's columns.
+    pub fn is_key(&self, name: &str) -> bool {
+        self.1.iter().any(|key| key == name)
     }
 
     /// From an Avro record schema: `["null", T]` unions are optional `T`,
@@ -123,7 +129,7 @@ impl SchemaFields {
                 optional,
             });
         }
-        Ok(Self(fields, None))
+        Ok(Self(fields, Vec::new()))
     }
 
     /// The fields, in order.
@@ -159,7 +165,8 @@ fn avro_type(schema: &Schema) -> Option<(FieldType, bool)> {
         | Schema::LocalTimestampNanos => FieldType::Long,
         Schema::Float => FieldType::Float,
         Schema::Double => FieldType::Double,
-        Schema::String | Schema::Uuid(_) | Schema::Enum(_) => FieldType::Text,
+        // A decimal crosses the WIT boundary as its exact text.
+        Schema::String | Schema::Uuid(_) | Schema::Enum(_) | Schema::Decimal(_) => FieldType::Text,
         Schema::Bytes | Schema::Fixed(_) => FieldType::Bytes,
         Schema::Union(union) => {
             let variants = union.variants();

@@ -28,10 +28,9 @@ pub fn plan<'a>(
     schema: &SchemaFields,
     manifests: impl IntoIterator<Item = &'a Manifest>,
 ) -> Result<Vec<Expected>, String> {
-    let key = schema.key();
     let mut fields: Vec<FieldSpec> = schema.fields().to_vec();
     for field in &mut fields {
-        if Some(field.name.as_str()) == key {
+        if schema.is_key(&field.name) {
             field.optional = false;
         }
     }
@@ -52,7 +51,7 @@ pub fn plan<'a>(
         }
         for write in &manifest.writes {
             let ty = FieldType::from_wit(write.type_);
-            if write.optional && Some(write.name.as_str()) == key {
+            if write.optional && schema.is_key(&write.name) {
                 return Err(format!(
                     "plugin {} declares the key field `{}` optional in `writes`; the key can never be null or missing",
                     manifest.name, write.name

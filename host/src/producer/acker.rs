@@ -37,7 +37,7 @@ pub async fn acknowledge_in_order(
                 }
             }
         }
-        position_file.save(Some(batch.end))?;
+        position_file.save(Some(&batch.end))?;
         counters.add_acked(count, batch.end);
     }
     Ok(())

@@ -59,6 +59,6 @@ impl ProducerCounters {
 
     /// The last saved position.
     pub fn position(&self) -> Option<Position> {
-        self.position.lock().ok().and_then(|saved| *saved)
+        self.position.lock().ok().and_then(|saved| saved.clone())
     }
 }

@@ -1,4 +1,4 @@
-//! The producer: tails the table and produces each change, keyed by id, in
+//! The producer: tails the table and produces each change, keyed by its key columns, in
 //! the wire format; saves its position only after the broker acknowledged
 //! everything before it.
 //!
@@ -11,6 +11,7 @@
 
 mod acker;
 mod counters;
+mod schema;
 mod start;
 
 use std::sync::Arc;
@@ -21,16 +22,17 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use tokio::sync::{mpsc, watch};
 
-use crate::codec::{ValueSchema, WireEncoder, registry_settings};
+use crate::codec::{ValueSchema, registry_settings};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kafka::{ClientRole, client_config, ensure_topic};
-use crate::record::FieldValue;
 use crate::retry::{Backoff, with_backoff};
 use crate::source::late::{ClockWatch, LateChanges, PARTIAL_SCANS_PER_FULL};
-use crate::source::mysql::{SourceTable, connect, ensure_source_table};
+use crate::source::key::{KeyColumns, message_key};
+use crate::source::mysql::{connect, ensure_source_table};
 use crate::source::{PositionFile, SourceRow, Tailer};
-use start::{check_start, new_columns, report_beyond, report_clock_step, report_late};
+use schema::TableSchema;
+use start::{check_start, report_beyond, report_clock_step, report_late};
 
 pub use acker::AckedBatch;
 pub use counters::ProducerCounters;
@@ -54,7 +56,9 @@ pub async fn run(
     // Bad local input stops the producer now, not after it has waited for
     // services that may never come.
     PositionFile::new(&config.source.position_file).load()?;
-    ValueSchema::load(&config.source.value_schema_file)?;
+    if let Some(path) = &config.source.value_schema_file {
+        ValueSchema::load(path)?;
+    }
     let pool = connect(&config.mysql.url).await?;
     let mut backoff = Backoff::default();
     loop {
@@ -80,44 +84,41 @@ async fn run_from_saved_position(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<()> {
     let source = &config.source;
-    let table = SourceTable {
-        table: &source.table,
-        id_column: &source.id_column,
-        timestamp_column: &source.timestamp_column,
-    };
     let position_file = PositionFile::new(&source.position_file);
     let mut read_position = position_file.load()?;
-    with_backoff("MySQL", || async {
+    let (description, key_names) = with_backoff("MySQL", || async {
         let mut conn = pool.get_conn().await?;
-        ensure_source_table(&mut conn, table).await?;
-        check_start(&mut conn, source, read_position, position_file.path()).await
+        let described = ensure_source_table(
+            &mut conn,
+            &source.table,
+            &source.configured_key(),
+            &source.timestamp_column,
+        )
+        .await?;
+        check_start(&mut conn, source, read_position.as_ref(), position_file.path()).await?;
+        Ok(described)
     })
     .await?;
+    let kinds = description.kinds(source.decimal_handling);
+    let key = KeyColumns::new(&description, &key_names, &kinds)?;
     with_backoff("the Kafka broker", || {
         ensure_topic(config, &config.topic.name, config.topic.partitions)
     })
     .await?;
     let settings = registry_settings(&config.schema_registry)?;
     let subject = format!("{}-value", config.topic.name);
-    let mut schema = ValueSchema::load(&source.value_schema_file)?;
-    let mut encoder = with_backoff("the schema registry", || {
-        WireEncoder::register(&settings, &subject, &schema)
-    })
-    .await?;
+    let mut schema =
+        TableSchema::register(settings, subject, description.value_schema(source)?).await?;
 
     let producer: FutureProducer = client_config(config, ClientRole::Producer).create()?;
     tracing::info!(position = ?read_position, file = %position_file.path().display(), "producer starting");
-    let tailer = Tailer::new(
+    let mut late = LateChanges::new(&source.table, &key, &source.timestamp_column, source.lookback());
+    let mut tailer = Tailer::new(
         &source.table,
-        &source.id_column,
+        key,
+        kinds,
         &source.timestamp_column,
         source.grace_period(),
-    );
-    let mut late = LateChanges::new(
-        &source.table,
-        &source.id_column,
-        &source.timestamp_column,
-        source.lookback(),
     );
     let mut clock = ClockWatch::default();
     // The first scan runs at once: after a restart it re-sends the window
@@ -140,7 +141,7 @@ async fn run_from_saved_position(
             }
             let mut conn = pool.get_conn().await?;
             let mut rows = Vec::new();
-            if let Some(position) = read_position.filter(|_| tokio::time::Instant::now() >= next_scan) {
+            if let Some(position) = read_position.as_ref().filter(|_| tokio::time::Instant::now() >= next_scan) {
                 let full = scans % PARTIAL_SCANS_PER_FULL == 0;
                 scans += 1;
                 rows = late.find(&mut conn, &tailer, position, full).await?;
@@ -149,11 +150,11 @@ async fn run_from_saved_position(
                     let beyond = late.find_beyond(&mut conn, &tailer, position).await?;
                     report_beyond(&beyond, position, source.lookback(), counters);
                     rows.extend(beyond.rows);
-                    rows.sort_by_key(|row| row.position);
+                    rows.sort_by(|a, b| a.position.cmp(&b.position));
                 }
                 next_scan = tokio::time::Instant::now() + source.lookback_interval();
             }
-            let polled = tailer.poll(&mut conn, read_position, source.batch_size).await?;
+            let polled = tailer.poll(&mut conn, read_position.as_ref(), source.batch_size).await?;
             drop(conn);
             if let Some(step) = clock.observe(polled.server_now) {
                 report_clock_step(step, source.lookback(), counters);
@@ -168,20 +169,14 @@ async fn run_from_saved_position(
                 continue;
             };
             // Late rows are behind the position: it stays where it is.
-            let batch_end = read_position.map_or(last.position, |position| position.max(last.position));
-            if !encoder.covers(&rows[0].record) {
-                let mut conn = pool.get_conn().await?;
-                let columns = new_columns(&mut conn, &source.table, &schema, &rows[0].record).await?;
-                drop(conn);
-                if let Some(widened) = schema.widened_with(&columns, &rows[0].record)? {
-                    tracing::info!(fields = ?widened.field_names, "the table gained columns; registering a new schema version");
-                    schema = widened;
-                    encoder = with_backoff("the schema registry", || WireEncoder::register(&settings, &subject, &schema)).await?;
-                }
-            }
+            let batch_end = match &read_position {
+                Some(position) if *position > last.position => position.clone(),
+                _ => last.position.clone(),
+            };
+            let payloads = schema.encode(pool, source, &mut tailer, &rows).await?;
             counters.add_read(rows.len());
-            let deliveries = produce_batch(&producer, &config.topic.name, &encoder, &rows).await?;
-            read_position = Some(batch_end);
+            let deliveries = produce_batch(&producer, &config.topic.name, &rows, payloads).await?;
+            read_position = Some(batch_end.clone());
             if to_acker.send(AckedBatch { end: batch_end, deliveries }).await.is_err() {
                 break;
             }
@@ -202,16 +197,12 @@ async fn run_from_saved_position(
 async fn produce_batch(
     producer: &FutureProducer,
     topic: &str,
-    encoder: &WireEncoder,
     rows: &[SourceRow],
+    payloads: Vec<Vec<u8>>,
 ) -> Result<Vec<rdkafka::producer::DeliveryFuture>> {
     let mut deliveries = Vec::with_capacity(rows.len());
-    for row in rows {
-        let payload = encoder.encode(&row.record)?;
-        let key = match row.record.get("id") {
-            Some(FieldValue::Int(id)) => id.to_string(),
-            _ => row.position.id.to_string(),
-        };
+    for (row, payload) in rows.iter().zip(payloads) {
+        let key = message_key(&row.position.key);
         loop {
             let record = FutureRecord::to(topic).key(&key).payload(&payload);
             match producer.send_result(record) {

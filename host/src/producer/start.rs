@@ -1,7 +1,6 @@
 //! What the producer checks and reports around its reads: a saved position
 //! that the server's clock has not reached, a lookback shorter than the
-//! server's lock waits, late changes, clock steps, and the declared types
-//! of columns the table gained.
+//! server's lock waits, late changes and clock steps.
 
 use std::path::Path;
 use std::time::Duration;
@@ -9,11 +8,9 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
 
-use crate::codec::{CatalogType, ValueSchema, avro_type_of_column};
 use crate::config::SourceConfig;
 use crate::error::{Error, Result};
 use crate::producer::ProducerCounters;
-use crate::record::Record;
 use crate::source::late::BeyondWindow;
 use crate::source::{Position, SourceRow};
 use crate::timestamp::Timestamp;
@@ -28,7 +25,7 @@ use crate::timestamp::Timestamp;
 pub async fn check_start(
     conn: &mut Conn,
     source: &SourceConfig,
-    position: Option<Position>,
+    position: Option<&Position>,
     position_path: &Path,
 ) -> Result<()> {
     let (now, lock_wait_seconds): (Value, u64) = conn
@@ -66,7 +63,7 @@ pub async fn check_start(
 }
 
 /// Logs and counts late changes found by the lookback scan.
-pub fn report_late(rows: &[SourceRow], position: Position, counters: &ProducerCounters) {
+pub fn report_late(rows: &[SourceRow], position: &Position, counters: &ProducerCounters) {
     let Some(first) = rows.first() else {
         return;
     };
@@ -84,7 +81,7 @@ pub fn report_late(rows: &[SourceRow], position: Position, counters: &ProducerCo
 /// Logs, at error level, late changes found beyond the lookback window.
 pub fn report_beyond(
     beyond: &BeyondWindow,
-    position: Position,
+    position: &Position,
     lookback: Duration,
     counters: &ProducerCounters,
 ) {
@@ -119,30 +116,4 @@ pub fn report_clock_step(step: Duration, lookback: Duration, counters: &Producer
             "the server's clock stepped back; changes stamped behind the position meanwhile are recovered by the lookback scan"
         );
     }
-}
-
-/// The declared Avro types of `sample`'s fields that `schema` lacks.
-pub async fn new_columns(
-    conn: &mut Conn,
-    table: &str,
-    schema: &ValueSchema,
-    sample: &Record,
-) -> Result<Vec<CatalogType>> {
-    let columns: Vec<(String, String, String)> = conn
-        .exec(
-            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS
-             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
-            (table,),
-        )
-        .await?;
-    Ok(columns
-        .into_iter()
-        .filter(|(name, _, _)| {
-            !schema.field_names.contains(name) && sample.fields.iter().any(|f| &f.name == name)
-        })
-        .map(|(name, data_type, column_type)| CatalogType {
-            avro_type: avro_type_of_column(&data_type, &column_type),
-            name,
-        })
-        .collect())
 }

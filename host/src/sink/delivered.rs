@@ -27,7 +27,8 @@ use crate::sink::line::{LinePosition, SourceColumns, SourcePosition};
 #[derive(Debug, Default, Clone)]
 pub struct Delivered {
     next_offset: HashMap<i32, i64>,
-    newest_stamp: HashMap<i64, i64>,
+    /// By the key's JSON text.
+    newest_stamp: HashMap<String, i64>,
 }
 
 impl Delivered {
@@ -75,7 +76,7 @@ impl Delivered {
                 columns.position_in_logged(old.get("record")?.as_object()?)
             });
             if let Some(source) = source {
-                self.note_position(source);
+                self.note_position(&source);
             }
         }
         // What this member is about to build on must survive a power loss
@@ -96,9 +97,9 @@ impl Delivered {
 
     /// Whether the change at `position` is already in a log, or superseded
     /// by a newer change of the same key (the producer re-sent it).
-    pub fn has_position(&self, position: SourcePosition) -> bool {
+    pub fn has_position(&self, position: &SourcePosition) -> bool {
         self.newest_stamp
-            .get(&position.key)
+            .get(&position.key.to_string())
             .is_some_and(|&newest| position.stamp <= newest)
     }
 
@@ -111,8 +112,11 @@ impl Delivered {
 
     /// Records that the change at `position` was written (or accepted for
     /// writing in the batch being built).
-    pub fn note_position(&mut self, position: SourcePosition) {
-        let newest = self.newest_stamp.entry(position.key).or_insert(i64::MIN);
+    pub fn note_position(&mut self, position: &SourcePosition) {
+        let newest = self
+            .newest_stamp
+            .entry(position.key.to_string())
+            .or_insert(i64::MIN);
         *newest = (*newest).max(position.stamp);
     }
 }
@@ -122,7 +126,7 @@ mod tests {
     use super::*;
 
     fn columns() -> SourceColumns {
-        SourceColumns::new("sku", "changed_at")
+        SourceColumns::new(&["sku".to_owned()], "changed_at")
     }
 
     fn write_logs(dir: &Path, logs: &[(u32, &str)]) {
@@ -134,7 +138,10 @@ mod tests {
     }
 
     fn position(key: i64, stamp: i64) -> SourcePosition {
-        SourcePosition { key, stamp }
+        SourcePosition {
+            key: key.into(),
+            stamp,
+        }
     }
 
     #[test]
@@ -157,9 +164,9 @@ mod tests {
         assert_eq!(delivered.next_offset(0), Some(10));
         assert_eq!(delivered.next_offset(1), None);
         assert!(
-            delivered.has_position(position(7, 100)) && delivered.has_position(position(7, 99))
+            delivered.has_position(&position(7, 100)) && delivered.has_position(&position(7, 99))
         );
-        assert!(!delivered.has_position(position(7, 101)));
+        assert!(!delivered.has_position(&position(7, 101)));
         assert!(delivered.has_offset(0, 9) && !delivered.has_offset(0, 10));
     }
 
@@ -179,7 +186,7 @@ mod tests {
         );
         let delivered = Delivered::scan(dir.path(), &columns()).unwrap();
         assert_eq!(delivered.next_offset(0), Some(5));
-        assert!(!delivered.has_position(position(7, 200)));
+        assert!(!delivered.has_position(&position(7, 200)));
     }
 
     /// Issue 17 item 11: the position is the decoded record's, carried in
@@ -195,8 +202,8 @@ mod tests {
             )],
         );
         let delivered = Delivered::scan(dir.path(), &columns()).unwrap();
-        assert!(delivered.has_position(position(7, 100)));
-        assert!(!delivered.has_position(position(7, 101)));
+        assert!(delivered.has_position(&position(7, 100)));
+        assert!(!delivered.has_position(&position(7, 101)));
     }
 
     /// Lines written before `source` existed still count, by the
@@ -213,8 +220,8 @@ mod tests {
         );
         let delivered = Delivered::scan(dir.path(), &columns()).unwrap();
         assert_eq!(delivered.next_offset(2), Some(5));
-        assert!(delivered.has_position(position(7, 100)));
-        assert!(!delivered.has_position(position(7, 101)));
+        assert!(delivered.has_position(&position(7, 100)));
+        assert!(!delivered.has_position(&position(7, 101)));
     }
 
     #[test]

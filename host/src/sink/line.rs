@@ -32,11 +32,13 @@ pub struct LogLine {
     pub record: Map<String, Json>,
 }
 
-/// A change's position in the source table: the row's key
-/// (`source.id_column`) and its change stamp (`source.timestamp_column`, µs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A change's position in the source table: the row's key and its change
+/// stamp (`source.timestamp_column`, µs). The key is the Kafka message key
+/// the producer wrote, as JSON: `7` for a one-integer key (as lines always
+/// had it), `"sku-1"` for a text key, `["sku-1",3]` for a composite key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourcePosition {
-    pub key: i64,
+    pub key: Json,
     pub stamp: i64,
 }
 
@@ -53,42 +55,69 @@ pub(crate) struct LinePosition {
 /// The configured columns that make a change's source position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceColumns {
-    /// `source.id_column`.
-    pub key: String,
+    /// `source.key_columns` (or `source.id_column`); empty when the key is
+    /// the table's primary key, which the message key carries.
+    pub key: Vec<String>,
     /// `source.timestamp_column`.
     pub stamp: String,
 }
 
 impl SourceColumns {
-    pub fn new(key: &str, stamp: &str) -> Self {
+    pub fn new(key: &[String], stamp: &str) -> Self {
         Self {
-            key: key.to_owned(),
+            key: key.to_vec(),
             stamp: stamp.to_owned(),
         }
     }
 
-    /// The position of a decoded record: its integer key and its stamp
-    /// (µs). `None` when either field is missing or of another type.
-    pub fn position_of(&self, record: &crate::record::Record) -> Option<SourcePosition> {
+    /// The position of a decoded record: the message key (JSON, see
+    /// `source::key::message_key`) and the record's stamp (µs); the key
+    /// columns of the record when the message key is not JSON. `None` when
+    /// either is missing.
+    pub fn position_of(
+        &self,
+        record: &crate::record::Record,
+        message_key: Option<&[u8]>,
+    ) -> Option<SourcePosition> {
         use crate::record::FieldValue;
-        let key = match record.get(&self.key)? {
-            FieldValue::Int(key) => i64::from(*key),
-            FieldValue::Long(key) => *key,
+        let stamp = match record.get(&self.stamp)? {
+            FieldValue::Long(stamp) => *stamp,
             _ => return None,
         };
-        match record.get(&self.stamp)? {
-            FieldValue::Long(stamp) => Some(SourcePosition { key, stamp: *stamp }),
-            _ => None,
-        }
+        let key = message_key
+            .and_then(|key| serde_json::from_slice::<Json>(key).ok())
+            .or_else(|| {
+                let parts: Option<Vec<Json>> = self
+                    .key
+                    .iter()
+                    .map(|column| record.get(column).map(crate::record::FieldValue::to_json))
+                    .collect();
+                one_or_array(parts?)
+            })?;
+        Some(SourcePosition { key, stamp })
     }
 
     /// The position recorded in a logged record, for lines written before
     /// lines carried `source` (their record is the plugin output, the best
     /// there is for them).
     pub fn position_in_logged(&self, record: &Map<String, Json>) -> Option<SourcePosition> {
+        let parts: Option<Vec<Json>> = self
+            .key
+            .iter()
+            .map(|column| record.get(column).cloned())
+            .collect();
         Some(SourcePosition {
-            key: record.get(&self.key)?.as_i64()?,
+            key: one_or_array(parts?)?,
             stamp: record.get(&self.stamp)?.as_i64()?,
         })
+    }
+}
+
+/// One key column's value as itself, several as an array.
+fn one_or_array(mut parts: Vec<Json>) -> Option<Json> {
+    match parts.len() {
+        0 => None,
+        1 => parts.pop(),
+        _ => Some(Json::Array(parts)),
     }
 }

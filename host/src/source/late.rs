@@ -42,9 +42,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Row, Value};
+use mysql_async::{Conn, Row};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::source::key::KeyColumns;
 use crate::source::mysql::quote_identifier;
 use crate::source::position::Position;
 use crate::source::tail::{SourceRow, Tailer};
@@ -63,7 +64,6 @@ pub struct LateChanges {
     select_row: String,
     count_per_second: String,
     select_range: String,
-    timestamp_column: String,
 }
 
 /// Changes found more than the lookback behind the position.
@@ -86,34 +86,30 @@ const MICROS_PER_SECOND: i64 = 1_000_000;
 pub const PARTIAL_SCANS_PER_FULL: i64 = 8;
 
 impl LateChanges {
-    pub fn new(table: &str, id_column: &str, timestamp_column: &str, lookback: Duration) -> Self {
-        let (table_q, id_q, ts_q) = (
-            quote_identifier(table),
-            quote_identifier(id_column),
-            quote_identifier(timestamp_column),
-        );
+    pub fn new(table: &str, key: &KeyColumns, timestamp_column: &str, lookback: Duration) -> Self {
+        let (table_q, ts_q) = (quote_identifier(table), quote_identifier(timestamp_column));
+        let (key_list, key_order) = (key.select_list(), key.order_list());
         Self {
             lookback_micros: i64::try_from(lookback.as_micros()).unwrap_or(i64::MAX),
             sent: BTreeSet::new(),
             left_window: BTreeMap::new(),
             covered_from: None,
             select_keys: format!(
-                "SELECT {ts_q}, {id_q} FROM {table_q} WHERE {ts_q} >= ? AND {ts_q} <= ? ORDER BY {ts_q}, {id_q}"
+                "SELECT {ts_q}, {key_list} FROM {table_q} WHERE {ts_q} >= ? AND {ts_q} <= ? ORDER BY {ts_q}, {key_order}"
             ),
-            select_row: format!("SELECT * FROM {table_q} WHERE {ts_q} = ? AND {id_q} = ?"),
+            select_row: format!("SELECT * FROM {table_q} WHERE {ts_q} = ? AND {}", key.equal()),
             count_per_second: format!(
                 "SELECT TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {ts_q}) AS second, COUNT(*)
                  FROM {table_q} WHERE {ts_q} >= ? AND {ts_q} < ? GROUP BY second"
             ),
             select_range: format!(
-                "SELECT * FROM {table_q} WHERE {ts_q} >= ? AND {ts_q} < ? ORDER BY {ts_q}, {id_q}"
+                "SELECT * FROM {table_q} WHERE {ts_q} >= ? AND {ts_q} < ? ORDER BY {ts_q}, {key_order}"
             ),
-            timestamp_column: timestamp_column.to_owned(),
         }
     }
 
     /// The window's lower bound for `position`.
-    fn window_start(&self, position: Position) -> Timestamp {
+    fn window_start(&self, position: &Position) -> Timestamp {
         Timestamp(
             position
                 .timestamp
@@ -124,17 +120,14 @@ impl LateChanges {
 
     /// Remembers `rows` as sent.
     pub fn note_sent(&mut self, rows: &[SourceRow]) {
-        self.sent.extend(rows.iter().map(|row| row.position));
+        self.sent.extend(rows.iter().map(|row| row.position.clone()));
     }
 
     /// Forgets the keys that fell out of the window behind `position`,
     /// counting them per second for [`Self::find_beyond`].
-    pub fn prune(&mut self, position: Position) {
+    pub fn prune(&mut self, position: &Position) {
         let window_start = self.window_start(position);
-        let start = Position {
-            timestamp: window_start,
-            id: i64::MIN,
-        };
+        let start = Position::start_of(window_start);
         let kept = self.sent.split_off(&start);
         for key in std::mem::replace(&mut self.sent, kept) {
             *self
@@ -162,7 +155,7 @@ impl LateChanges {
         &mut self,
         conn: &mut Conn,
         tailer: &Tailer,
-        position: Position,
+        position: &Position,
         full: bool,
     ) -> Result<Vec<SourceRow>> {
         self.prune(position);
@@ -178,22 +171,16 @@ impl LateChanges {
                     .saturating_sub(self.lookback_micros / PARTIAL_SCANS_PER_FULL),
             )
         };
-        let keys: Vec<(Value, i64)> = conn
+        let keys: Vec<Row> = conn
             .exec(
                 self.select_keys.as_str(),
                 (from.to_mysql(), position.timestamp.to_mysql()),
             )
             .await?;
         let mut missing = Vec::new();
-        for (timestamp, id) in keys {
-            let timestamp = Timestamp::from_mysql(&timestamp).ok_or_else(|| {
-                Error::Source(format!(
-                    "column `{}` holds {timestamp:?}, not a DATETIME",
-                    self.timestamp_column
-                ))
-            })?;
-            let key = Position { timestamp, id };
-            if key <= position && !self.sent.contains(&key) {
+        for row in keys {
+            let key = tailer.key_position(row.unwrap())?;
+            if key <= *position && !self.sent.contains(&key) {
                 missing.push(key);
             }
         }
@@ -201,9 +188,9 @@ impl LateChanges {
         for key in missing {
             // The row may have changed again since the scan: then its newer
             // key is after the position and the tail reads it.
-            let row: Option<Row> = conn
-                .exec_first(self.select_row.as_str(), (key.timestamp.to_mysql(), key.id))
-                .await?;
+            let mut params = vec![key.timestamp.to_mysql()];
+            params.extend(KeyColumns::params(&key.key));
+            let row: Option<Row> = conn.exec_first(self.select_row.as_str(), params).await?;
             if let Some(row) = row {
                 let row = tailer.convert(row)?;
                 if row.position == key {
@@ -224,7 +211,7 @@ impl LateChanges {
         &mut self,
         conn: &mut Conn,
         tailer: &Tailer,
-        position: Position,
+        position: &Position,
     ) -> Result<BeyondWindow> {
         let window_start = self.window_start(position);
         let Some(covered_from) = self.covered_from else {
@@ -301,13 +288,15 @@ mod tests {
     fn key(timestamp: i64, id: i64) -> Position {
         Position {
             timestamp: Timestamp(timestamp),
-            id,
+            key: vec![crate::source::position::KeyPart::Int(id)],
         }
     }
 
     #[test]
     fn the_window_forgets_keys_behind_it() {
-        let mut late = LateChanges::new("t", "k", "ts", Duration::from_micros(100));
+        let key_columns =
+            KeyColumns::from_kinds(vec![("k".into(), crate::source::catalog::ColumnKind::Int)]);
+        let mut late = LateChanges::new("t", &key_columns, "ts", Duration::from_micros(100));
         let rows: Vec<SourceRow> = [(10, 1), (150, 2), (200, 3)]
             .iter()
             .map(|&(t, id)| SourceRow {
@@ -316,7 +305,7 @@ mod tests {
             })
             .collect();
         late.note_sent(&rows);
-        late.prune(key(200, 3));
+        late.prune(&key(200, 3));
         assert_eq!(late.remembered(), 2, "(10, 1) is more than 100 µs behind");
     }
 

@@ -1,10 +1,12 @@
-//! The MySQL side: the `product` table, tailing it by position, and the
-//! producer's saved position.
+//! The MySQL side: the configured table as the catalog describes it
+//! ([`catalog`]), tailing it by position, and the producer's saved position.
 //!
-//! Tailing is keyset pagination on `(last_updated, id)`: every poll reads the
+//! Tailing is keyset pagination on `(stamp, key)` ([`key`]): every poll reads the
 //! rows strictly after the last position, up to `NOW(6)` less a grace period
 //! and before any change still in flight (see [`tail`], [`uncommitted`]).
 
+pub mod catalog;
+pub mod key;
 pub mod late;
 pub mod mysql;
 pub mod position;
@@ -12,6 +14,7 @@ pub mod table_check;
 pub mod tail;
 pub mod triggers;
 pub mod uncommitted;
+pub mod values;
 
-pub use position::{Position, PositionFile};
+pub use position::{Key, KeyPart, Position, PositionFile};
 pub use tail::{SourceRow, Tailer};

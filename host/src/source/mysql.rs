@@ -13,6 +13,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool};
 
 use crate::error::{Error, Result};
+use crate::source::catalog::TableDescription;
 use crate::source::table_check::check_table;
 use crate::source::triggers::ensure_triggers;
 
@@ -46,23 +47,53 @@ async fn create_database(opts: &Opts, database: &str) -> Result<()> {
     Ok(())
 }
 
-/// The table the producer tails and the two columns that order it.
+/// The table the producer tails and the columns that order it.
 #[derive(Debug, Clone, Copy)]
 pub struct SourceTable<'a> {
     pub table: &'a str,
-    pub id_column: &'a str,
+    /// The key columns (never empty once resolved, see [`ensure_source_table`]).
+    pub key_columns: &'a [String],
     pub timestamp_column: &'a str,
 }
 
-/// Creates the seed's product table if it is missing, checks that the table
-/// can be tailed (see [`super::table_check`]) and puts the stamping triggers
-/// in place (see [`super::triggers`]), without DDL when they already are.
-pub async fn ensure_source_table(conn: &mut Conn, source: SourceTable<'_>) -> Result<()> {
-    if !table_exists(conn, source.table).await? {
-        create_product_table(conn, source).await?;
+/// Creates the seed's product table if it is missing, reads the table from
+/// the catalog, resolves its key (`configured_key`, else the primary key),
+/// checks that the table can be tailed (see [`super::table_check`]) and puts
+/// the stamping triggers in place (see [`super::triggers`]), without DDL when
+/// they already are. Returns the description and the key columns.
+pub async fn ensure_source_table(
+    conn: &mut Conn,
+    table: &str,
+    configured_key: &[String],
+    timestamp_column: &str,
+) -> Result<(TableDescription, Vec<String>)> {
+    if !table_exists(conn, table).await? {
+        let seed_key = [crate::updater::SEED_KEY_COLUMN.to_owned()];
+        let key = if configured_key.is_empty() {
+            &seed_key[..]
+        } else {
+            configured_key
+        };
+        create_product_table(
+            conn,
+            SourceTable {
+                table,
+                key_columns: key,
+                timestamp_column,
+            },
+        )
+        .await?;
     }
+    let description = TableDescription::read(conn, table).await?;
+    let key_columns = description.key_columns(configured_key)?;
+    let source = SourceTable {
+        table,
+        key_columns: &key_columns,
+        timestamp_column,
+    };
     let stamp_type = check_table(conn, source).await?;
-    ensure_triggers(conn, source, stamp_type).await
+    ensure_triggers(conn, source, stamp_type).await?;
+    Ok((description, key_columns))
 }
 
 /// [`ensure_source_table`] with the default column names (the updater's and
@@ -71,13 +102,12 @@ pub async fn ensure_product_table(conn: &mut Conn, table: &str) -> Result<()> {
     let defaults = crate::config::SourceConfig::default();
     ensure_source_table(
         conn,
-        SourceTable {
-            table,
-            id_column: &defaults.id_column,
-            timestamp_column: &defaults.timestamp_column,
-        },
+        table,
+        &[crate::updater::SEED_KEY_COLUMN.to_owned()],
+        &defaults.timestamp_column,
     )
     .await
+    .map(|_| ())
 }
 
 async fn table_exists(conn: &mut Conn, table: &str) -> Result<bool> {
@@ -92,9 +122,13 @@ async fn table_exists(conn: &mut Conn, table: &str) -> Result<bool> {
 
 /// The seed's table, with the position index the tailer reads by.
 async fn create_product_table(conn: &mut Conn, source: SourceTable<'_>) -> Result<()> {
+    let key = source
+        .key_columns
+        .first()
+        .map_or(crate::updater::SEED_KEY_COLUMN, String::as_str);
     let (table, id, stamp) = (
         quote_identifier(source.table),
-        quote_identifier(source.id_column),
+        quote_identifier(key),
         quote_identifier(source.timestamp_column),
     );
     conn.query_drop(format!(

@@ -2,7 +2,12 @@
 //!
 //! ```json
 //! {"last_read_timestamp": "2026-11-25 10:00:00.123456", "last_read_id": 42}
+//! {"last_read_timestamp": "2026-11-25 10:00:00.123456", "last_read_key": ["sku-1", 3]}
 //! ```
+//!
+//! A key of one integer column is saved as `last_read_id` (the format every
+//! earlier version reads); any other key as `last_read_key`, its columns in
+//! key order.
 //!
 //! `null` (or a missing file) means "from the beginning". The file is written
 //! only after the broker acknowledged every record up to the position, and
@@ -19,10 +24,48 @@ use crate::fs::write_atomically;
 use crate::timestamp::Timestamp;
 
 /// A point in the table's change order: rows are read strictly after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Ordered by stamp, then key; the empty key is before every key of its
+/// instant.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Position {
     pub timestamp: Timestamp,
-    pub id: i64,
+    pub key: Key,
+}
+
+/// A row's key: one part per key column, in key order.
+pub type Key = Vec<KeyPart>;
+
+/// One key column's value. Text orders by code point, which is how the
+/// tailer makes MySQL order it too (`utf8mb4_bin`, see `source::key`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KeyPart {
+    Int(i64),
+    UInt(u64),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl Position {
+    /// Before every row stamped `timestamp`.
+    pub fn start_of(timestamp: Timestamp) -> Self {
+        Self {
+            timestamp,
+            key: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for Position {
+    /// `2026-11-25 10:00:00.123456 #42` (the key as JSON).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = match self.key.as_slice() {
+            [single] => serde_json::to_string(single),
+            parts => serde_json::to_string(parts),
+        }
+        .unwrap_or_default();
+        write!(f, "{} #{key}", self.timestamp)
+    }
 }
 
 /// The file's shape; `last_read_id` is optional so the seed's format
@@ -33,6 +76,8 @@ struct PositionDocument {
     last_read_timestamp: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_read_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_read_key: Option<Key>,
 }
 
 /// Reads and writes the position file.
@@ -76,17 +121,28 @@ impl PositionFile {
                 path: self.path.clone(),
                 message: format!("last_read_timestamp: {error}; {fix}"),
             })?;
-        // Without an id (the seed's format) every row of that instant counts as
-        // unread: re-sending some is safe (consumers drop them), skipping is not.
-        let id = document.last_read_id.unwrap_or(i64::MIN);
-        Ok(Some(Position { timestamp, id }))
+        // Without a key (the seed's format) every row of that instant counts
+        // as unread: re-sending some is safe (consumers drop them), skipping
+        // is not.
+        let key = match (document.last_read_key, document.last_read_id) {
+            (Some(key), _) => key,
+            (None, Some(id)) => vec![KeyPart::Int(id)],
+            (None, None) => Vec::new(),
+        };
+        Ok(Some(Position { timestamp, key }))
     }
 
     /// Saves `position` atomically and durably.
-    pub fn save(&self, position: Option<Position>) -> Result<()> {
+    pub fn save(&self, position: Option<&Position>) -> Result<()> {
+        let (last_read_id, last_read_key) = match position.map(|p| p.key.as_slice()) {
+            Some([KeyPart::Int(id)]) => (Some(*id), None),
+            Some(key) => (None, Some(key.to_vec())),
+            None => (None, None),
+        };
         let document = PositionDocument {
             last_read_timestamp: position.map(|p| p.timestamp.to_string()),
-            last_read_id: position.map(|p| p.id),
+            last_read_id,
+            last_read_key,
         };
         let mut text = serde_json::to_string_pretty(&document)?;
         text.push('\n');
@@ -117,10 +173,18 @@ mod tests {
         let file = file_in(&dir);
         let position = Position {
             timestamp: "2026-11-25 10:00:00.000001".parse().unwrap(),
-            id: 42,
+            key: vec![KeyPart::Int(42)],
         };
-        file.save(Some(position)).unwrap();
-        assert_eq!(file.load().unwrap(), Some(position));
+        file.save(Some(&position)).unwrap();
+        assert_eq!(file.load().unwrap(), Some(position.clone()));
+        let text = fs::read_to_string(file.path()).unwrap();
+        assert!(text.contains("\"last_read_id\": 42"), "{text}");
+        let composite = Position {
+            key: vec![KeyPart::Text("sku-1".into()), KeyPart::UInt(u64::MAX)],
+            ..position
+        };
+        file.save(Some(&composite)).unwrap();
+        assert_eq!(file.load().unwrap(), Some(composite));
         assert!(!file.path().with_extension("json.tmp").exists());
     }
 
@@ -133,7 +197,7 @@ mod tests {
             r#"{"last_read_timestamp": "2026-11-25 10:00:00"}"#,
         )
         .unwrap();
-        assert_eq!(file.load().unwrap().unwrap().id, i64::MIN);
+        assert!(file.load().unwrap().unwrap().key.is_empty());
     }
 
     #[test]

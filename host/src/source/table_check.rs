@@ -1,11 +1,11 @@
 //! Checking at start that the source table can be tailed exactly.
 //!
 //! The rule: the producer runs only on a table where every change gets a
-//! distinct, totally ordered, indexed key `(stamp, id)`. Otherwise it would
+//! distinct, totally ordered, indexed key `(stamp, key)`. Otherwise it would
 //! run wrong, silently: a NULL stamp is never read, a stamp without
 //! microseconds makes same-second changes share a key (some are lost at a
-//! page boundary), a non-unique id makes two rows share a key, and without
-//! the `(stamp, id)` index every poll scans the table. So the table is read
+//! page boundary), a non-unique key makes two rows share a position, and
+//! without the `(stamp, key)` index every poll scans the table. So the table is read
 //! from `information_schema` and refused, with the `ALTER TABLE` that fixes
 //! it, before anything is produced. The checks cost a few catalog reads and
 //! take no lock on the table.
@@ -41,8 +41,6 @@ pub struct CatalogIndex {
     pub unique: bool,
     pub columns: Vec<String>,
 }
-
-const INTEGER_TYPES: [&str; 5] = ["tinyint", "smallint", "mediumint", "int", "bigint"];
 
 /// Reads the table's columns and indexes and refuses it unless it can be
 /// tailed; returns how its stamp column holds instants.
@@ -94,8 +92,8 @@ pub fn check_shape(
     indexes: &[CatalogIndex],
 ) -> std::result::Result<StampType, String> {
     let table = quote_identifier(source.table);
-    let (id_name, stamp_name) = (source.id_column, source.timestamp_column);
-    let (id_q, stamp_q) = (quote_identifier(id_name), quote_identifier(stamp_name));
+    let stamp_name = source.timestamp_column;
+    let stamp_q = quote_identifier(stamp_name);
     let find = |name: &str| columns.iter().find(|c| c.name.eq_ignore_ascii_case(name));
     let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
     let mut problems = Vec::new();
@@ -144,46 +142,63 @@ pub fn check_shape(
         }
     };
 
-    match find(id_name) {
-        None => problems.push(format!(
-            "it has no column {id_q} (source.id_column); configure the table's primary key as source.id_column"
-        )),
-        Some(column) => {
-            if !INTEGER_TYPES.contains(&column.data_type.as_str()) {
-                problems.push(format!(
-                    "column {id_q} (source.id_column) is {}, not an integer; configure an integer primary key as source.id_column",
-                    column.data_type.to_uppercase()
-                ));
-            }
-            if column.nullable {
-                problems.push(format!(
-                    "column {id_q} (source.id_column) is nullable; fix: ALTER TABLE {table} MODIFY {id_q} {} NOT NULL",
-                    column.data_type.to_uppercase()
-                ));
-            }
-            let unique = indexes
-                .iter()
-                .any(|index| index.unique && index.columns.len() == 1 && same(&index.columns[0], id_name));
-            if !unique {
-                problems.push(format!(
-                    "column {id_q} (source.id_column) is not unique on its own: two rows could share a position; fix: ALTER TABLE {table} ADD UNIQUE KEY ({id_q})"
-                ));
-            }
+    let key_list = source
+        .key_columns
+        .iter()
+        .map(|name| quote_identifier(name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for key in source.key_columns {
+        let key_q = quote_identifier(key);
+        match find(key) {
+            None => problems.push(format!(
+                "it has no column {key_q} (source.key_columns); name the table's unique key there"
+            )),
+            Some(column) if column.nullable => problems.push(format!(
+                "key column {key_q} (source.key_columns) is nullable; fix: ALTER TABLE {table} MODIFY {key_q} {} NOT NULL",
+                column.data_type.to_uppercase()
+            )),
+            Some(_) => {}
         }
     }
+    let is_key = |columns: &[String]| {
+        columns.len() == source.key_columns.len()
+            && source
+                .key_columns
+                .iter()
+                .all(|key| columns.iter().any(|column| same(column, key)))
+    };
+    let unique = indexes
+        .iter()
+        .any(|index| index.unique && is_key(&index.columns));
+    if !unique {
+        problems.push(format!(
+            "the key ({key_list}) (source.key_columns) is not unique: two rows could share a position; fix: ALTER TABLE {table} ADD UNIQUE KEY ({key_list})"
+        ));
+    }
 
-    let primary_is_id = indexes.iter().any(|index| {
-        index.name == "PRIMARY" && index.columns.len() == 1 && same(&index.columns[0], id_name)
-    });
-    let ordered = indexes.iter().any(|index| match index.columns.as_slice() {
-        [first, second, ..] => same(first, stamp_name) && same(second, id_name),
+    let primary_is_key = indexes
+        .iter()
+        .any(|index| index.name == "PRIMARY" && is_key(&index.columns));
+    let ordered = indexes.iter().any(|index| {
+        let Some((first, rest)) = index.columns.split_first() else {
+            return false;
+        };
+        if !same(first, stamp_name) {
+            return false;
+        }
         // InnoDB appends the primary key to every secondary index.
-        [first] => same(first, stamp_name) && primary_is_id && index.name != "PRIMARY",
-        [] => false,
+        (rest.len() >= source.key_columns.len()
+            && source
+                .key_columns
+                .iter()
+                .zip(rest)
+                .all(|(key, column)| same(key, column)))
+            || (rest.is_empty() && primary_is_key && index.name != "PRIMARY")
     });
     if !ordered {
         problems.push(format!(
-            "no index starts with ({stamp_q}, {id_q}): every poll would scan the table; fix: ALTER TABLE {table} ADD INDEX position ({stamp_q}, {id_q})"
+            "no index starts with ({stamp_q}, {key_list}): every poll would scan the table; fix: ALTER TABLE {table} ADD INDEX position ({stamp_q}, {key_list})"
         ));
     }
 
@@ -201,11 +216,13 @@ pub fn check_shape(
 mod tests {
     use super::*;
 
-    const SOURCE: SourceTable<'static> = SourceTable {
-        table: "t",
-        id_column: "k",
-        timestamp_column: "ts",
-    };
+    fn source(key: &[String]) -> SourceTable<'_> {
+        SourceTable {
+            table: "t",
+            key_columns: key,
+            timestamp_column: "ts",
+        }
+    }
 
     fn column(name: &str, data_type: &str, nullable: bool, digits: Option<u64>) -> CatalogColumn {
         CatalogColumn {
@@ -222,6 +239,10 @@ mod tests {
             unique,
             columns: columns.iter().map(|c| (*c).to_owned()).collect(),
         }
+    }
+
+    fn k() -> Vec<String> {
+        vec!["k".to_owned()]
     }
 
     fn good_columns() -> Vec<CatalogColumn> {
@@ -241,7 +262,7 @@ mod tests {
     #[test]
     fn the_seed_shape_passes() {
         assert_eq!(
-            check_shape(SOURCE, &good_columns(), &good_indexes()),
+            check_shape(source(&k()), &good_columns(), &good_indexes()),
             Ok(StampType::Datetime)
         );
         // An index on the stamp alone carries the primary key after it.
@@ -249,7 +270,7 @@ mod tests {
             index("PRIMARY", true, &["k"]),
             index("by_ts", false, &["ts"]),
         ];
-        assert!(check_shape(SOURCE, &good_columns(), &short).is_ok());
+        assert!(check_shape(source(&k()), &good_columns(), &short).is_ok());
     }
 
     #[test]
@@ -288,8 +309,26 @@ mod tests {
             ),
         ];
         for (columns, indexes, fix) in cases {
-            let message = check_shape(SOURCE, &columns, &indexes).unwrap_err();
+            let message = check_shape(source(&k()), &columns, &indexes).unwrap_err();
             assert!(message.contains(fix), "{fix} not in: {message}");
         }
+    }
+
+    #[test]
+    fn a_composite_key_needs_its_unique_index_and_the_stamp_index() {
+        let key = vec!["region".to_owned(), "k".to_owned()];
+        let columns = vec![
+            column("region", "varchar", false, None),
+            column("k", "int", false, None),
+            column("ts", "datetime", false, Some(6)),
+        ];
+        let indexes = vec![
+            index("PRIMARY", true, &["region", "k"]),
+            index("position", false, &["ts"]),
+        ];
+        assert!(check_shape(source(&key), &columns, &indexes).is_ok());
+        let message = check_shape(source(&key), &columns, &indexes[1..]).unwrap_err();
+        assert!(message.contains("ADD UNIQUE KEY (`region`, `k`)"), "{message}");
+        assert!(message.contains("ADD INDEX position (`ts`, `region`, `k`)"), "{message}");
     }
 }

@@ -1,7 +1,7 @@
 //! Reading the table's changes in position order.
 //!
-//! A poll reads the rows with `(last_updated, id)` strictly after the last
-//! position and `last_updated` at or before `NOW(6)` less the grace period,
+//! A poll reads the rows with `(stamp, key)` strictly after the last
+//! position and the stamp at or before `NOW(6)` less the grace period,
 //! and hands on only those before the first change that is written but not
 //! yet committed (see [`super::uncommitted`]). The triggers stamp each row
 //! when it is written (`SYSDATE(6)`, not the statement's start), so the grace
@@ -16,7 +16,10 @@ use mysql_async::{Conn, Row, Value};
 
 use crate::error::{Error, Result};
 use crate::record::{FieldValue, Record};
+use crate::source::catalog::ColumnKind;
+use crate::source::key::KeyColumns;
 use crate::source::mysql::quote_identifier;
+use crate::source::values::field_value;
 use crate::source::position::Position;
 use crate::source::uncommitted::before_uncommitted;
 use crate::timestamp::Timestamp;
@@ -38,40 +41,72 @@ pub struct Polled {
 /// Reads the changes of one table.
 #[derive(Debug, Clone)]
 pub struct Tailer {
-    select: String,
-    select_keys: String,
-    id_column: String,
+    select_after: String,
+    select_from: String,
+    keys_after: String,
+    keys_from: String,
+    key: KeyColumns,
+    kinds: Vec<(String, ColumnKind)>,
     timestamp_column: String,
     grace_micros: i64,
 }
 
 impl Tailer {
-    /// A tailer for `table`, ordered by `timestamp_column` then `id_column`.
+    /// A tailer for `table`, ordered by `timestamp_column` then `key`,
+    /// converting each column by its kind in `kinds` (from the catalog).
     pub fn new(
         table: &str,
-        id_column: &str,
+        key: KeyColumns,
+        kinds: Vec<(String, ColumnKind)>,
         timestamp_column: &str,
         grace: std::time::Duration,
     ) -> Self {
-        let (table_q, id_q, ts_q) = (
-            quote_identifier(table),
-            quote_identifier(id_column),
-            quote_identifier(timestamp_column),
+        let (table_q, ts_q) = (quote_identifier(table), quote_identifier(timestamp_column));
+        let order = format!("ORDER BY {ts_q}, {} LIMIT ?", key.order_list());
+        // The OR form (rather than a row comparison on the stamp too) lets
+        // MariaDB range-scan the (stamp, key) index.
+        let after = format!(
+            "FROM {table_q} WHERE {ts_q} >= ? AND ({ts_q} > ? OR {}) AND {ts_q} <= ? {order}",
+            key.after()
         );
-        // The OR form (rather than a row comparison) lets MariaDB range-scan
-        // the (last_updated, id) index.
-        let range = format!(
-            "FROM {table_q}
-             WHERE {ts_q} >= ? AND ({ts_q} > ? OR {id_q} > ?) AND {ts_q} <= ?
-             ORDER BY {ts_q}, {id_q} LIMIT ?"
-        );
+        let from = format!("FROM {table_q} WHERE {ts_q} >= ? AND {ts_q} <= ? {order}");
+        let keys = format!("SELECT {ts_q}, {}", key.select_list());
         Self {
-            select: format!("SELECT * {range}"),
-            select_keys: format!("SELECT {ts_q}, {id_q} {range}"),
-            id_column: id_column.to_owned(),
+            select_after: format!("SELECT * {after}"),
+            select_from: format!("SELECT * {from}"),
+            keys_after: format!("{keys} {after}"),
+            keys_from: format!("{keys} {from}"),
+            key,
+            kinds,
             timestamp_column: timestamp_column.to_owned(),
             grace_micros: i64::try_from(grace.as_micros()).unwrap_or(i64::MAX),
         }
+    }
+
+    /// A tailer for `table` as the catalog describes it now, keyed by
+    /// `configured_key` (empty: the primary key).
+    pub async fn from_catalog(
+        conn: &mut Conn,
+        table: &str,
+        configured_key: &[String],
+        timestamp_column: &str,
+        decimals: crate::config::DecimalHandling,
+        grace: std::time::Duration,
+    ) -> Result<Self> {
+        let description = crate::source::catalog::TableDescription::read(conn, table).await?;
+        let kinds = description.kinds(decimals);
+        let key = KeyColumns::new(&description, &description.key_columns(configured_key)?, &kinds)?;
+        Ok(Self::new(table, key, kinds, timestamp_column, grace))
+    }
+
+    /// The key columns.
+    pub fn key(&self) -> &KeyColumns {
+        &self.key
+    }
+
+    /// Converts columns by these kinds from now on (the table changed).
+    pub fn set_kinds(&mut self, kinds: Vec<(String, ColumnKind)>) {
+        self.kinds = kinds;
     }
 
     /// Up to `limit` committed rows after `after`, in position order, that
@@ -79,7 +114,7 @@ impl Tailer {
     pub async fn read_committed(
         &self,
         conn: &mut Conn,
-        after: Option<Position>,
+        after: Option<&Position>,
         limit: usize,
     ) -> Result<Vec<SourceRow>> {
         Ok(self.poll(conn, after, limit).await?.rows)
@@ -89,7 +124,7 @@ impl Tailer {
     pub async fn poll(
         &self,
         conn: &mut Conn,
-        after: Option<Position>,
+        after: Option<&Position>,
         limit: usize,
     ) -> Result<Polled> {
         let now: Value = conn
@@ -108,7 +143,7 @@ impl Tailer {
     async fn read_before(
         &self,
         conn: &mut Conn,
-        after: Option<Position>,
+        after: Option<&Position>,
         limit: usize,
         now: Timestamp,
     ) -> Result<Vec<SourceRow>> {
@@ -116,39 +151,31 @@ impl Tailer {
         if after.is_some_and(|position| position.timestamp >= bound) {
             return Ok(Vec::new());
         }
-        let after = after.unwrap_or(Position {
-            timestamp: Timestamp(0),
-            id: i64::MIN,
-        });
-        let params = (
-            after.timestamp.to_mysql(),
-            after.timestamp.to_mysql(),
-            after.id,
-            bound.to_mysql(),
-            limit as u64,
-        );
+        let start = Position::start_of(Timestamp(0));
+        let after = after.unwrap_or(&start);
+        let (select, select_keys, params) = if after.key.is_empty() {
+            let params = vec![after.timestamp.to_mysql(), bound.to_mysql(), Value::from(limit as u64)];
+            (&self.select_from, &self.keys_from, params)
+        } else {
+            let mut params = vec![after.timestamp.to_mysql(), after.timestamp.to_mysql()];
+            params.extend(KeyColumns::params(&after.key));
+            params.push(bound.to_mysql());
+            params.push(Value::from(limit as u64));
+            (&self.select_after, &self.keys_after, params)
+        };
         // The dirty read first: a change it misses and the committed read
         // then finds has committed, which is fine; the other order could miss
         // one in flight. The isolation level applies to the next transaction
         // only, the autocommit SELECT right after it (MySQL and MariaDB alike).
         conn.query_drop("SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED")
             .await?;
-        let dirty: Vec<(Value, i64)> = conn.exec(self.select_keys.as_str(), params.clone()).await?;
+        let dirty: Vec<Row> = conn.exec(select_keys.as_str(), params.clone()).await?;
         let dirty_complete = dirty.len() < limit;
         let dirty = dirty
             .into_iter()
-            .map(|(timestamp, id)| {
-                Timestamp::from_mysql(&timestamp)
-                    .map(|timestamp| Position { timestamp, id })
-                    .ok_or_else(|| {
-                        Error::Source(format!(
-                            "column `{}` holds {timestamp:?}, not a DATETIME",
-                            self.timestamp_column
-                        ))
-                    })
-            })
+            .map(|row| self.key_position(row.unwrap()))
             .collect::<Result<Vec<_>>>()?;
-        let rows: Vec<Row> = conn.exec(self.select.as_str(), params).await?;
+        let rows: Vec<Row> = conn.exec(select.as_str(), params).await?;
         let committed = rows
             .into_iter()
             .map(|row| self.convert(row))
@@ -156,13 +183,27 @@ impl Tailer {
         Ok(before_uncommitted(committed, &dirty, dirty_complete))
     }
 
-    /// A row of the table as a [`SourceRow`] (its position from the id and
+    /// The position of a `SELECT stamp, key…` row.
+    pub fn key_position(&self, mut values: Vec<Value>) -> Result<Position> {
+        if values.is_empty() {
+            return Err(Error::Source("a key read returned no columns".into()));
+        }
+        let key = self.key.of_values(values.split_off(1))?;
+        let timestamp = Timestamp::from_mysql(&values[0]).ok_or_else(|| {
+            Error::Source(format!(
+                "column `{}` holds {:?}, not a DATETIME",
+                self.timestamp_column, values[0]
+            ))
+        })?;
+        Ok(Position { timestamp, key })
+    }
+
+    /// A row of the table as a [`SourceRow`] (its position from the key and
     /// stamp columns).
     pub fn convert(&self, row: Row) -> Result<SourceRow> {
         let columns = row.columns();
         let values = row.unwrap();
         let mut record = Record::default();
-        let mut id = None;
         let mut timestamp = None;
         for (column, value) in columns.iter().zip(values) {
             let name = column.name_str();
@@ -173,34 +214,38 @@ impl Tailer {
                 timestamp = Some(ts);
                 FieldValue::Long(ts.micros())
             } else {
-                column_value(column, value)?
+                match self.kinds.iter().find(|(known, _)| *known == name) {
+                    Some((_, kind)) => field_value(*kind, value)
+                        .map_err(|why| Error::Source(format!("column `{name}`: {why}")))?,
+                    // A column the table gained since the catalog was read.
+                    None => column_value(column, value)?,
+                }
             };
-            if name == self.id_column {
-                id = match field {
-                    FieldValue::Int(i) => Some(i64::from(i)),
-                    FieldValue::Long(l) => Some(l),
-                    _ => None,
-                };
-            }
             record.fields.push(crate::record::Field {
                 name: name.into_owned(),
                 value: field,
             });
         }
-        let missing =
-            |column: &str| Error::Source(format!("the table has no usable `{column}` column"));
+        let key = self.key.of_record(&record)?;
         Ok(SourceRow {
             position: Position {
-                timestamp: timestamp.ok_or_else(|| missing(&self.timestamp_column))?,
-                id: id.ok_or_else(|| missing(&self.id_column))?,
+                timestamp: timestamp.ok_or_else(|| {
+                    Error::Source(format!(
+                        "the table has no usable `{}` column",
+                        self.timestamp_column
+                    ))
+                })?,
+                key,
             },
             record,
         })
     }
 }
 
-/// Maps a MySQL value to a field by the column's type: integers that fit in
-/// 32 bits as `int`, DECIMAL and floating point as `double`, text as `string`.
+/// Maps a MySQL value of a column the catalog did not describe (added since
+/// it was read) by the wire type: integers that fit in 32 bits as `int`,
+/// DECIMAL and floating point as `double`, text as `string`. The producer
+/// then reads the catalog again and converts by kind.
 fn column_value(column: &mysql_async::Column, value: Value) -> Result<FieldValue> {
     use mysql_async::consts::ColumnType::*;
     let name = column.name_str();

@@ -175,7 +175,7 @@ mod tests {
 
     const SOURCE: SourceTable<'static> = SourceTable {
         table: "t",
-        id_column: "k",
+        key_columns: &[],
         timestamp_column: "ts",
     };
 

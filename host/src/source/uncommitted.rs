@@ -25,11 +25,11 @@ pub fn before_uncommitted(
     dirty: &[Position],
     dirty_complete: bool,
 ) -> Vec<SourceRow> {
-    let mut checked = committed.iter().map(|row| row.position).peekable();
+    let mut checked = committed.iter().map(|row| &row.position).peekable();
     let in_flight = dirty.iter().find(|key| {
         // Both lists are in key order: walk them together.
         while checked.next_if(|position| position < key).is_some() {}
-        checked.next_if(|position| position == *key).is_none()
+        checked.next_if(|&position| position == *key).is_none()
     });
     let keep = committed.partition_point(|row| {
         in_flight.is_none_or(|key| row.position < *key)
@@ -43,12 +43,13 @@ pub fn before_uncommitted(
 mod tests {
     use super::*;
     use crate::record::Record;
+    use crate::source::position::KeyPart;
     use crate::timestamp::Timestamp;
 
     fn key(timestamp: i64, id: i64) -> Position {
         Position {
             timestamp: Timestamp(timestamp),
-            id,
+            key: vec![KeyPart::Int(id)],
         }
     }
 
@@ -65,7 +66,10 @@ mod tests {
         let dirty: Vec<_> = dirty.iter().map(|&(t, id)| key(t, id)).collect();
         before_uncommitted(rows(committed), &dirty, complete)
             .iter()
-            .map(|row| (row.position.timestamp.micros(), row.position.id))
+            .map(|row| match row.position.key[..] {
+                [KeyPart::Int(id)] => (row.position.timestamp.micros(), id),
+                _ => unreachable!(),
+            })
             .collect()
     }
 

@@ -12,6 +12,10 @@ use tokio::sync::watch;
 use crate::error::Result;
 use crate::source::mysql::{ensure_product_table, quote_identifier};
 
+/// The seed table's key column: what the producer creates a missing source
+/// table with (the seed's shape).
+pub const SEED_KEY_COLUMN: &str = "id";
+
 pub use seed::{SeedProduct, read_seed};
 
 /// How the updater changes rows.

@@ -89,7 +89,7 @@ impl Harness {
         base.mysql.url = format!("{mysql_server}/{database}");
         base.source.poll_interval_ms = 50;
         base.source.grace_period_ms = 50;
-        base.source.value_schema_file = root.join("schemas/product_value_avro_schema.json");
+        base.source.value_schema_file = Some(root.join("schemas/product_value_avro_schema.json"));
         base.topic.partitions = 10;
         base.kafka
             .insert("bootstrap.servers".into(), "127.0.0.1:9092".into());
