@@ -22,6 +22,7 @@ use wasmtime::Trap;
 use wasmtime::component::Component;
 
 use super::bindings::{Manifest, Outcome, Row, Transform, TransformPre, Value};
+use super::cpu_budget::{Overspent, WALL_MARGIN};
 use super::engine;
 use super::sandbox::{self, BLOCKING_REFUSED, Host};
 use crate::config::PluginConfig;
@@ -169,7 +170,11 @@ impl Loaded {
         let result = instance.bindings.call_transform(&mut instance.store, rows);
         let overspent = instance.store.data().cpu.overspent();
         let failure = match result {
-            Ok(_) if overspent => CallFailure {
+            Ok(_) if overspent == Some(Overspent::Wall) => CallFailure {
+                reason: wall_limit_reason(budget),
+                timed_out: true,
+            },
+            Ok(_) if overspent.is_some() => CallFailure {
                 reason: format!(
                     "exceeded its time limit of {} ms per record (CPU time, the host's copying of its output included: {budget} ms for {records} records)",
                     self.config.time_limit_ms
@@ -184,6 +189,8 @@ impl Loaded {
                         "returned more than {output_cap} bytes for {records} records of {input_bytes} bytes (the limit is {} × the input + {OUTPUT_ALLOWANCE} bytes)",
                         self.config.output_ratio
                     )
+                } else if timed_out && instance.store.data().cpu.wall_expired {
+                    wall_limit_reason(budget)
                 } else if timed_out {
                     format!(
                         "exceeded its time limit of {} ms per record (CPU time: {budget} ms for {records} records)",
@@ -200,10 +207,21 @@ impl Loaded {
     }
 }
 
+/// The reason of a call the wall-clock watchdog stopped.
+fn wall_limit_reason(budget_ms: u64) -> String {
+    format!(
+        "exceeded its wall-clock limit of {} ms (its {budget_ms} ms of CPU time plus {} ms) without using its CPU budget: it stalled, or the machine gave it no CPU",
+        budget_ms + WALL_MARGIN.as_millis() as u64,
+        WALL_MARGIN.as_millis()
+    )
+}
+
 /// Why a call trapped: the limit it hit, or the trap itself.
 fn describe_failure(store: &Store<Host>, error: &wasmtime::Error, budget_ms: u64) -> String {
     let limits = &store.data().limits;
-    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) && store.data().cpu.wall_expired {
+        wall_limit_reason(budget_ms)
+    } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         format!("exceeded its time limit ({budget_ms} ms of CPU time for the call)")
     } else if limits.memory_refused {
         format!(

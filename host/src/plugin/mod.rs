@@ -4,7 +4,7 @@
 //! The pieces, one idea each:
 //!
 //! - `engine`: the shared wasmtime engine and the epoch ticker behind time limits;
-//! - `cpu_budget`: time limits counted in the calling thread's CPU time;
+//! - `cpu_budget`: time limits in the calling thread's CPU time, and the wall-clock watchdog;
 //! - `sandbox`: the capability-free WASI context and the memory/table limits;
 //! - `loaded`: one compiled, instantiated plugin version;
 //! - `bisect`: batch calls that isolate the one record that traps;

@@ -214,7 +214,7 @@ pub fn store(engine: &Engine, config: &PluginConfig) -> Store<Host> {
     };
     let mut store = Store::new(engine, host);
     store.limiter(|host| &mut host.limits);
-    store.epoch_deadline_callback(|store| Ok(store.data().cpu.on_deadline()));
+    store.epoch_deadline_callback(|mut store| Ok(store.data_mut().cpu.on_deadline()));
     store
 }
 
