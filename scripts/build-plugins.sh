@@ -6,13 +6,22 @@
 #   plugins/python/NAME/app.py     Python      -> plugins/wasm/NAME_py.wasm  (componentize-py)
 #   plugins/js/NAME/index.js       JavaScript  -> plugins/wasm/NAME_js.wasm  (componentize-js)
 #
-# Usage: scripts/build-plugins.sh [plugin ...]   (default: every plugin)
-# A plugin is a Rust crate name (`cat5-discount`) or a folder under plugins/
-# (`python/cat5-discount`, `js/cat5-discount`, `plugins/python/my-rule`).
+# Usage: scripts/build-plugins.sh [--out DIR] [plugin ...]   (default: every plugin)
+# A plugin is a Rust crate name (`cat5-discount`), a folder under plugins/
+# (`python/cat5-discount`, `js/cat5-discount`, `plugins/python/my-rule`) or
+# any folder with an app.py or index.js. `--out DIR` writes the components
+# to DIR instead of plugins/wasm: point it at a running pipeline's plugin
+# folder and the new version is swapped in when it lands.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+
+out="$root/plugins/wasm"
+if [ "${1:-}" = --out ]; then
+  out="$(mkdir -p "$2" && cd "$2" && pwd)"
+  shift 2
+fi
 
 crates=()
 python=()
@@ -29,8 +38,12 @@ if [ $# -eq 0 ]; then
   done
 else
   for plugin in "$@"; do
-    dir="plugins/${plugin#plugins/}"
-    dir="${dir%/}"
+    if [ -e "$plugin/app.py" ] || [ -e "$plugin/index.js" ]; then
+      dir="$(cd "$plugin" && pwd)"
+    else
+      dir="plugins/${plugin#plugins/}"
+      dir="${dir%/}"
+    fi
     if [ -e "$dir/Cargo.toml" ]; then
       crates+=("$(basename "$dir")")
     elif [ -e "$dir/app.py" ]; then
@@ -44,11 +57,18 @@ else
   done
 fi
 
-mkdir -p plugins/wasm
+mkdir -p "$out"
+# Whether $out/$1 is newer than every file of folder $2 and the WIT
+# (cargo does this for Rust; componentize-py/js rebuild from scratch).
+up_to_date() {
+  [ -e "$out/$1" ] &&
+    [ -z "$(find "$2" wit -newer "$out/$1" -not -path '*/__pycache__*' -print -quit)" ]
+}
+
 # Moves a built component into place under its final name.
 install_wasm() {
-  mv "plugins/wasm/$1.tmp" "plugins/wasm/$1"
-  echo "plugins/wasm/$1"
+  mv "$out/$1.tmp" "$out/$1"
+  echo "$out/$1"
 }
 
 if [ ${#crates[@]} -gt 0 ]; then
@@ -62,7 +82,7 @@ if [ ${#crates[@]} -gt 0 ]; then
   cargo build --profile release-wasm --target wasm32-wasip2 "${args[@]}"
   for crate in "${crates[@]}"; do
     file="${crate//-/_}.wasm"
-    cp "${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release-wasm/$file" "plugins/wasm/$file.tmp"
+    cp "${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release-wasm/$file" "$out/$file.tmp"
     install_wasm "$file"
   done
 fi
@@ -76,8 +96,9 @@ fi
 for dir in "${python[@]}"; do
   name="$(basename "$dir")"
   file="${name//-/_}_py.wasm"
+  up_to_date "$file" "$dir" && continue
   (cd "$dir" && "$root/.tools/venv/bin/componentize-py" --wit-path "$root/wit" --world transform \
-    componentize --python-path . app --output "$root/plugins/wasm/$file.tmp") >/dev/null
+    componentize --python-path . app --output "$out/$file.tmp") >/dev/null
   install_wasm "$file"
 done
 
@@ -86,7 +107,8 @@ done
 for dir in "${js[@]}"; do
   name="$(basename "$dir")"
   file="${name//-/_}_js.wasm"
+  up_to_date "$file" "$dir" && continue
   plugins/js/node_modules/.bin/componentize-js "$dir/index.js" --wit wit --world-name transform \
-    --disable stdio random clocks http fetch-event --out "plugins/wasm/$file.tmp" >/dev/null
+    --disable stdio random clocks http fetch-event --out "$out/$file.tmp" >/dev/null
   install_wasm "$file"
 done
