@@ -15,11 +15,12 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+caller="$PWD"
 cd "$root"
 
 out="$root/plugins/wasm"
 if [ "${1:-}" = --out ]; then
-  out="$(mkdir -p "$2" && cd "$2" && pwd)"
+  out="$(cd "$caller" && mkdir -p "$2" && cd "$2" && pwd)"
   shift 2
 fi
 
@@ -38,8 +39,10 @@ if [ $# -eq 0 ]; then
   done
 else
   for plugin in "$@"; do
-    if [ -e "$plugin/app.py" ] || [ -e "$plugin/index.js" ]; then
-      dir="$(cd "$plugin" && pwd)"
+    given="$plugin"
+    [ "${plugin#/}" = "$plugin" ] && given="$caller/$plugin"
+    if [ ! -e "plugins/${plugin#plugins/}" ] && { [ -e "$given/app.py" ] || [ -e "$given/index.js" ]; }; then
+      dir="$(cd "$given" && pwd)"
     else
       dir="plugins/${plugin#plugins/}"
       dir="${dir%/}"

@@ -9,7 +9,7 @@ use clap::Subcommand;
 use crate::codec::ValueSchema;
 use crate::config::Config;
 use crate::error::Result;
-use crate::plugin::{SchemaFields, check_plugin, new_plugin};
+use crate::plugin::{Language, SchemaFields, check_plugin, new_plugin_in};
 
 /// Plugin kit: check a `.wasm` against the schema, or start a new plugin crate.
 #[derive(Debug, Subcommand)]
@@ -19,10 +19,14 @@ pub enum PluginCommand {
         /// The plugin component.
         file: PathBuf,
     },
-    /// Write a new plugin crate that builds as it is (it passes records through).
+    /// Write a new plugin that builds as it is (it passes records through).
     New {
-        /// Crate name, lower-case kebab-case (e.g. `round-prices`).
+        /// Plugin name, lower-case kebab-case (e.g. `round-prices`).
         name: String,
+        /// The language: a Rust crate in plugins/NAME, or a Python or
+        /// JavaScript module in plugins/python/NAME or plugins/js/NAME.
+        #[arg(long, value_enum, default_value_t = Language::Rust)]
+        lang: Language,
         /// Where plugin crates live.
         #[arg(long, default_value = "plugins")]
         dir: PathBuf,
@@ -33,13 +37,14 @@ pub enum PluginCommand {
 pub fn run(config: &Config, command: &PluginCommand) -> Result<String> {
     match command {
         PluginCommand::Check { file } => check(config, file),
-        PluginCommand::New { name, dir } => {
-            let crate_dir = new_plugin(dir, name)?;
+        PluginCommand::New { name, lang, dir } => {
+            let plugin_dir = new_plugin_in(dir, name, *lang)?;
             Ok(format!(
-                "created {}\nbuild it with `just plugins` (or scripts/build-plugins.sh); \
-                 it lands in plugins/wasm/{}.wasm",
-                crate_dir.display(),
-                name.replace('-', "_")
+                "created {}\nbuild it with `scripts/build-plugins.sh {}` (or `just plugins`); \
+                 it lands in plugins/wasm/{}",
+                plugin_dir.display(),
+                lang.folder(name),
+                lang.wasm_file(name)
             ))
         }
     }

@@ -30,7 +30,7 @@ mod watch;
 
 pub use chain::{ChainOutcome, DeadLetter, PluginChain, PluginStats, SwapEvent};
 pub use check::{CheckReport, check_plugin, sample_records};
-pub use scaffold::new_plugin;
+pub use scaffold::{Language, new_plugin, new_plugin_in};
 pub use schema::{FieldSpec, FieldType, SchemaFields};
 
 /// Host bindings generated from `wit/transform.wit`.
