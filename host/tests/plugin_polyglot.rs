@@ -6,7 +6,9 @@ mod plugin_support;
 use std::time::Instant;
 
 use pipeline::config::PluginConfig;
-use pipeline::plugin::{ChainOutcome, PluginChain, check_plugin};
+use pipeline::plugin::{
+    ChainOutcome, Language, PluginChain, check_plugin, check_plugin_with, new_plugin_in,
+};
 use pipeline::record::{FieldValue, Record};
 use plugin_support::{schema, wasm};
 
@@ -83,10 +85,29 @@ fn python_and_js_seed_chains_give_the_rust_chains_output() {
     }
 }
 
+fn with_memory(path: std::path::PathBuf, memory_limit_mib: u64) -> PluginConfig {
+    PluginConfig {
+        memory_limit_mib,
+        ..PluginConfig::at(path)
+    }
+}
+
 #[test]
 fn plugin_check_works_in_every_language() {
-    for file in ["cat5_discount", "cat5_discount_py", "cat5_discount_js"] {
-        let report = check_plugin(&wasm(file), &schema()).unwrap();
+    let error = check_plugin(&wasm("cat5_discount_py"), &schema())
+        .map(drop)
+        .expect_err("16 MiB is too little for Python");
+    assert!(
+        error.to_string().contains("exceeded its memory limit of 16 MiB")
+            && error.to_string().contains("memory_limit_mib = 64"),
+        "{error}"
+    );
+    for (file, memory) in [
+        ("cat5_discount", 16),
+        ("cat5_discount_py", PYTHON_MEMORY_MIB),
+        ("cat5_discount_js", JS_MEMORY_MIB),
+    ] {
+        let report = check_plugin_with(&with_memory(wasm(file), memory), &schema()).unwrap();
         assert!(
             report.version.starts_with("cat5-discount@0.1.0#"),
             "{file}: {}",
@@ -128,4 +149,61 @@ fn memory_each_language_needs() {
         let needed = needed.unwrap_or_else(|| panic!("{file} does not run in {documented} MiB"));
         assert!(needed * 5 / 4 <= documented, "{file}: {needed} MiB leaves no headroom in {documented}");
     }
+}
+
+/// The README's Python and JavaScript examples are `plugins/python/round-prices`
+/// and `plugins/js/round-prices`, which `build-plugins.sh` builds.
+#[test]
+fn the_readme_python_and_js_examples_are_the_round_prices_plugins() {
+    let readme = std::fs::read_to_string(plugin_support::root().join("README.md")).unwrap();
+    for (marker, source, file, memory) in [
+        ("# plugins/python/round-prices/app.py", "plugins/python/round-prices/app.py", "round_prices_py", PYTHON_MEMORY_MIB),
+        ("// plugins/js/round-prices/index.js", "plugins/js/round-prices/index.js", "round_prices_js", JS_MEMORY_MIB),
+    ] {
+        let source = std::fs::read_to_string(plugin_support::root().join(source)).unwrap();
+        let start = readme.find(marker).expect("README shows the example") + marker.len();
+        let rest = &readme[start..];
+        let example = rest[..rest.find("```").unwrap()].split_once('\n').unwrap().1;
+        assert_eq!(example.trim(), source.trim(), "{marker}");
+
+        let report = check_plugin_with(&with_memory(wasm(file), memory), &schema()).unwrap();
+        let rounded = report.samples.iter().all(|(_, outcome)| match outcome {
+            ChainOutcome::Keep(record) => {
+                matches!(record.get("price"), Some(FieldValue::Double(p)) if p.fract() == 0.0)
+            }
+            _ => false,
+        });
+        assert!(rounded, "{file}: {report}");
+    }
+}
+
+/// `pipeline plugin new --lang python|js` writes a plugin that builds as is
+/// (with the one command the template names) and passes records through.
+#[test]
+fn new_python_and_js_plugins_build_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("wasm");
+    for language in [Language::Python, Language::Js] {
+        let plugin = new_plugin_in(dir.path(), "my-filter", language).unwrap();
+        assert!(plugin.ends_with(language.folder("my-filter")));
+        assert!(new_plugin_in(dir.path(), "my-filter", language).is_err(), "never overwrites");
+        let status = std::process::Command::new(plugin_support::root().join("scripts/build-plugins.sh"))
+            .arg("--out")
+            .arg(&out)
+            .arg(&plugin)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{language:?} template does not build");
+        let file = out.join(language.wasm_file("my-filter"));
+        let report = check_plugin_with(&with_memory(file, 64), &schema()).unwrap();
+        assert!(report.version.starts_with("my-filter@0.1.0#"), "{report}");
+        assert!(
+            report
+                .samples
+                .iter()
+                .all(|(_, outcome)| matches!(outcome, ChainOutcome::Keep(_))),
+            "{report}"
+        );
+    }
+    assert!(new_plugin_in(dir.path(), "python", Language::Python).is_err());
 }

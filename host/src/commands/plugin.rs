@@ -2,14 +2,14 @@
 //! plugin author's kit (the work is in `crate::plugin`'s `check` and
 //! `scaffold`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Subcommand;
 
 use crate::codec::ValueSchema;
-use crate::config::Config;
+use crate::config::{Config, PluginConfig};
 use crate::error::Result;
-use crate::plugin::{Language, SchemaFields, check_plugin, new_plugin_in};
+use crate::plugin::{Language, SchemaFields, check_plugin_with, new_plugin_in};
 
 /// Plugin kit: check a `.wasm` against the schema, or start a new plugin crate.
 #[derive(Debug, Subcommand)]
@@ -18,6 +18,9 @@ pub enum PluginCommand {
     Check {
         /// The plugin component.
         file: PathBuf,
+        /// Its memory limit (a Python or JavaScript plugin needs 64).
+        #[arg(long, default_value_t = PluginConfig::at("").memory_limit_mib)]
+        memory_limit_mib: u64,
     },
     /// Write a new plugin that builds as it is (it passes records through).
     New {
@@ -36,7 +39,16 @@ pub enum PluginCommand {
 /// Runs the subcommand; returns what it prints.
 pub fn run(config: &Config, command: &PluginCommand) -> Result<String> {
     match command {
-        PluginCommand::Check { file } => check(config, file),
+        PluginCommand::Check {
+            file,
+            memory_limit_mib,
+        } => check(
+            config,
+            &PluginConfig {
+                memory_limit_mib: *memory_limit_mib,
+                ..PluginConfig::at(file)
+            },
+        ),
         PluginCommand::New { name, lang, dir } => {
             let plugin_dir = new_plugin_in(dir, name, *lang)?;
             Ok(format!(
@@ -50,8 +62,8 @@ pub fn run(config: &Config, command: &PluginCommand) -> Result<String> {
     }
 }
 
-fn check(config: &Config, file: &Path) -> Result<String> {
+fn check(config: &Config, plugin: &PluginConfig) -> Result<String> {
     let schema = ValueSchema::load(&config.source.value_schema_file)?;
     let fields = SchemaFields::from_avro(&schema.schema)?.with_key(&config.source.id_column);
-    Ok(check_plugin(file, &fields)?.to_string())
+    Ok(check_plugin_with(plugin, &fields)?.to_string())
 }
