@@ -25,7 +25,7 @@ use plugin_support::{products, schema, wasm};
 
 const BATCH: usize = 500;
 /// What the README documents for Python and JavaScript plugins.
-const INTERPRETER_MEMORY_MIB: u64 = 64;
+const INTERPRETER_MEMORY_MIB: u64 = 32;
 const LANGUAGES: [(&str, &str, u64); 3] = [
     ("rust", "", 16),
     ("python", "_py", INTERPRETER_MEMORY_MIB),

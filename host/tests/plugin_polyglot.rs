@@ -13,8 +13,8 @@ use pipeline::record::{FieldValue, Record};
 use plugin_support::{schema, wasm};
 
 /// What README and pipeline.toml document as each language's `memory_limit_mib`.
-const PYTHON_MEMORY_MIB: u64 = 64;
-const JS_MEMORY_MIB: u64 = 64;
+const PYTHON_MEMORY_MIB: u64 = 32;
+const JS_MEMORY_MIB: u64 = 32;
 
 fn seed_chain(suffix: &str, memory_limit_mib: u64) -> PluginChain {
     let plugins = ["uppercase_category", "cat5_discount"].map(|name| PluginConfig {
@@ -94,12 +94,12 @@ fn with_memory(path: std::path::PathBuf, memory_limit_mib: u64) -> PluginConfig 
 
 #[test]
 fn plugin_check_works_in_every_language() {
-    let error = check_plugin(&wasm("cat5_discount_py"), &schema())
+    let error = check_plugin_with(&with_memory(wasm("cat5_discount_py"), 8), &schema())
         .map(drop)
-        .expect_err("16 MiB is too little for Python");
+        .expect_err("8 MiB is too little for Python");
     assert!(
-        error.to_string().contains("exceeded its memory limit of 16 MiB")
-            && error.to_string().contains("memory_limit_mib = 64"),
+        error.to_string().contains("exceeded its memory limit of 8 MiB (it asked for")
+            && error.to_string().contains("memory_limit_mib = 32"),
         "{error}"
     );
     for (file, memory) in [
@@ -195,7 +195,7 @@ fn new_python_and_js_plugins_build_as_they_are() {
             .unwrap();
         assert!(status.success(), "{language:?} template does not build");
         let file = out.join(language.wasm_file("my-filter"));
-        let report = check_plugin_with(&with_memory(file, 64), &schema()).unwrap();
+        let report = check_plugin_with(&with_memory(file, 32), &schema()).unwrap();
         assert!(report.version.starts_with("my-filter@0.1.0#"), "{report}");
         assert!(
             report

@@ -12,7 +12,7 @@ use common::Harness;
 use pipeline::config::{Config, PluginConfig};
 
 /// README: a Python component needs this much memory.
-const PYTHON_MEMORY_MIB: u64 = 64;
+const PYTHON_MEMORY_MIB: u64 = 32;
 
 /// `percent`% of a price in cents, rounded half away from zero, as the
 /// plugins compute it (prices come from DECIMAL(12,2): whole cents).

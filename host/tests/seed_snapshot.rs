@@ -11,7 +11,7 @@ use pipeline::config::{Config, PluginConfig};
 
 /// The memory a Python or JavaScript component needs (README, "Write a
 /// transform in Python").
-const INTERPRETER_MEMORY_MIB: u64 = 64;
+const INTERPRETER_MEMORY_MIB: u64 = 32;
 
 /// Runs the seed through a pipeline whose chain is the seed's plugins with
 /// `suffix` (`""` Rust, `"_py"` Python, `"_js"` JavaScript) and snapshots it.

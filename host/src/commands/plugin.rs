@@ -18,7 +18,7 @@ pub enum PluginCommand {
     Check {
         /// The plugin component.
         file: PathBuf,
-        /// Its memory limit (a Python or JavaScript plugin needs 64).
+        /// Its memory limit (give a Python or JavaScript plugin 32).
         #[arg(long, default_value_t = PluginConfig::at("").memory_limit_mib)]
         memory_limit_mib: u64,
     },

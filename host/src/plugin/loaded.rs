@@ -40,7 +40,8 @@ pub const MAX_LABEL_BYTES: usize = 64;
 pub const OUTPUT_ALLOWANCE: usize = 256 * 1024;
 
 /// Said when a plugin runs out of memory: the usual cause at load time.
-const INTERPRETER_HINT: &str = "a Python or JavaScript plugin carries its interpreter and needs memory_limit_mib = 64";
+const INTERPRETER_HINT: &str =
+    "a Python or JavaScript plugin carries its interpreter: give it memory_limit_mib = 32";
 
 /// The text wasmtime's error carries when the hostcall fuel runs out.
 const FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
