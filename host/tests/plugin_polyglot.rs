@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use pipeline::config::PluginConfig;
 use pipeline::plugin::{
-    ChainOutcome, Language, PluginChain, check_plugin, check_plugin_with, new_plugin_in,
+    ChainOutcome, Language, PluginChain, check_plugin_with, new_plugin_in,
 };
 use pipeline::record::{FieldValue, Record};
 use plugin_support::{schema, wasm};
