@@ -67,7 +67,10 @@ fn swap_time(suffix: &str, memory: u64) -> Duration {
             chain.process(batch.clone());
             return started.elapsed();
         }
-        assert!(started.elapsed() < Duration::from_secs(600), "no swap in 10 minutes");
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "no swap in 10 minutes"
+        );
     }
 }
 

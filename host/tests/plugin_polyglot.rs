@@ -6,9 +6,7 @@ mod plugin_support;
 use std::time::Instant;
 
 use pipeline::config::PluginConfig;
-use pipeline::plugin::{
-    ChainOutcome, Language, PluginChain, check_plugin_with, new_plugin_in,
-};
+use pipeline::plugin::{ChainOutcome, Language, PluginChain, check_plugin_with, new_plugin_in};
 use pipeline::record::{FieldValue, Record};
 use plugin_support::{schema, wasm};
 
@@ -27,10 +25,28 @@ fn seed_chain(suffix: &str, memory_limit_mib: u64) -> PluginChain {
 /// Records that exercise both rules: categories in several cases and
 /// scripts, prices whose 80% falls on, near and between half cents.
 fn tricky_records() -> Vec<Record> {
-    let categories = ["cat_5", "CAT_5", "Cat_5", "cat_1", "café_5", "straße", "", "ǆ_5", "cat_5 "];
+    let categories = [
+        "cat_5", "CAT_5", "Cat_5", "cat_1", "café_5", "straße", "", "ǆ_5", "cat_5 ",
+    ];
     let mut prices = vec![
-        1.29375, -1.29375, 1000000.15625, 1.29374, 0.00625, 0.006, 0.0, -0.0, 40.86, 12.5,
-        99.99, 1e20, 1e-300, 1e21, 1.5e-7, 123456789.015625, f64::MAX, f64::MIN_POSITIVE,
+        1.29375,
+        -1.29375,
+        1000000.15625,
+        1.29374,
+        0.00625,
+        0.006,
+        0.0,
+        -0.0,
+        40.86,
+        12.5,
+        99.99,
+        1e20,
+        1e-300,
+        1e21,
+        1.5e-7,
+        123456789.015625,
+        f64::MAX,
+        f64::MIN_POSITIVE,
     ];
     prices.extend((0..400).map(|k| f64::from(k) * 0.03125 + 0.005));
     prices.extend((0..400).map(|k| f64::from(k * 7919 % 100_000) / 100.0));
@@ -98,7 +114,9 @@ fn plugin_check_works_in_every_language() {
         .map(drop)
         .expect_err("8 MiB is too little for Python");
     assert!(
-        error.to_string().contains("exceeded its memory limit of 8 MiB (it asked for")
+        error
+            .to_string()
+            .contains("exceeded its memory limit of 8 MiB (it asked for")
             && error.to_string().contains("memory_limit_mib = 32"),
         "{error}"
     );
@@ -147,7 +165,10 @@ fn memory_each_language_needs() {
         let needed = (1..=documented).find(|mib| runs(*mib));
         eprintln!("{file}: needs {needed:?} MiB (documented {documented})");
         let needed = needed.unwrap_or_else(|| panic!("{file} does not run in {documented} MiB"));
-        assert!(needed * 5 / 4 <= documented, "{file}: {needed} MiB leaves no headroom in {documented}");
+        assert!(
+            needed * 5 / 4 <= documented,
+            "{file}: {needed} MiB leaves no headroom in {documented}"
+        );
     }
 }
 
@@ -157,13 +178,26 @@ fn memory_each_language_needs() {
 fn the_readme_python_and_js_examples_are_the_round_prices_plugins() {
     let readme = std::fs::read_to_string(plugin_support::root().join("README.md")).unwrap();
     for (marker, source, file, memory) in [
-        ("# plugins/python/round-prices/app.py", "plugins/python/round-prices/app.py", "round_prices_py", PYTHON_MEMORY_MIB),
-        ("// plugins/js/round-prices/index.js", "plugins/js/round-prices/index.js", "round_prices_js", JS_MEMORY_MIB),
+        (
+            "# plugins/python/round-prices/app.py",
+            "plugins/python/round-prices/app.py",
+            "round_prices_py",
+            PYTHON_MEMORY_MIB,
+        ),
+        (
+            "// plugins/js/round-prices/index.js",
+            "plugins/js/round-prices/index.js",
+            "round_prices_js",
+            JS_MEMORY_MIB,
+        ),
     ] {
         let source = std::fs::read_to_string(plugin_support::root().join(source)).unwrap();
         let start = readme.find(marker).expect("README shows the example") + marker.len();
         let rest = &readme[start..];
-        let example = rest[..rest.find("```").unwrap()].split_once('\n').unwrap().1;
+        let example = rest[..rest.find("```").unwrap()]
+            .split_once('\n')
+            .unwrap()
+            .1;
         assert_eq!(example.trim(), source.trim(), "{marker}");
 
         let report = check_plugin_with(&with_memory(wasm(file), memory), &schema()).unwrap();
@@ -186,13 +220,17 @@ fn new_python_and_js_plugins_build_as_they_are() {
     for language in [Language::Python, Language::Js] {
         let plugin = new_plugin_in(dir.path(), "my-filter", language).unwrap();
         assert!(plugin.ends_with(language.folder("my-filter")));
-        assert!(new_plugin_in(dir.path(), "my-filter", language).is_err(), "never overwrites");
-        let status = std::process::Command::new(plugin_support::root().join("scripts/build-plugins.sh"))
-            .arg("--out")
-            .arg(&out)
-            .arg(&plugin)
-            .status()
-            .unwrap();
+        assert!(
+            new_plugin_in(dir.path(), "my-filter", language).is_err(),
+            "never overwrites"
+        );
+        let status =
+            std::process::Command::new(plugin_support::root().join("scripts/build-plugins.sh"))
+                .arg("--out")
+                .arg(&out)
+                .arg(&plugin)
+                .status()
+                .unwrap();
         assert!(status.success(), "{language:?} template does not build");
         let file = out.join(language.wasm_file("my-filter"));
         let report = check_plugin_with(&with_memory(file, 32), &schema()).unwrap();

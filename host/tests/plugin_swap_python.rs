@@ -57,7 +57,10 @@ async fn a_new_python_rule_dropped_in_while_running_changes_the_logs_with_no_los
     let new_app = app
         .replace("PERCENT_PAID = 80", "PERCENT_PAID = 70")
         .replace("version=\"0.1.0\"", "version=\"0.2.0\"");
-    assert_ne!(new_app, app, "the seed plugin's source changed: update this test");
+    assert_ne!(
+        new_app, app,
+        "the seed plugin's source changed: update this test"
+    );
     std::fs::write(source.join("app.py"), new_app).unwrap();
     harness.wait_for_lines(100, Duration::from_secs(120));
     // The one command: build it into the running chain's folder.

@@ -438,6 +438,9 @@ pub fn ensure_polyglot_plugins_built() {
             .args(["js/uppercase-category", "js/cat5-discount"])
             .status()
             .expect("run scripts/build-plugins.sh");
-        assert!(status.success(), "building the Python and JS plugins failed");
+        assert!(
+            status.success(),
+            "building the Python and JS plugins failed"
+        );
     });
 }
