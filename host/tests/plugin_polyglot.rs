@@ -245,3 +245,62 @@ fn new_python_and_js_plugins_build_as_they_are() {
     }
     assert!(new_plugin_in(dir.path(), "python", Language::Python).is_err());
 }
+
+/// The same through the binary: `plugin check --memory-limit-mib` on a
+/// Python and a JavaScript component, `plugin new --lang`.
+#[test]
+fn the_cli_checks_and_scaffolds_python_and_js_plugins() {
+    let pipeline = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+            .args(args)
+            .current_dir(plugin_support::root())
+            .output()
+            .unwrap()
+    };
+    for file in ["cat5_discount_py", "cat5_discount_js"] {
+        let path = wasm(file);
+        let check = pipeline(&[
+            "plugin",
+            "check",
+            path.to_str().unwrap(),
+            "--memory-limit-mib",
+            "32",
+        ]);
+        let stdout = String::from_utf8_lossy(&check.stdout);
+        assert!(
+            check.status.success(),
+            "{file}: {stdout}{}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        assert!(
+            stdout.contains("cat5-discount@0.1.0#") && stdout.contains("-> keep"),
+            "{stdout}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (lang, file) in [
+        ("python", "python/tidy-names/app.py"),
+        ("js", "js/tidy-names/index.js"),
+    ] {
+        let made = pipeline(&[
+            "plugin",
+            "new",
+            "tidy-names",
+            "--lang",
+            lang,
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ]);
+        let stdout = String::from_utf8_lossy(&made.stdout);
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        assert!(dir.path().join(file).exists(), "{file}");
+        assert!(
+            stdout.contains(&format!("scripts/build-plugins.sh {lang}/tidy-names")),
+            "{stdout}"
+        );
+    }
+}
