@@ -1,34 +1,117 @@
 #!/usr/bin/env bash
-# Builds every plugin crate under plugins/ as a wasm32-wasip2 component and
-# copies it to plugins/wasm/<crate_name_with_underscores>.wasm.
+# Builds every plugin under plugins/, whatever its language, as a component
+# in plugins/wasm/ (each file written beside and renamed into place, so a
+# running pipeline swaps in whole files only):
+#   plugins/NAME/Cargo.toml        Rust crate  -> plugins/wasm/NAME.wasm     (dashes become _)
+#   plugins/python/NAME/app.py     Python      -> plugins/wasm/NAME_py.wasm  (componentize-py)
+#   plugins/js/NAME/index.js       JavaScript  -> plugins/wasm/NAME_js.wasm  (componentize-js)
 #
-# Usage: scripts/build-plugins.sh [crate ...]   (default: every crate in plugins/)
+# Usage: scripts/build-plugins.sh [--out DIR] [plugin ...]   (default: every plugin)
+# A plugin is a Rust crate name (`cat5-discount`), a folder under plugins/
+# (`python/cat5-discount`, `js/cat5-discount`, `plugins/python/my-rule`) or
+# any folder with an app.py or index.js. `--out DIR` writes the components
+# to DIR instead of plugins/wasm: point it at a running pipeline's plugin
+# folder and the new version is swapped in when it lands.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+caller="$PWD"
 cd "$root"
 
-if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+out="$root/plugins/wasm"
+if [ "${1:-}" = --out ]; then
+  out="$(cd "$caller" && mkdir -p "$2" && cd "$2" && pwd)"
+  shift 2
+fi
+
+crates=()
+python=()
+js=()
+if [ $# -eq 0 ]; then
+  for manifest in plugins/*/Cargo.toml; do
+    crates+=("$(basename "$(dirname "$manifest")")")
+  done
+  for app in plugins/python/*/app.py; do
+    [ -e "$app" ] && python+=("$(dirname "$app")")
+  done
+  for index in plugins/js/*/index.js; do
+    [ -e "$index" ] && js+=("$(dirname "$index")")
+  done
+else
+  for plugin in "$@"; do
+    given="$plugin"
+    [ "${plugin#/}" = "$plugin" ] && given="$caller/$plugin"
+    if [ ! -e "plugins/${plugin#plugins/}" ] && { [ -e "$given/app.py" ] || [ -e "$given/index.js" ]; }; then
+      dir="$(cd "$given" && pwd)"
+    else
+      dir="plugins/${plugin#plugins/}"
+      dir="${dir%/}"
+    fi
+    if [ -e "$dir/Cargo.toml" ]; then
+      crates+=("$(basename "$dir")")
+    elif [ -e "$dir/app.py" ]; then
+      python+=("$dir")
+    elif [ -e "$dir/index.js" ]; then
+      js+=("$dir")
+    else
+      echo "build-plugins: no plugin $plugin ($dir has no Cargo.toml, app.py or index.js)" >&2
+      exit 2
+    fi
+  done
+fi
+
+mkdir -p "$out"
+# Whether $out/$1 is newer than every file of folder $2 and the WIT
+# (cargo does this for Rust; componentize-py/js rebuild from scratch).
+up_to_date() {
+  [ -e "$out/$1" ] &&
+    [ -z "$(find "$2" wit -newer "$out/$1" -not -path '*/__pycache__*' -print -quit)" ]
+}
+
+# Moves a built component into place under its final name.
+install_wasm() {
+  mv "$out/$1.tmp" "$out/$1"
+  echo "$out/$1"
+}
+
+if [ ${#crates[@]} -gt 0 ]; then
+  if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
-fi
-
-crates=("$@")
-if [ ${#crates[@]} -eq 0 ]; then
-    for manifest in plugins/*/Cargo.toml; do
-        crates+=("$(basename "$(dirname "$manifest")")")
-    done
-fi
-
-args=()
-for crate in "${crates[@]}"; do
+  fi
+  args=()
+  for crate in "${crates[@]}"; do
     args+=(-p "$crate")
-done
-cargo build --profile release-wasm --target wasm32-wasip2 "${args[@]}"
-
-mkdir -p plugins/wasm
-for crate in "${crates[@]}"; do
+  done
+  cargo build --profile release-wasm --target wasm32-wasip2 "${args[@]}"
+  for crate in "${crates[@]}"; do
     file="${crate//-/_}.wasm"
-    cp "${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release-wasm/$file" "plugins/wasm/$file.tmp"
-    mv "plugins/wasm/$file.tmp" "plugins/wasm/$file"
-    echo "plugins/wasm/$file"
+    cp "${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release-wasm/$file" "$out/$file.tmp"
+    install_wasm "$file"
+  done
+fi
+
+if [ ${#python[@]} -gt 0 ] || [ ${#js[@]} -gt 0 ]; then
+  scripts/install-plugin-tools.sh
+fi
+
+# componentize-py: the module `app` of the plugin's folder (its class
+# `WitWorld` implements the world), with its own interpreter inside.
+for dir in "${python[@]}"; do
+  name="$(basename "$dir")"
+  file="${name//-/_}_py.wasm"
+  up_to_date "$file" "$dir" && continue
+  (cd "$dir" && "$root/.tools/venv/bin/componentize-py" --wit-path "$root/wit" --world transform \
+    componentize --python-path . app --output "$out/$file.tmp") >/dev/null
+  install_wasm "$file"
+done
+
+# componentize-js with every WASI feature disabled: the component imports
+# nothing but the transform types (no stdio, clocks, random or http).
+for dir in "${js[@]}"; do
+  name="$(basename "$dir")"
+  file="${name//-/_}_js.wasm"
+  up_to_date "$file" "$dir" && continue
+  plugins/js/node_modules/.bin/componentize-js "$dir/index.js" --wit wit --world-name transform \
+    --disable stdio random clocks http fetch-event --out "$out/$file.tmp" >/dev/null
+  install_wasm "$file"
 done

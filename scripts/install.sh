@@ -72,3 +72,7 @@ if ! command -v nisshi >/dev/null || ! nisshi --version 2>/dev/null | grep -q '0
     fi
   fi
 fi
+
+# componentize-py and componentize-js (pinned, inside the checkout) for the
+# Python and JavaScript plugins.
+"$(dirname "$0")/install-plugin-tools.sh"

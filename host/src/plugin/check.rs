@@ -32,14 +32,20 @@ pub struct CheckReport {
 /// The plugin runs on a thread of its own, never the caller's (which may be
 /// an async runtime's, where WASI's blocking helpers would abort the process).
 pub fn check_plugin(path: &Path, schema: &SchemaFields) -> Result<CheckReport> {
-    super::loaded::off_runtime(|| check_here(path, schema)).map_err(|message| Error::Plugin {
-        plugin: path.display().to_string(),
+    check_plugin_with(&PluginConfig::at(path), schema)
+}
+
+/// As [`check_plugin`], with `config`'s limits (a Python or JavaScript
+/// plugin needs more memory than the default).
+pub fn check_plugin_with(config: &PluginConfig, schema: &SchemaFields) -> Result<CheckReport> {
+    super::loaded::off_runtime(|| check_here(config, schema)).map_err(|message| Error::Plugin {
+        plugin: config.path.display().to_string(),
         message,
     })?
 }
 
-fn check_here(path: &Path, schema: &SchemaFields) -> Result<CheckReport> {
-    let mut chain = PluginChain::load(&[PluginConfig::at(path)], schema)?;
+fn check_here(config: &PluginConfig, schema: &SchemaFields) -> Result<CheckReport> {
+    let mut chain = PluginChain::load(std::slice::from_ref(config), schema)?;
     let records = sample_records(schema, SAMPLES);
     let outcomes = chain.process(records.clone());
     Ok(CheckReport {

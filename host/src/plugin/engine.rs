@@ -5,6 +5,15 @@
 //! Time limits use epoch interruption, not fuel: fuel instruments every basic
 //! block (a measurable slowdown on the hot path), while an epoch check is a
 //! single load and compare at loop heads and function entries.
+//!
+//! Compiled code is cached on disk (wasmtime's cache, keyed by the file's
+//! bytes, wasmtime's version and the engine's settings): a Python or
+//! JavaScript component carries an interpreter and takes seconds to compile
+//! (minutes in a debug build), so each version is compiled once per machine,
+//! not once per process and member. `PIPELINE_WASM_CACHE=off` turns it off;
+//! `PIPELINE_WASM_CACHE=DIR` puts it in DIR (default: wasmtime's,
+//! `~/.cache/wasmtime`). Whoever can write there can change the code the
+//! host runs: keep it as private as the pipeline's binary.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -38,7 +47,26 @@ fn build() -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    config.cache(compilation_cache());
     Engine::new(&config)
+}
+
+/// The on-disk compilation cache (see the module comment); none when it is
+/// turned off or cannot be set up (the host then compiles every time).
+fn compilation_cache() -> Option<wasmtime::Cache> {
+    let mut cache = wasmtime::CacheConfig::new();
+    match std::env::var_os("PIPELINE_WASM_CACHE") {
+        Some(value) if value == "off" => return None,
+        Some(dir) if !dir.is_empty() => {
+            cache.with_directory(std::path::PathBuf::from(dir));
+        }
+        _ => {}
+    }
+    wasmtime::Cache::new(cache)
+        .inspect_err(|error| {
+            tracing::warn!(%error, "no compilation cache: plugins are compiled at every load")
+        })
+        .ok()
 }
 
 /// Increments the engine's epoch every [`TICK`], for the life of the process.

@@ -40,6 +40,10 @@ pub const MAX_LABEL_BYTES: usize = 64;
 /// What a call may return beyond `output_ratio` × its input, in bytes.
 pub const OUTPUT_ALLOWANCE: usize = 256 * 1024;
 
+/// Said when a plugin runs out of memory: the usual cause at load time.
+const INTERPRETER_HINT: &str =
+    "a Python or JavaScript plugin carries its interpreter: give it memory_limit_mib = 32";
+
 /// The text wasmtime's error carries when the hostcall fuel runs out.
 const FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
 
@@ -225,8 +229,9 @@ fn describe_failure(store: &Store<Host>, error: &wasmtime::Error, budget_ms: u64
         format!("exceeded its time limit ({budget_ms} ms of CPU time for the call)")
     } else if limits.memory_refused {
         format!(
-            "exceeded its memory limit of {} MiB",
-            limits.memory_limit_mib()
+            "exceeded its memory limit of {} MiB (it asked for {} MiB; {INTERPRETER_HINT})",
+            limits.memory_limit_mib(),
+            limits.refused_bytes.div_ceil(1024 * 1024)
         )
     } else if format!("{error:#}").contains(BLOCKING_REFUSED) {
         BLOCKING_REFUSED.to_owned()
@@ -342,6 +347,7 @@ fn instantiate(pre: &TransformPre<Host>, config: &PluginConfig) -> Result<Instan
 fn start_budget(store: &mut Store<Host>, limit_ms: u64, max_output: usize) {
     let host = store.data_mut();
     host.limits.memory_refused = false;
+    host.limits.refused_bytes = 0;
     host.replay_random();
     let first_look = host.cpu.start(limit_ms);
     store.set_epoch_deadline(first_look);

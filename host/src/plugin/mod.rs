@@ -12,7 +12,8 @@
 //! - `chain`: [`PluginChain`], what the consumer calls;
 //! - `watch`: the background thread that compiles changed files for hot swap;
 //! - `native`: the seed transforms in plain Rust, the benchmark's reference;
-//! - `check` and `scaffold`: `pipeline plugin check` and `pipeline plugin new`.
+//! - `check` and `scaffold`: `pipeline plugin check` and `pipeline plugin new`
+//!   (a Rust, Python or JavaScript plugin from `template/`).
 
 mod bisect;
 mod chain;
@@ -29,8 +30,8 @@ mod validate;
 mod watch;
 
 pub use chain::{ChainOutcome, DeadLetter, PluginChain, PluginStats, SwapEvent};
-pub use check::{CheckReport, check_plugin, sample_records};
-pub use scaffold::new_plugin;
+pub use check::{CheckReport, check_plugin, check_plugin_with, sample_records};
+pub use scaffold::{Language, new_plugin, new_plugin_in};
 pub use schema::{FieldSpec, FieldType, SchemaFields};
 
 /// Host bindings generated from `wit/transform.wit`.

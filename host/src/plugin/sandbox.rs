@@ -85,6 +85,8 @@ pub struct Limits {
     memory_bytes: usize,
     /// Set when a growth was refused; cleared before every call.
     pub memory_refused: bool,
+    /// The largest memory size refused, in bytes (for the message).
+    pub refused_bytes: usize,
 }
 
 impl Limits {
@@ -102,6 +104,9 @@ impl ResourceLimiter for Limits {
     ) -> wasmtime::Result<bool> {
         let allowed = desired <= self.memory_bytes;
         self.memory_refused |= !allowed;
+        if !allowed {
+            self.refused_bytes = self.refused_bytes.max(desired);
+        }
         Ok(allowed)
     }
 
@@ -208,6 +213,7 @@ pub fn store(engine: &Engine, config: &PluginConfig) -> Store<Host> {
         limits: Limits {
             memory_bytes,
             memory_refused: false,
+            refused_bytes: 0,
         },
         cpu: CpuBudget::default(),
         random,

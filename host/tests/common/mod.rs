@@ -425,3 +425,22 @@ pub fn ensure_plugins_built() {
         }
     });
 }
+
+/// Builds the Python and JavaScript seed plugins once (`build-plugins.sh`
+/// skips them when they are up to date).
+pub fn ensure_polyglot_plugins_built() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let root = workspace_root();
+        let status = Command::new("bash")
+            .arg(root.join("scripts/build-plugins.sh"))
+            .args(["python/uppercase-category", "python/cat5-discount"])
+            .args(["js/uppercase-category", "js/cat5-discount"])
+            .status()
+            .expect("run scripts/build-plugins.sh");
+        assert!(
+            status.success(),
+            "building the Python and JS plugins failed"
+        );
+    });
+}
