@@ -103,6 +103,31 @@ pub struct SourceConfig {
     pub position_file: PathBuf,
     /// The Avro value schema (the record's fixed fields).
     pub value_schema_file: PathBuf,
+    /// `timestamp` (poll the table by its stamp column, the default) or
+    /// `binlog` (read the server's row-based binary log, see `source::binlog`).
+    pub mode: SourceMode,
+    /// Binlog mode: the replica server id the producer registers with; must
+    /// differ from every other replica's and the server's. 0 picks one from
+    /// the process id (fine for one-off runs; set one in production).
+    pub server_id: u32,
+    /// Binlog mode: the value field that says which operation produced the
+    /// record: "c" insert, "u" update, "d" delete, "r" read by the snapshot.
+    pub operation_field: String,
+    /// Binlog mode: the value field holding the change's place in the binary
+    /// log (file number × 2^40 + offset), strictly increasing per key: the
+    /// consumers' duplicate rule keys on it instead of `timestamp_column`.
+    pub sequence_field: String,
+    /// Binlog mode: the saved binary-log position (file and offset).
+    pub binlog_position_file: PathBuf,
+}
+
+/// How the producer finds changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceMode {
+    #[default]
+    Timestamp,
+    Binlog,
 }
 
 impl Default for SourceConfig {
@@ -118,6 +143,11 @@ impl Default for SourceConfig {
             lookback_interval_ms: 1000,
             position_file: "time_track/last_read_timestamp.json".into(),
             value_schema_file: "schemas/product_value_avro_schema.json".into(),
+            mode: SourceMode::Timestamp,
+            server_id: 0,
+            operation_field: "__op".into(),
+            sequence_field: "__seq".into(),
+            binlog_position_file: "time_track/binlog_position.json".into(),
         }
     }
 }

@@ -51,6 +51,9 @@ pub async fn run(
     counters: Arc<ProducerCounters>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
+    if config.source.mode == crate::config::SourceMode::Binlog {
+        return crate::source::binlog::run(config, counters, shutdown).await;
+    }
     // Bad local input stops the producer now, not after it has waited for
     // services that may never come.
     PositionFile::new(&config.source.position_file).load()?;
