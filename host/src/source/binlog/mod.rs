@@ -135,9 +135,16 @@ async fn run_once(
             Error::config("mysql.url", format!("not a MySQL URL: {error}"))
         })?;
         let database = opts.db_name().unwrap_or_default().to_owned();
+        let (checksum,): (String,) = pool
+            .get_conn()
+            .await?
+            .query_first("SELECT @@GLOBAL.binlog_checksum")
+            .await?
+            .unwrap_or(("NONE".into(),));
         let follower = stream::Follower {
             opts: OptsBuilder::from_opts(opts).setup(vec![SESSION_IN_UTC]).into(),
             server_id: server_id(source.server_id),
+            checksums: !checksum.eq_ignore_ascii_case("NONE"),
             database,
             table: source.table.clone(),
             sender,

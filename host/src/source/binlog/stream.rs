@@ -34,6 +34,8 @@ const IDLE_SAVE_INTERVAL: Duration = Duration::from_secs(1);
 pub struct Follower<'a> {
     pub opts: Opts,
     pub server_id: u32,
+    /// Whether the server's events end in a CRC32 (`binlog_checksum`).
+    pub checksums: bool,
     pub database: String,
     pub table: String,
     pub sender: Sender<'a>,
@@ -59,6 +61,8 @@ impl Follower<'_> {
         let mut stream = conn.get_binlog_stream(request).await?;
         tracing::info!(file = %start.file, offset = start.offset, server_id = self.server_id, "following the binary log");
         let mut file = start.file.clone();
+        let mut seen_format = false;
+        let checksums = self.checksums;
         let mut deliveries = Vec::new();
         let mut rows_in_chunk = 0;
         let mut unsaved = false;
@@ -79,7 +83,19 @@ impl Follower<'_> {
             let header = event.header();
             let boundary = match event.read_data().map_err(binlog_io)? {
                 Some(EventData::RotateEvent(rotate)) => {
-                    file = rotate.name().into_owned();
+                    // The server's first (fake) rotate comes before any
+                    // format description, so the reader cannot know the
+                    // events carry a CRC32: it is left on the name.
+                    let name = rotate.name_raw();
+                    let name = match name.len().checked_sub(4) {
+                        Some(cut) if !seen_format && checksums => &name[..cut],
+                        _ => name,
+                    };
+                    file = String::from_utf8_lossy(name).into_owned();
+                    false
+                }
+                Some(EventData::FormatDescriptionEvent(_)) => {
+                    seen_format = true;
                     false
                 }
                 Some(EventData::XidEvent(_)) => true,
