@@ -39,11 +39,18 @@ async fn create_plain_table(harness: &Harness) -> Pool {
     pool
 }
 
+/// Starts the registry, five members and the producer, and waits until the
+/// producer has saved its first position (its snapshot is done: what is
+/// written from now on comes from the log).
 fn start_pipeline(harness: &mut Harness) {
     harness.start_registry();
     harness.start_consumers(5);
     harness.wait_for_stable_group(5, 2);
     harness.spawn("producer", &["produce"]);
+    let position = harness.path("time_track/binlog_position.json");
+    common::wait_until(Duration::from_secs(60), "the snapshot's position", || {
+        position.exists()
+    });
 }
 
 /// Per key, the (op, price) of its lines in log order (partition offsets).
