@@ -80,17 +80,29 @@ fn assert_tombstones_follow_deletes(harness: &Harness, lines: &[Line]) -> usize 
     for line in lines.iter().filter(|line| line.record["__op"] == "d") {
         let mut assignment = TopicPartitionList::new();
         assignment
-            .add_partition_offset(&harness.topic, line.partition, Offset::Offset(line.offset + 1))
+            .add_partition_offset(
+                &harness.topic,
+                line.partition,
+                Offset::Offset(line.offset + 1),
+            )
             .unwrap();
         consumer.assign(&assignment).unwrap();
         let message = loop {
             match consumer.poll(Duration::from_secs(10)) {
                 Some(Ok(message)) => break message.detach(),
                 Some(Err(error)) => panic!("reading the tombstone: {error}"),
-                None => panic!("no message after the delete at {}:{}", line.partition, line.offset),
+                None => panic!(
+                    "no message after the delete at {}:{}",
+                    line.partition, line.offset
+                ),
             }
         };
-        assert_eq!(message.payload(), None, "a tombstone follows the delete of {}", line.id());
+        assert_eq!(
+            message.payload(),
+            None,
+            "a tombstone follows the delete of {}",
+            line.id()
+        );
         assert_eq!(message.key(), Some(line.id().to_string().as_bytes()));
         checked += 1;
     }
@@ -116,7 +128,10 @@ async fn start_checks_refuse_what_would_lose_changes_and_name_the_fix() {
     let off = Harness::new("binlog_off", BINLOG);
     let (code, output) = output_of(&off, &["produce"]);
     assert_eq!(code, Some(2), "{output}");
-    assert!(output.contains("log_bin") && output.contains("--log-bin"), "{output}");
+    assert!(
+        output.contains("log_bin") && output.contains("--log-bin"),
+        "{output}"
+    );
 
     let mut harness = Harness::on_server("binlog_checks", NON_UTC_SERVER, BINLOG);
     let pool = create_plain_table(&harness).await;
@@ -127,17 +142,23 @@ async fn start_checks_refuse_what_would_lose_changes_and_name_the_fix() {
     conn.query_drop(format!("CREATE USER IF NOT EXISTS '{user}'@'127.0.0.1'"))
         .await
         .unwrap();
-    conn.query_drop(format!("GRANT ALL PRIVILEGES ON `{}`.* TO '{user}'@'127.0.0.1'", harness.database))
-        .await
-        .unwrap();
+    conn.query_drop(format!(
+        "GRANT ALL PRIVILEGES ON `{}`.* TO '{user}'@'127.0.0.1'",
+        harness.database
+    ))
+    .await
+    .unwrap();
     let root_url = format!("{NON_UTC_SERVER}/{}", harness.database);
     let user_url = format!("mysql://{user}@127.0.0.1:3307/{}", harness.database);
     harness.reconfigure(|config| config.mysql.url = user_url.clone());
     let (code, output) = output_of(&harness, &["produce"]);
-    conn.query_drop(format!("DROP USER '{user}'@'127.0.0.1'")).await.unwrap();
+    conn.query_drop(format!("DROP USER '{user}'@'127.0.0.1'"))
+        .await
+        .unwrap();
     assert_eq!(code, Some(2), "{output}");
     assert!(
-        output.contains("REPLICATION SLAVE") && output.contains("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.*"),
+        output.contains("REPLICATION SLAVE")
+            && output.contains("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.*"),
         "{output}"
     );
     harness.reconfigure(|config| config.mysql.url = root_url.clone());
@@ -145,10 +166,17 @@ async fn start_checks_refuse_what_would_lose_changes_and_name_the_fix() {
     // A saved position in a log the server does not have (purged).
     let position = harness.path("time_track/binlog_position.json");
     std::fs::create_dir_all(position.parent().unwrap()).unwrap();
-    std::fs::write(&position, r#"{"binlog_file": "binlog.000000", "binlog_offset": 4}"#).unwrap();
+    std::fs::write(
+        &position,
+        r#"{"binlog_file": "binlog.000000", "binlog_offset": 4}"#,
+    )
+    .unwrap();
     let (code, output) = output_of(&harness, &["produce"]);
     assert_eq!(code, Some(2), "{output}");
-    assert!(output.contains("no longer has") && output.contains("delete"), "{output}");
+    assert!(
+        output.contains("no longer has") && output.contains("delete"),
+        "{output}"
+    );
     std::fs::remove_file(&position).unwrap();
 
     // binlog_row_image and binlog_format: flipped for a moment, restored.
@@ -161,9 +189,13 @@ async fn start_checks_refuse_what_would_lose_changes_and_name_the_fix() {
             .await
             .unwrap()
             .unwrap();
-        conn.query_drop(format!("SET GLOBAL {variable} = '{bad}'")).await.unwrap();
+        conn.query_drop(format!("SET GLOBAL {variable} = '{bad}'"))
+            .await
+            .unwrap();
         let (code, output) = output_of(&harness, &["produce"]);
-        conn.query_drop(format!("SET GLOBAL {variable} = '{old}'")).await.unwrap();
+        conn.query_drop(format!("SET GLOBAL {variable} = '{old}'"))
+            .await
+            .unwrap();
         assert_eq!(code, Some(2), "{output}");
         assert!(output.contains(fix), "{output}");
     }
@@ -220,22 +252,32 @@ async fn every_change_arrives_in_order_with_deletes_and_tombstones() {
             .unwrap();
         note(2, "u", price);
     }
-    conn.query_drop("DELETE FROM product WHERE id = 2").await.unwrap();
+    conn.query_drop("DELETE FROM product WHERE id = 2")
+        .await
+        .unwrap();
     note(2, "d", 9.0);
     conn.query_drop("COMMIT").await.unwrap();
     // Deleted, inserted again, deleted again; one statement deleting two rows.
-    conn.query_drop("DELETE FROM product WHERE id = 7").await.unwrap();
-    note(7, "d", 100.0);
-    conn.query_drop("INSERT INTO product (id, name, category, price) VALUES (7, 'again', 'cat_2', 70)")
+    conn.query_drop("DELETE FROM product WHERE id = 7")
         .await
         .unwrap();
+    note(7, "d", 100.0);
+    conn.query_drop(
+        "INSERT INTO product (id, name, category, price) VALUES (7, 'again', 'cat_2', 70)",
+    )
+    .await
+    .unwrap();
     note(7, "c", 70.0);
-    conn.query_drop("DELETE FROM product WHERE id IN (3, 7)").await.unwrap();
+    conn.query_drop("DELETE FROM product WHERE id IN (3, 7)")
+        .await
+        .unwrap();
     note(3, "d", 3.0);
     note(7, "d", 70.0);
     // A rolled-back transaction changes nothing.
     conn.query_drop("BEGIN").await.unwrap();
-    conn.query_drop("UPDATE product SET price = 1 WHERE id = 4").await.unwrap();
+    conn.query_drop("UPDATE product SET price = 1 WHERE id = 4")
+        .await
+        .unwrap();
     conn.query_drop("ROLLBACK").await.unwrap();
 
     let total: usize = expected.values().map(Vec::len).sum();
@@ -269,12 +311,18 @@ async fn rotation_and_restarts_lose_and_repeat_nothing() {
                 )
                 .await
                 .unwrap();
-                expected.entry(i64::from(id)).or_default().push(("c".into(), price));
+                expected
+                    .entry(i64::from(id))
+                    .or_default()
+                    .push(("c".into(), price));
             } else {
                 conn.exec_drop("UPDATE product SET price = ? WHERE id = ?", (price, id))
                     .await
                     .unwrap();
-                expected.entry(i64::from(id)).or_default().push(("u".into(), price));
+                expected
+                    .entry(i64::from(id))
+                    .or_default()
+                    .push(("u".into(), price));
             }
             count += 1;
             if id == 10 {
@@ -326,7 +374,9 @@ async fn snapshot_and_stream_meet_without_loss_or_doubles_under_concurrent_write
             let mut state = 12345u64;
             let mut price = 1000.0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let id = (state >> 33) as i64 % keys + 1;
                 price += 1.0;
                 conn.exec_drop("UPDATE product SET price = ? WHERE id = ?", (price, id))
@@ -350,7 +400,10 @@ async fn snapshot_and_stream_meet_without_loss_or_doubles_under_concurrent_write
         common::wait_until(Duration::from_secs(120), "every key's last state", || {
             let per_key = changes_per_key(&harness.log_lines());
             history.iter().all(|(id, prices)| {
-                per_key.get(id).and_then(|states| states.last()).map(|(_, price)| *price)
+                per_key
+                    .get(id)
+                    .and_then(|states| states.last())
+                    .map(|(_, price)| *price)
                     == prices.last().copied()
             })
         });
@@ -367,11 +420,18 @@ async fn snapshot_and_stream_meet_without_loss_or_doubles_under_concurrent_write
             .position(|price| price == first)
             .unwrap_or_else(|| panic!("key {id}: snapshot state {first} is not in its history"));
         let after: Vec<(String, f64)> = prices[at + 1..].iter().map(|p| ("u".into(), *p)).collect();
-        assert_eq!(states[1..], after[..], "key {id}: every change after the snapshot, once, in order");
+        assert_eq!(
+            states[1..],
+            after[..],
+            "key {id}: every change after the snapshot, once, in order"
+        );
         expected_lines += states.len();
     }
     assert_eq!(lines.len(), expected_lines);
-    assert!(changes > 2 * keys as usize, "the writer made {changes} changes");
+    assert!(
+        changes > 2 * keys as usize,
+        "the writer made {changes} changes"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -392,7 +452,10 @@ async fn producer_killed_in_the_middle_of_a_100000_row_transaction_loses_and_rep
     harness.wait_for_lines(1000, Duration::from_secs(120));
     harness.stop("producer", libc::SIGKILL);
     let saved = std::fs::read_to_string(&position).unwrap();
-    assert_eq!(saved, before, "killed before the transaction's position was saved");
+    assert_eq!(
+        saved, before,
+        "killed before the transaction's position was saved"
+    );
     harness.spawn("producer", &["produce"]);
     harness.wait_for_lines(100_000, Duration::from_secs(300));
     std::thread::sleep(Duration::from_secs(3));

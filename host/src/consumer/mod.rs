@@ -115,8 +115,14 @@ pub fn load_chain(config: &Config) -> Result<PluginChain> {
         // Binlog records carry the operation and sequence fields (optional:
         // plugins written before them keep working); plugins may read them.
         for (name, ty) in [
-            (&config.source.operation_field, crate::plugin::FieldType::Text),
-            (&config.source.sequence_field, crate::plugin::FieldType::Long),
+            (
+                &config.source.operation_field,
+                crate::plugin::FieldType::Text,
+            ),
+            (
+                &config.source.sequence_field,
+                crate::plugin::FieldType::Long,
+            ),
         ] {
             fields.upsert(crate::plugin::FieldSpec {
                 name: name.clone(),

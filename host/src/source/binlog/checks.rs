@@ -162,9 +162,15 @@ mod tests {
         let off = refuse_settings(&settings(false, "ROW", "FULL")).unwrap_err();
         assert!(off.to_string().contains("--log-bin"), "{off}");
         let mixed = refuse_settings(&settings(true, "MIXED", "FULL")).unwrap_err();
-        assert!(mixed.to_string().contains("binlog_format = 'ROW'"), "{mixed}");
+        assert!(
+            mixed.to_string().contains("binlog_format = 'ROW'"),
+            "{mixed}"
+        );
         let minimal = refuse_settings(&settings(true, "ROW", "MINIMAL")).unwrap_err();
-        assert!(minimal.to_string().contains("binlog_row_image = 'FULL'"), "{minimal}");
+        assert!(
+            minimal.to_string().contains("binlog_row_image = 'FULL'"),
+            "{minimal}"
+        );
         assert!(off.is_bad_input());
     }
 
@@ -172,8 +178,10 @@ mod tests {
     fn grants_are_read_from_global_lines_only() {
         let lines = |text: &[&str]| text.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(
-            missing_privileges(&lines(&["GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost`"]))
-                .is_empty()
+            missing_privileges(&lines(&[
+                "GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost`"
+            ]))
+            .is_empty()
         );
         assert!(
             missing_privileges(&lines(&[

@@ -65,18 +65,30 @@ pub fn binlog_schema(
     let sample = catalog.iter().fold(Record::default(), |record, column| {
         record.with(&column.name, FieldValue::Null)
     });
-    let widened = base.widened_with(&types, &sample)?.unwrap_or_else(|| base.clone());
+    let widened = base
+        .widened_with(&types, &sample)?
+        .unwrap_or_else(|| base.clone());
     let mut document: Json = serde_json::from_str(&widened.text)?;
     let fields = document
         .get_mut("fields")
         .and_then(Json::as_array_mut)
         .ok_or_else(|| Error::Source("the value schema has no field list".into()))?;
     for (name, avro_type, doc) in [
-        (operation_field, "string", "binlog mode: c insert, u update, d delete, r snapshot read"),
-        (sequence_field, "long", "binlog mode: the change's place in the binary log"),
+        (
+            operation_field,
+            "string",
+            "binlog mode: c insert, u update, d delete, r snapshot read",
+        ),
+        (
+            sequence_field,
+            "long",
+            "binlog mode: the change's place in the binary log",
+        ),
     ] {
         if !widened.field_names.iter().any(|field| field == name) {
-            fields.push(json!({"name": name, "type": ["null", avro_type], "default": null, "doc": doc}));
+            fields.push(
+                json!({"name": name, "type": ["null", avro_type], "default": null, "doc": doc}),
+            );
         }
     }
     ValueSchema::parse(&document.to_string())
@@ -200,7 +212,9 @@ fn convert(target: &Target, ty: FieldType, value: Value) -> Result<FieldValue> {
                     let text = text()?;
                     let (seconds, micros) = text.split_once('.').unwrap_or((text, "0"));
                     let seconds: i64 = seconds.parse().map_err(|_| wrong(&value))?;
-                    let micros: i64 = format!("{micros:0<6}")[..6].parse().map_err(|_| wrong(&value))?;
+                    let micros: i64 = format!("{micros:0<6}")[..6]
+                        .parse()
+                        .map_err(|_| wrong(&value))?;
                     Ok(FieldValue::Long(seconds * 1_000_000 + micros))
                 }
                 FieldType::Int | FieldType::Long | FieldType::Boolean => {
@@ -213,14 +227,20 @@ fn convert(target: &Target, ty: FieldType, value: Value) -> Result<FieldValue> {
             }
         }
         Value::Date(..) => {
-            let micros = Timestamp::from_mysql(&value).ok_or_else(|| wrong(&value))?.micros();
+            let micros = Timestamp::from_mysql(&value)
+                .ok_or_else(|| wrong(&value))?
+                .micros();
             match ty {
                 FieldType::Long => Ok(FieldValue::Long(micros)),
-                FieldType::Text => Ok(FieldValue::Text(value.as_sql(true).trim_matches('\'').to_owned())),
+                FieldType::Text => Ok(FieldValue::Text(
+                    value.as_sql(true).trim_matches('\'').to_owned(),
+                )),
                 _ => Err(wrong(&value)),
             }
         }
-        Value::Time(..) => Ok(FieldValue::Text(value.as_sql(true).trim_matches('\'').to_owned())),
+        Value::Time(..) => Ok(FieldValue::Text(
+            value.as_sql(true).trim_matches('\'').to_owned(),
+        )),
     }
 }
 
@@ -288,7 +308,10 @@ mod tests {
             .unwrap();
         assert_eq!(record.get("id"), Some(&FieldValue::Int(7)));
         assert_eq!(record.get("price"), Some(&FieldValue::Double(12.5)));
-        assert!(matches!(record.get("last_updated"), Some(FieldValue::Long(_))));
+        assert!(matches!(
+            record.get("last_updated"),
+            Some(FieldValue::Long(_))
+        ));
         assert!(converter.record(vec![Value::Int(7)]).is_err());
     }
 

@@ -92,7 +92,9 @@ async fn run_once(
     let source = &config.source;
     let position_file = BinlogPositionFile::new(&source.binlog_position_file);
     let saved = position_file.load()?;
-    let Some(catalog) = wait_for_table(pool, config, saved.as_ref(), &position_file, shutdown).await? else {
+    let Some(catalog) =
+        wait_for_table(pool, config, saved.as_ref(), &position_file, shutdown).await?
+    else {
         return Ok(());
     };
     with_backoff("the Kafka broker", || {
@@ -102,7 +104,12 @@ async fn run_once(
     let settings = registry_settings(&config.schema_registry)?;
     let subject = format!("{}-value", config.topic.name);
     let base = ValueSchema::load(&source.value_schema_file)?;
-    let schema = binlog_schema(&base, &catalog, &source.operation_field, &source.sequence_field)?;
+    let schema = binlog_schema(
+        &base,
+        &catalog,
+        &source.operation_field,
+        &source.sequence_field,
+    )?;
     let encoder = with_backoff("the schema registry", || {
         WireEncoder::register(&settings, &subject, &schema)
     })
@@ -127,13 +134,14 @@ async fn run_once(
         let start = match saved {
             Some(position) => position,
             None => {
-                take_snapshot(pool, config, &catalog, &converter, &sender, &to_acker, counters)
-                    .await?
+                take_snapshot(
+                    pool, config, &catalog, &converter, &sender, &to_acker, counters,
+                )
+                .await?
             }
         };
-        let opts = Opts::from_url(&config.mysql.url).map_err(|error| {
-            Error::config("mysql.url", format!("not a MySQL URL: {error}"))
-        })?;
+        let opts = Opts::from_url(&config.mysql.url)
+            .map_err(|error| Error::config("mysql.url", format!("not a MySQL URL: {error}")))?;
         let database = opts.db_name().unwrap_or_default().to_owned();
         let (checksum,): (String,) = pool
             .get_conn()
@@ -142,7 +150,9 @@ async fn run_once(
             .await?
             .unwrap_or(("NONE".into(),));
         let follower = stream::Follower {
-            opts: OptsBuilder::from_opts(opts).setup(vec![SESSION_IN_UTC]).into(),
+            opts: OptsBuilder::from_opts(opts)
+                .setup(vec![SESSION_IN_UTC])
+                .into(),
             server_id: server_id(source.server_id),
             checksums: !checksum.eq_ignore_ascii_case("NONE"),
             database,
@@ -246,10 +256,21 @@ async fn take_snapshot(
         }
         total += rows;
         counters.add_read(rows);
-        send(to_acker, Chunk { end: None, deliveries, rows }).await?;
+        send(
+            to_acker,
+            Chunk {
+                end: None,
+                deliveries,
+                rows,
+            },
+        )
+        .await?;
     }
     conn.query_drop("COMMIT").await?;
-    tracing::info!(rows = total, "snapshot produced; following the log from its position");
+    tracing::info!(
+        rows = total,
+        "snapshot produced; following the log from its position"
+    );
     send(
         to_acker,
         Chunk {

@@ -33,8 +33,10 @@ pub async fn open_view(conn: &mut Conn) -> Result<BinlogPosition> {
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.clone())
     };
-    if let (Some(file), Some(offset)) = (value("binlog_snapshot_file"), value("binlog_snapshot_position"))
-        && !file.is_empty()
+    if let (Some(file), Some(offset)) = (
+        value("binlog_snapshot_file"),
+        value("binlog_snapshot_position"),
+    ) && !file.is_empty()
     {
         let offset = offset
             .parse()
@@ -65,7 +67,9 @@ pub async fn master_status(conn: &mut Conn) -> Result<BinlogPosition> {
     let offset: Option<u64> = row.get(1);
     match (file, offset) {
         (Some(file), Some(offset)) => Ok(BinlogPosition { file, offset }),
-        _ => Err(Error::Binlog(format!("SHOW MASTER STATUS returned {row:?}"))),
+        _ => Err(Error::Binlog(format!(
+            "SHOW MASTER STATUS returned {row:?}"
+        ))),
     }
 }
 
@@ -90,8 +94,11 @@ pub async fn read_page(
     // date, not text).
     let rows: Vec<Row> = match after {
         None => {
-            conn.exec(format!("SELECT {list} FROM {table} ORDER BY {key} LIMIT ?"), (limit as u64,))
-                .await?
+            conn.exec(
+                format!("SELECT {list} FROM {table} ORDER BY {key} LIMIT ?"),
+                (limit as u64,),
+            )
+            .await?
         }
         Some(after) => {
             conn.exec(

@@ -99,7 +99,9 @@ impl Follower<'_> {
                     false
                 }
                 Some(EventData::XidEvent(_)) => true,
-                Some(EventData::QueryEvent(query)) => query.query().trim().eq_ignore_ascii_case("COMMIT"),
+                Some(EventData::QueryEvent(query)) => {
+                    query.query().trim().eq_ignore_ascii_case("COMMIT")
+                }
                 Some(EventData::RowsEvent(rows)) => {
                     let Some(table_map) = stream.get_tme(rows.table_id()) else {
                         continue;
@@ -128,7 +130,8 @@ impl Follower<'_> {
                     }
                     unsaved = true;
                     if rows_in_chunk >= CHUNK_ROWS {
-                        self.hand_on(None, &mut deliveries, &mut rows_in_chunk).await?;
+                        self.hand_on(None, &mut deliveries, &mut rows_in_chunk)
+                            .await?;
                     }
                     false
                 }
@@ -148,7 +151,8 @@ impl Follower<'_> {
         // Stopping inside a transaction: its records are on their way, its
         // position is not saved; the restart re-reads it (consumers skip).
         if !deliveries.is_empty() {
-            self.hand_on(None, &mut deliveries, &mut rows_in_chunk).await?;
+            self.hand_on(None, &mut deliveries, &mut rows_in_chunk)
+                .await?;
         }
         Ok(())
     }
@@ -196,7 +200,9 @@ fn changed_rows(
             after
         };
         let mut image = image.ok_or_else(|| {
-            Error::Binlog("a row event without the row's image: binlog_row_image must be FULL".into())
+            Error::Binlog(
+                "a row event without the row's image: binlog_row_image must be FULL".into(),
+            )
         })?;
         let mut values = Vec::with_capacity(image.len());
         for index in 0..image.len() {
@@ -206,7 +212,9 @@ fn changed_rows(
                 )
             })?;
             values.push(Value::try_from(value).map_err(|error| {
-                Error::Binlog(format!("a JSON column could not be read from the log: {error}"))
+                Error::Binlog(format!(
+                    "a JSON column could not be read from the log: {error}"
+                ))
             })?);
         }
         records.push(converter.record(values)?);
