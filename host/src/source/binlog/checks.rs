@@ -125,7 +125,7 @@ pub async fn check_not_purged(
     position_file: &std::path::Path,
 ) -> Result<()> {
     let logs = binary_logs(conn).await?;
-    if logs.iter().any(|name| *name == position.file) {
+    if logs.contains(&position.file) {
         return Ok(());
     }
     Err(Error::Binlog(format!(

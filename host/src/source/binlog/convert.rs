@@ -123,15 +123,15 @@ impl RowConverter {
             .map(|column| Target {
                 name: column.name.clone(),
                 ty: fields.get(&column.name).map(|field| field.ty),
-                unsigned_bits: column.column_type.contains("unsigned").then(|| {
+                unsigned_bits: column.column_type.contains("unsigned").then_some(
                     match column.data_type.as_str() {
                         "tinyint" => 8,
                         "smallint" => 16,
                         "mediumint" => 24,
                         "int" | "integer" => 32,
                         _ => 64,
-                    }
-                }),
+                    },
+                ),
                 timestamp: column.data_type == "timestamp",
                 labels: enum_labels(&column.column_type),
             })
