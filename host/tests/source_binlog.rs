@@ -87,15 +87,13 @@ fn assert_tombstones_follow_deletes(harness: &Harness, lines: &[Line]) -> usize 
             )
             .unwrap();
         consumer.assign(&assignment).unwrap();
-        let message = loop {
-            match consumer.poll(Duration::from_secs(10)) {
-                Some(Ok(message)) => break message.detach(),
-                Some(Err(error)) => panic!("reading the tombstone: {error}"),
-                None => panic!(
-                    "no message after the delete at {}:{}",
-                    line.partition, line.offset
-                ),
-            }
+        let message = match consumer.poll(Duration::from_secs(10)) {
+            Some(Ok(message)) => message.detach(),
+            Some(Err(error)) => panic!("reading the tombstone: {error}"),
+            None => panic!(
+                "no message after the delete at {}:{}",
+                line.partition, line.offset
+            ),
         };
         assert_eq!(
             message.payload(),
