@@ -73,6 +73,11 @@ pub enum Error {
     #[error("{task} failed: {message}")]
     TaskFailed { task: String, message: String },
 
+    /// Binlog mode cannot run against this server as configured (binary log
+    /// off, not ROW, not FULL image, missing privileges, purged position).
+    #[error("binlog source: {0}")]
+    Binlog(String),
+
     /// A JSON document (log line, state file) could not be (de)serialised.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -114,6 +119,7 @@ impl Error {
             | Error::Decode(_)
             | Error::Plugin { .. }
             | Error::Source(_)
+            | Error::Binlog(_)
             | Error::ForeignLogs { .. }
             | Error::DeadLetterTooLarge { .. }
             | Error::Json(_) => true,

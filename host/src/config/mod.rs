@@ -114,6 +114,22 @@ pub struct SourceConfig {
     /// How DECIMAL columns are written (Debezium's `decimal.handling.mode`):
     /// `precise` (Avro `decimal`), `double` or `string`.
     pub decimal_handling: DecimalHandling,
+    /// `timestamp` (poll the table by its stamp column, the default) or
+    /// `binlog` (read the server's row-based binary log, see `source::binlog`).
+    pub mode: SourceMode,
+    /// Binlog mode: the replica server id the producer registers with; must
+    /// differ from every other replica's and the server's. 0 picks one from
+    /// the process id (fine for one-off runs; set one in production).
+    pub server_id: u32,
+    /// Binlog mode: the value field that says which operation produced the
+    /// record: "c" insert, "u" update, "d" delete, "r" read by the snapshot.
+    pub operation_field: String,
+    /// Binlog mode: the value field holding the change's place in the binary
+    /// log (file number × 2^40 + offset), strictly increasing per key: the
+    /// consumers' duplicate rule keys on it instead of `timestamp_column`.
+    pub sequence_field: String,
+    /// Binlog mode: the saved binary-log position (file and offset).
+    pub binlog_position_file: PathBuf,
 }
 
 /// How DECIMAL columns reach Avro.
@@ -127,6 +143,15 @@ pub enum DecimalHandling {
     Double,
     /// `string`: the decimal's text.
     String,
+}
+
+/// How the producer finds changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceMode {
+    #[default]
+    Timestamp,
+    Binlog,
 }
 
 impl Default for SourceConfig {
@@ -144,6 +169,11 @@ impl Default for SourceConfig {
             position_file: "time_track/last_read_timestamp.json".into(),
             value_schema_file: None,
             decimal_handling: DecimalHandling::default(),
+            mode: SourceMode::Timestamp,
+            server_id: 0,
+            operation_field: "__op".into(),
+            sequence_field: "__seq".into(),
+            binlog_position_file: "time_track/binlog_position.json".into(),
         }
     }
 }

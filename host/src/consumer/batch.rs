@@ -87,6 +87,13 @@ impl Member {
                 duplicates += 1;
                 continue;
             }
+            // A tombstone (binlog mode, after a delete's record) only tells
+            // a compacted topic to drop the key: counted, never a line and
+            // never a dead letter.
+            if message.payload().is_none() {
+                self.counters.add_tombstones(1);
+                continue;
+            }
             let mut origin = Origin {
                 partition,
                 offset,
@@ -122,9 +129,11 @@ impl Member {
                 ChainOutcome::Keep(record) => {
                     if let Some(position) = &origin.source {
                         written_positions.push(position.clone());
-                        self.counters
-                            .latency()
-                            .observe_us(logged_at_us - position.stamp);
+                        if self.stamp_is_time {
+                            self.counters
+                                .latency()
+                                .observe_us(logged_at_us - position.stamp);
+                        }
                     }
                     let line = LogLine {
                         partition: origin.partition,

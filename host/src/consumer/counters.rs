@@ -13,6 +13,7 @@ pub struct ConsumerCounters {
     dropped: AtomicU64,
     dead_lettered: AtomicU64,
     duplicates_skipped: AtomicU64,
+    tombstones: AtomicU64,
     lag: AtomicU64,
     partitions: Mutex<Vec<i32>>,
     plugin_versions: Mutex<String>,
@@ -57,6 +58,12 @@ impl ConsumerCounters {
         duplicates_skipped,
         duplicates_skipped,
         "Records already in a log (re-fetched or re-sent by the producer), skipped."
+    );
+    counter!(
+        add_tombstones,
+        tombstones,
+        tombstones,
+        "Tombstones (a key with a null value, sent after a delete in binlog mode), skipped: they are for compaction, not for the logs."
     );
 
     /// Messages behind the high watermark, over the owned partitions.

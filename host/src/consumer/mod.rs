@@ -109,10 +109,28 @@ async fn stop_overdue(mut shutdown: watch::Receiver<bool>) {
 /// Loads the configured plugin chain, checked against the value schema.
 pub async fn load_chain(config: &Config) -> Result<PluginChain> {
     let (schema, key) = crate::source::catalog::plugin_view(config).await?;
-    PluginChain::load(
-        &config.plugins,
-        &crate::plugin::SchemaFields::from_avro(&schema.schema)?.with_keys(key),
-    )
+    let mut fields = crate::plugin::SchemaFields::from_avro(&schema.schema)?.with_keys(key);
+    if config.source.mode == crate::config::SourceMode::Binlog {
+        // Binlog records carry the operation and sequence fields (optional:
+        // plugins written before them keep working); plugins may read them.
+        for (name, ty) in [
+            (
+                &config.source.operation_field,
+                crate::plugin::FieldType::Text,
+            ),
+            (
+                &config.source.sequence_field,
+                crate::plugin::FieldType::Long,
+            ),
+        ] {
+            fields.upsert(crate::plugin::FieldSpec {
+                name: name.clone(),
+                ty,
+                optional: true,
+            });
+        }
+    }
+    PluginChain::load(&config.plugins, &fields)
 }
 
 struct Member {
@@ -121,6 +139,9 @@ struct Member {
     batch_size: usize,
     /// The configured key and stamp columns: the duplicate rule's key.
     columns: SourceColumns,
+    /// Whether the stamp is a time (timestamp mode), so commit-to-log latency
+    /// can be taken from it; in binlog mode it is the log sequence number.
+    stamp_is_time: bool,
     consumer: BaseConsumer<MemberContext>,
     decoder: WireDecoder,
     chain: PluginChain,
@@ -141,7 +162,13 @@ impl Member {
         counters: Arc<ConsumerCounters>,
     ) -> Result<Self> {
         let log = ConsumerLog::open(&log_path(&config.consumer.log_dir, member), false)?;
-        let columns = SourceColumns::new(&config.source.configured_key(), &config.source.timestamp_column);
+        let binlog = config.source.mode == crate::config::SourceMode::Binlog;
+        let stamp = if binlog {
+            &config.source.sequence_field
+        } else {
+            &config.source.timestamp_column
+        };
+        let columns = SourceColumns::new(&config.source.configured_key(), stamp);
         let context = MemberContext::new(
             member,
             config.topic.name.clone(),
@@ -171,6 +198,7 @@ impl Member {
             topic: config.topic.name.clone(),
             batch_size: config.consumer.batch_size,
             columns,
+            stamp_is_time: !binlog,
             consumer,
             decoder: WireDecoder::new(&config.schema_registry)?,
             chain,

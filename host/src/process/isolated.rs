@@ -35,6 +35,7 @@ impl IsolatedDeployment {
         config.consumer.group_id = format!("{}_{unique}", base.consumer.group_id);
         config.consumer.log_dir = dir.join("consumer_logs");
         config.source.position_file = dir.join("time_track/last_read_timestamp.json");
+        config.source.binlog_position_file = dir.join("time_track/binlog_position.json");
         config.dead_letter = DeadLetterConfig::File {
             dir: dir.join("dead_letters"),
         };

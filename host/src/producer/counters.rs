@@ -27,6 +27,11 @@ impl ProducerCounters {
         }
     }
 
+    /// Rows the broker acknowledged, without a timestamp position (binlog mode).
+    pub fn add_acked_rows(&self, rows: usize) {
+        self.rows_acked.fetch_add(rows as u64, Ordering::Relaxed);
+    }
+
     /// Changes found behind the position by the lookback scan, and produced.
     pub fn add_late(&self, rows: usize) {
         self.late_changes.fetch_add(rows as u64, Ordering::Relaxed);

@@ -4,7 +4,9 @@
 //! Tailing is keyset pagination on `(stamp, key)` ([`key`]): every poll reads the
 //! rows strictly after the last position, up to `NOW(6)` less a grace period
 //! and before any change still in flight (see [`tail`], [`uncommitted`]).
+//! [`binlog`] is the other mode: the server's row-based binary log.
 
+pub mod binlog;
 pub mod catalog;
 pub mod key;
 pub mod late;

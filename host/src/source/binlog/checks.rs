@@ -1,0 +1,200 @@
+//! What binlog mode needs from the server, checked before anything is read.
+//!
+//! The rule: the producer refuses to start (exit code 2, with the setting or
+//! statement that fixes it) unless the server writes every row change in
+//! full to a binary log this user may read, and the saved position is still
+//! on the server. Reading a log that could miss changes, or silently
+//! re-snapshot after a purge, would break "every change, once".
+
+use mysql_async::Conn;
+use mysql_async::prelude::Queryable;
+
+use crate::error::{Error, Result};
+use crate::source::binlog::position::BinlogPosition;
+
+/// The server's binary-log settings, as read at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinlogSettings {
+    pub log_bin: bool,
+    pub format: String,
+    pub row_image: String,
+}
+
+/// Reads the settings and refuses any that would lose changes.
+pub async fn check_settings(conn: &mut Conn) -> Result<BinlogSettings> {
+    let (log_bin, format, row_image): (i64, String, String) = conn
+        .query_first("SELECT @@GLOBAL.log_bin, @@GLOBAL.binlog_format, @@GLOBAL.binlog_row_image")
+        .await?
+        .ok_or_else(|| Error::Binlog("the server returned no binlog settings".into()))?;
+    let settings = BinlogSettings {
+        log_bin: log_bin != 0,
+        format,
+        row_image,
+    };
+    refuse_settings(&settings)?;
+    Ok(settings)
+}
+
+/// The fix for each setting that would lose changes (pure, for tests).
+pub fn refuse_settings(settings: &BinlogSettings) -> Result<()> {
+    if !settings.log_bin {
+        return Err(Error::Binlog(
+            "the server's binary log is off (log_bin = 0): start it with --log-bin --binlog-format=ROW --server-id=N \
+             (scripts/services.sh starts such a MariaDB on port 3307), or use source.mode = \"timestamp\""
+                .into(),
+        ));
+    }
+    if !settings.format.eq_ignore_ascii_case("ROW") {
+        return Err(Error::Binlog(format!(
+            "binlog_format is {}, not ROW: statement-based events do not carry the rows changed. \
+             Fix: SET GLOBAL binlog_format = 'ROW' (and binlog_format=ROW in the server's config; \
+             sessions opened before keep their format until they reconnect)",
+            settings.format
+        )));
+    }
+    if !settings.row_image.eq_ignore_ascii_case("FULL") {
+        return Err(Error::Binlog(format!(
+            "binlog_row_image is {}, not FULL: updates and deletes would carry only some columns. \
+             Fix: SET GLOBAL binlog_row_image = 'FULL' (and binlog_row_image=FULL in the server's config)",
+            settings.row_image
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a user that may not read the binary log: REPLICATION SLAVE to
+/// stream it, REPLICATION CLIENT (MariaDB 10.5+: BINLOG MONITOR) to list
+/// the logs and read the position.
+pub async fn check_privileges(conn: &mut Conn) -> Result<()> {
+    let (user,): (String,) = conn
+        .query_first("SELECT CURRENT_USER()")
+        .await?
+        .ok_or_else(|| Error::Binlog("CURRENT_USER() returned no row".into()))?;
+    let grants: Vec<String> = conn.query("SHOW GRANTS FOR CURRENT_USER()").await?;
+    let missing = missing_privileges(&grants);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let account = match user.rsplit_once('@') {
+        Some((name, host)) => format!("'{name}'@'{host}'"),
+        None => format!("'{user}'"),
+    };
+    Err(Error::Binlog(format!(
+        "the user {user} lacks {} on *.*, needed to read the binary log. Fix: GRANT {} ON *.* TO {account}",
+        missing.join(" and "),
+        missing.join(", ")
+    )))
+}
+
+/// The replication privileges that `grants` (SHOW GRANTS lines) lack.
+pub fn missing_privileges(grants: &[String]) -> Vec<&'static str> {
+    let global: Vec<String> = grants
+        .iter()
+        .map(|line| line.to_ascii_uppercase())
+        .filter(|line| line.contains(" ON *.* "))
+        .collect();
+    let has = |names: &[&str]| {
+        global.iter().any(|line| {
+            line.contains("ALL PRIVILEGES") || names.iter().any(|name| line.contains(name))
+        })
+    };
+    let mut missing = Vec::new();
+    if !has(&["REPLICATION SLAVE", "REPLICATION REPLICA"]) {
+        missing.push("REPLICATION SLAVE");
+    }
+    if !has(&["REPLICATION CLIENT", "BINLOG MONITOR", "SUPER"]) {
+        missing.push("REPLICATION CLIENT");
+    }
+    missing
+}
+
+/// The binary logs the server still has, oldest first.
+pub async fn binary_logs(conn: &mut Conn) -> Result<Vec<String>> {
+    let rows: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| row.get::<String, _>(0))
+        .collect())
+}
+
+/// Refuses a saved position whose file the server has purged: the changes
+/// between it and the oldest log still there are gone.
+pub async fn check_not_purged(
+    conn: &mut Conn,
+    position: &BinlogPosition,
+    position_file: &std::path::Path,
+) -> Result<()> {
+    let logs = binary_logs(conn).await?;
+    if logs.contains(&position.file) {
+        return Ok(());
+    }
+    Err(Error::Binlog(format!(
+        "the saved position {} offset {} (in {}) is in a binary log the server no longer has (it keeps {}): \
+         the changes since are lost to binlog mode. Fix: delete {} to take a new snapshot of the table \
+         (consumers log every row again, with op \"r\"), and keep binary logs longer \
+         (binlog_expire_logs_seconds / expire_logs_days) than the producer may be stopped",
+        position.file,
+        position.offset,
+        position_file.display(),
+        match (logs.first(), logs.last()) {
+            (Some(first), Some(last)) => format!("{first} to {last}"),
+            _ => "none".into(),
+        },
+        position_file.display(),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(log_bin: bool, format: &str, image: &str) -> BinlogSettings {
+        BinlogSettings {
+            log_bin,
+            format: format.into(),
+            row_image: image.into(),
+        }
+    }
+
+    #[test]
+    fn each_bad_setting_names_its_fix() {
+        assert!(refuse_settings(&settings(true, "ROW", "FULL")).is_ok());
+        let off = refuse_settings(&settings(false, "ROW", "FULL")).unwrap_err();
+        assert!(off.to_string().contains("--log-bin"), "{off}");
+        let mixed = refuse_settings(&settings(true, "MIXED", "FULL")).unwrap_err();
+        assert!(
+            mixed.to_string().contains("binlog_format = 'ROW'"),
+            "{mixed}"
+        );
+        let minimal = refuse_settings(&settings(true, "ROW", "MINIMAL")).unwrap_err();
+        assert!(
+            minimal.to_string().contains("binlog_row_image = 'FULL'"),
+            "{minimal}"
+        );
+        assert!(off.is_bad_input());
+    }
+
+    #[test]
+    fn grants_are_read_from_global_lines_only() {
+        let lines = |text: &[&str]| text.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(
+            missing_privileges(&lines(&[
+                "GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost`"
+            ]))
+            .is_empty()
+        );
+        assert!(
+            missing_privileges(&lines(&[
+                "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `cdc`@`%`"
+            ]))
+            .is_empty()
+        );
+        assert_eq!(
+            missing_privileges(&lines(&[
+                "GRANT USAGE ON *.* TO `cdc`@`%`",
+                "GRANT ALL PRIVILEGES ON `test`.* TO `cdc`@`%`"
+            ])),
+            ["REPLICATION SLAVE", "REPLICATION CLIENT"]
+        );
+    }
+}

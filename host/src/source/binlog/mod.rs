@@ -1,0 +1,315 @@
+//! Binlog mode (`source.mode = "binlog"`): the producer registers as a
+//! replica and turns the server's row-based binary log into records.
+//!
+//! The rule that makes it "every committed change, once, in commit order":
+//! the position saved is always a transaction boundary in the log, saved
+//! only after the broker acknowledged every record before it; every row
+//! change after it becomes one record whose sequence number is fixed by its
+//! place in the log. A restart re-reads from the boundary and re-sends the
+//! same records with the same sequence numbers, which the consumers drop.
+//! With no saved position, a snapshot of the table (op "r") is taken from a
+//! read view whose binlog position is known exactly, and the log is
+//! followed from there.
+//!
+//! - [`checks`]: binary log on, ROW, FULL image, privileges, position not purged.
+//! - [`snapshot`]: the consistent read view and its binlog position.
+//! - [`stream`]: the log's row events as records.
+//! - [`convert`]: positional row values as the value schema's fields.
+//! - [`produce`]: records and tombstones to the broker; the ordered acker.
+//! - [`position`]: the saved file and offset.
+
+pub mod checks;
+pub mod convert;
+pub mod position;
+pub mod produce;
+pub mod snapshot;
+pub mod stream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Opts, OptsBuilder, Pool};
+use rdkafka::producer::{FutureProducer, Producer as _};
+use tokio::sync::{mpsc, watch};
+
+use crate::codec::{ValueSchema, WireEncoder, registry_settings};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::kafka::{ClientRole, client_config, ensure_topic};
+use crate::producer::ProducerCounters;
+use crate::retry::{Backoff, with_backoff};
+use crate::source::catalog::TableDescription;
+use crate::source::mysql::{SESSION_IN_UTC, connect};
+use convert::{CatalogColumn, RowConverter, binlog_schema, read_catalog};
+use position::{BinlogPosition, BinlogPositionFile};
+use produce::{Chunk, Operation, Sender, acknowledge_in_order};
+
+/// Chunks produced but not yet acknowledged, at most.
+const CHUNKS_IN_FLIGHT: usize = 1024;
+
+/// Runs the binlog producer until `shutdown` turns true. Transient failures
+/// (server or broker away, the stream cut) are waited out and the log is
+/// re-read from the saved position.
+pub async fn run(
+    config: &Config,
+    counters: Arc<ProducerCounters>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    BinlogPositionFile::new(&config.source.binlog_position_file).load()?;
+    if let Some(path) = &config.source.value_schema_file {
+        ValueSchema::load(path)?;
+    }
+    let pool = connect(&config.mysql.url).await?;
+    let mut backoff = Backoff::default();
+    loop {
+        match run_once(config, &pool, &counters, &mut shutdown).await {
+            Ok(()) => return Ok(()),
+            Err(error) if error.is_transient() => {
+                let delay = backoff.next_delay();
+                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "binlog producer interrupted; resuming from the saved position");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => return Ok(()),
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// The replica id: the configured one, or one derived from the process id.
+pub fn server_id(configured: u32) -> u32 {
+    if configured != 0 {
+        return configured;
+    }
+    1_000_000 + std::process::id() % 1_000_000
+}
+
+async fn run_once(
+    config: &Config,
+    pool: &Pool,
+    counters: &Arc<ProducerCounters>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<()> {
+    let source = &config.source;
+    let position_file = BinlogPositionFile::new(&source.binlog_position_file);
+    let saved = position_file.load()?;
+    let Some((catalog, table, key_column)) =
+        wait_for_table(pool, config, saved.as_ref(), &position_file, shutdown).await?
+    else {
+        return Ok(());
+    };
+    with_backoff("the Kafka broker", || {
+        ensure_topic(config, &config.topic.name, config.topic.partitions)
+    })
+    .await?;
+    let settings = registry_settings(&config.schema_registry)?;
+    let subject = format!("{}-value", config.topic.name);
+    let base = table.value_schema(source)?;
+    let schema = binlog_schema(
+        &base,
+        &table.catalog_types(source.decimal_handling),
+        &catalog,
+        &source.operation_field,
+        &source.sequence_field,
+    )?;
+    let encoder = with_backoff("the schema registry", || {
+        WireEncoder::register(&settings, &subject, &schema)
+    })
+    .await?;
+    let mut converter = RowConverter::new(&catalog, &schema)?;
+    let producer: FutureProducer = client_config(config, ClientRole::Producer).create()?;
+    let sender = Sender {
+        producer: &producer,
+        topic: &config.topic.name,
+        encoder: &encoder,
+        key_field: &key_column,
+        operation_field: &source.operation_field,
+        sequence_field: &source.sequence_field,
+    };
+    let (to_acker, from_reader) = mpsc::channel(CHUNKS_IN_FLIGHT);
+    let acker = tokio::spawn(acknowledge_in_order(
+        from_reader,
+        position_file.clone(),
+        Arc::clone(counters),
+    ));
+    let outcome: Result<()> = async {
+        let start = match saved {
+            Some(position) => position,
+            None => {
+                take_snapshot(
+                    pool,
+                    config,
+                    &catalog,
+                    &key_column,
+                    &converter,
+                    &sender,
+                    &to_acker,
+                    counters,
+                )
+                .await?
+            }
+        };
+        let opts = Opts::from_url(&config.mysql.url)
+            .map_err(|error| Error::config("mysql.url", format!("not a MySQL URL: {error}")))?;
+        let database = opts.db_name().unwrap_or_default().to_owned();
+        let (checksum,): (String,) = pool
+            .get_conn()
+            .await?
+            .query_first("SELECT @@GLOBAL.binlog_checksum")
+            .await?
+            .unwrap_or(("NONE".into(),));
+        let follower = stream::Follower {
+            opts: OptsBuilder::from_opts(opts)
+                .setup(vec![SESSION_IN_UTC])
+                .into(),
+            server_id: server_id(source.server_id),
+            checksums: !checksum.eq_ignore_ascii_case("NONE"),
+            database,
+            table: source.table.clone(),
+            sender,
+            to_acker: &to_acker,
+            counters,
+        };
+        follower.follow(&start, &mut converter, shutdown).await
+    }
+    .await;
+    drop(to_acker);
+    let acked = acker
+        .await
+        .map_err(|error| Error::task_failed("acknowledgement task", error))?;
+    producer.flush(Duration::from_secs(30))?;
+    outcome.and(acked)
+}
+
+/// Runs the start checks and reads the table's columns, waiting (with a
+/// log line) while the table does not exist yet. `None` on shutdown.
+async fn wait_for_table(
+    pool: &Pool,
+    config: &Config,
+    saved: Option<&BinlogPosition>,
+    position_file: &BinlogPositionFile,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Option<(Vec<CatalogColumn>, TableDescription, String)>> {
+    let source = &config.source;
+    loop {
+        let (catalog, table) = with_backoff("MySQL", || async {
+            let mut conn = pool.get_conn().await?;
+            checks::check_settings(&mut conn).await?;
+            checks::check_privileges(&mut conn).await?;
+            if let Some(position) = saved {
+                checks::check_not_purged(&mut conn, position, position_file.path()).await?;
+            }
+            let catalog = read_catalog(&mut conn, &source.table).await?;
+            let table = TableDescription::read(&mut conn, &source.table).await;
+            Ok::<_, Error>((catalog, table))
+        })
+        .await?;
+        if !catalog.is_empty() {
+            let table = table?;
+            // Binlog mode pages its snapshot and keys its records by one
+            // column; a composite key is timestamp mode's for now.
+            let key = match table.key_columns(&source.configured_key())?.as_slice() {
+                [one] => one.clone(),
+                several => {
+                    return Err(Error::Binlog(format!(
+                        "table `{}` has a key of {} columns ({}): binlog mode takes a one-column key; \
+                         set source.key_columns to one unique column or use source.mode = \"timestamp\"",
+                        source.table,
+                        several.len(),
+                        several.join(", ")
+                    )));
+                }
+            };
+            return Ok(Some((catalog, table, key)));
+        }
+        tracing::warn!(table = %source.table, "waiting for the source table to exist (source.table)");
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return Ok(None),
+        }
+    }
+}
+
+/// Produces every row of the table as op "r" from a consistent read view,
+/// then a chunk carrying the view's binlog position (saved once all of them
+/// are acknowledged). Returns that position, where the log is followed from.
+#[allow(clippy::too_many_arguments)]
+async fn take_snapshot(
+    pool: &Pool,
+    config: &Config,
+    catalog: &[CatalogColumn],
+    key_column: &str,
+    converter: &RowConverter,
+    sender: &Sender<'_>,
+    to_acker: &mpsc::Sender<Chunk>,
+    counters: &ProducerCounters,
+) -> Result<BinlogPosition> {
+    let source = &config.source;
+    let mut conn = pool.get_conn().await?;
+    let position = snapshot::open_view(&mut conn).await?;
+    let sequence = position.sequence()?;
+    tracing::info!(file = %position.file, offset = position.offset, table = %source.table, "snapshot of the table at this binlog position");
+    let names: Vec<String> = catalog.iter().map(|column| column.name.clone()).collect();
+    let key_index = names
+        .iter()
+        .position(|name| name == key_column)
+        .ok_or_else(|| Error::Binlog(format!("no key column `{key_column}`")))?;
+    let mut after = None;
+    let mut total = 0;
+    loop {
+        let page = snapshot::read_page(
+            &mut conn,
+            &source.table,
+            &names,
+            key_column,
+            after.as_ref(),
+            source.batch_size,
+        )
+        .await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last[key_index].clone());
+        let rows = page.len();
+        let mut deliveries = Vec::with_capacity(rows);
+        for values in page {
+            let record = converter.record(values)?;
+            sender
+                .send(record, Operation::Read, sequence, &mut deliveries)
+                .await?;
+        }
+        total += rows;
+        counters.add_read(rows);
+        send(
+            to_acker,
+            Chunk {
+                end: None,
+                deliveries,
+                rows,
+            },
+        )
+        .await?;
+    }
+    conn.query_drop("COMMIT").await?;
+    tracing::info!(
+        rows = total,
+        "snapshot produced; following the log from its position"
+    );
+    send(
+        to_acker,
+        Chunk {
+            end: Some(position.clone()),
+            deliveries: Vec::new(),
+            rows: 0,
+        },
+    )
+    .await?;
+    Ok(position)
+}
+
+async fn send(to_acker: &mpsc::Sender<Chunk>, chunk: Chunk) -> Result<()> {
+    to_acker
+        .send(chunk)
+        .await
+        .map_err(|_| Error::task_failed("acknowledgement task", "it stopped"))
+}

@@ -1,0 +1,141 @@
+//! Handing binlog changes to the broker, and saving the position after the
+//! acknowledgements.
+//!
+//! The rule: chunks are acknowledged strictly in the order they were
+//! produced, and only a chunk that ends at a transaction boundary carries a
+//! position; it is saved once every record of it *and of every chunk before
+//! it* is acknowledged. So the saved position never passes an unacknowledged
+//! record and never falls inside a transaction.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use tokio::sync::mpsc;
+
+use crate::codec::WireEncoder;
+use crate::error::{Error, Result};
+use crate::producer::ProducerCounters;
+use crate::record::{FieldValue, Record};
+use crate::source::binlog::position::{BinlogPosition, BinlogPositionFile};
+
+/// What a change was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Insert,
+    Update,
+    Delete,
+    /// Read by the snapshot.
+    Read,
+}
+
+impl Operation {
+    /// Debezium's letters.
+    pub fn letter(self) -> &'static str {
+        match self {
+            Operation::Insert => "c",
+            Operation::Update => "u",
+            Operation::Delete => "d",
+            Operation::Read => "r",
+        }
+    }
+}
+
+/// Produced records waiting for acknowledgement; `end` is set only at a
+/// transaction boundary.
+pub struct Chunk {
+    pub end: Option<BinlogPosition>,
+    pub deliveries: Vec<DeliveryFuture>,
+    pub rows: usize,
+}
+
+/// Produces records keyed by the key column, tombstones after deletes.
+pub struct Sender<'a> {
+    pub producer: &'a FutureProducer,
+    pub topic: &'a str,
+    pub encoder: &'a WireEncoder,
+    pub key_field: &'a str,
+    pub operation_field: &'a str,
+    pub sequence_field: &'a str,
+}
+
+impl Sender<'_> {
+    /// Produces one change: the record with its operation and sequence, and
+    /// for a delete a tombstone (null value) for its key right after, so a
+    /// compacted topic drops the key. Returns the deliveries to wait for.
+    pub async fn send(
+        &self,
+        mut record: Record,
+        operation: Operation,
+        sequence: i64,
+        deliveries: &mut Vec<DeliveryFuture>,
+    ) -> Result<()> {
+        record.set(
+            self.operation_field,
+            FieldValue::Text(operation.letter().to_owned()),
+        );
+        record.set(self.sequence_field, FieldValue::Long(sequence));
+        let key = match record.get(self.key_field) {
+            Some(FieldValue::Int(id)) => id.to_string(),
+            Some(FieldValue::Long(id)) => id.to_string(),
+            Some(FieldValue::Text(id)) => id.clone(),
+            other => {
+                return Err(Error::Source(format!(
+                    "the key column `{}` holds {other:?}, not an integer or text",
+                    self.key_field
+                )));
+            }
+        };
+        let payload = self.encoder.encode(&record)?;
+        deliveries.push(self.produce(&key, Some(&payload)).await?);
+        if operation == Operation::Delete {
+            deliveries.push(self.produce(&key, None).await?);
+        }
+        Ok(())
+    }
+
+    /// Hands one message to librdkafka, waiting while its queue is full.
+    async fn produce(&self, key: &str, payload: Option<&[u8]>) -> Result<DeliveryFuture> {
+        loop {
+            let mut record = FutureRecord::<str, [u8]>::to(self.topic).key(key);
+            if let Some(payload) = payload {
+                record = record.payload(payload);
+            }
+            match self.producer.send_result(record) {
+                Ok(delivery) => return Ok(delivery),
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    _,
+                )) => tokio::time::sleep(Duration::from_millis(2)).await,
+                Err((error, _)) => return Err(error.into()),
+            }
+        }
+    }
+}
+
+/// Acknowledges chunks in order and saves each boundary's position after
+/// its acknowledgements (and all before it). Stops at the first record the
+/// broker did not take: the position stays before it.
+pub async fn acknowledge_in_order(
+    mut chunks: mpsc::Receiver<Chunk>,
+    position_file: BinlogPositionFile,
+    counters: Arc<ProducerCounters>,
+) -> Result<()> {
+    while let Some(chunk) = chunks.recv().await {
+        for delivery in join_all(chunk.deliveries).await {
+            match delivery {
+                Ok(Ok(_)) => {}
+                Ok(Err((error, _))) => return Err(Error::Kafka(error)),
+                Err(_canceled) => return Err(Error::Kafka(rdkafka::error::KafkaError::Canceled)),
+            }
+        }
+        if let Some(end) = chunk.end {
+            position_file.save(&end)?;
+        }
+        counters.add_acked_rows(chunk.rows);
+    }
+    Ok(())
+}

@@ -1,0 +1,467 @@
+//! Binlog mode (issue 12) against the private MariaDB on 127.0.0.1:3307
+//! (row-based binary log on; `scripts/services.sh` starts it): start checks
+//! that name the fix, every change in order per key (each intermediate state,
+//! each delete followed by a tombstone), the snapshot/stream seam under
+//! concurrent writes, kill -9 in the middle of a 100,000-row transaction, and
+//! a `FLUSH BINARY LOGS` rotation mid-stream.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::Harness;
+use common::logs::Line;
+use common::zones::{NON_UTC_SERVER, require_non_utc_server};
+use mysql_async::Pool;
+use mysql_async::prelude::Queryable;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+const BINLOG: &str = "[source]\nmode = \"binlog\"\n";
+
+/// The seed's table shape, created without any trigger.
+async fn create_plain_table(harness: &Harness) -> Pool {
+    let pool = harness.pool().await;
+    let mut conn = pool.get_conn().await.unwrap();
+    conn.query_drop(
+        "CREATE TABLE product (
+            id INT NOT NULL PRIMARY KEY,
+            name VARCHAR(255) NOT NULL,
+            category VARCHAR(64) NOT NULL,
+            price DECIMAL(12,2) NOT NULL,
+            last_updated DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+        ) ENGINE=InnoDB",
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    pool
+}
+
+/// Starts the registry, five members and the producer, and waits until the
+/// producer has saved its first position (its snapshot is done: what is
+/// written from now on comes from the log).
+fn start_pipeline(harness: &mut Harness) {
+    harness.start_registry();
+    harness.start_consumers(5);
+    harness.wait_for_stable_group(5, 2);
+    harness.spawn("producer", &["produce"]);
+    let position = harness.path("time_track/binlog_position.json");
+    common::wait_until(Duration::from_secs(60), "the snapshot's position", || {
+        position.exists()
+    });
+}
+
+/// Per key, the (op, price) of its lines in log order (partition offsets).
+fn changes_per_key(lines: &[Line]) -> BTreeMap<i64, Vec<(String, f64)>> {
+    let mut sorted: Vec<&Line> = lines.iter().collect();
+    sorted.sort_by_key(|line| (line.partition, line.offset));
+    let mut per_key: BTreeMap<i64, Vec<(String, f64)>> = BTreeMap::new();
+    for line in sorted {
+        per_key.entry(line.id()).or_default().push((
+            line.record["__op"].as_str().unwrap().to_owned(),
+            line.record["price"].as_f64().unwrap(),
+        ));
+    }
+    per_key
+}
+
+/// Asserts that the message right after each delete's record, in its
+/// partition, is a tombstone for the same key.
+fn assert_tombstones_follow_deletes(harness: &Harness, lines: &[Line]) -> usize {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", "127.0.0.1:9092")
+        .set("group.id", format!("{}_check", harness.topic))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut checked = 0;
+    for line in lines.iter().filter(|line| line.record["__op"] == "d") {
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(
+                &harness.topic,
+                line.partition,
+                Offset::Offset(line.offset + 1),
+            )
+            .unwrap();
+        consumer.assign(&assignment).unwrap();
+        let message = match consumer.poll(Duration::from_secs(10)) {
+            Some(Ok(message)) => message.detach(),
+            Some(Err(error)) => panic!("reading the tombstone: {error}"),
+            None => panic!(
+                "no message after the delete at {}:{}",
+                line.partition, line.offset
+            ),
+        };
+        assert_eq!(
+            message.payload(),
+            None,
+            "a tombstone follows the delete of {}",
+            line.id()
+        );
+        assert_eq!(message.key(), Some(line.id().to_string().as_bytes()));
+        checked += 1;
+    }
+    checked
+}
+
+fn output_of(harness: &Harness, args: &[&str]) -> (Option<i32>, String) {
+    let output = harness.command(args).output().unwrap();
+    (
+        output.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn start_checks_refuse_what_would_lose_changes_and_name_the_fix() {
+    require_non_utc_server();
+    // The machine's MariaDB on 3306 runs without a binary log.
+    let off = Harness::new("binlog_off", BINLOG);
+    let (code, output) = output_of(&off, &["produce"]);
+    assert_eq!(code, Some(2), "{output}");
+    assert!(
+        output.contains("log_bin") && output.contains("--log-bin"),
+        "{output}"
+    );
+
+    let mut harness = Harness::on_server("binlog_checks", NON_UTC_SERVER, BINLOG);
+    let pool = create_plain_table(&harness).await;
+    let mut conn = pool.get_conn().await.unwrap();
+
+    // A user that may read the table but not the binary log.
+    let user = format!("nopriv_{}", std::process::id());
+    conn.query_drop(format!("CREATE USER IF NOT EXISTS '{user}'@'127.0.0.1'"))
+        .await
+        .unwrap();
+    conn.query_drop(format!(
+        "GRANT ALL PRIVILEGES ON `{}`.* TO '{user}'@'127.0.0.1'",
+        harness.database
+    ))
+    .await
+    .unwrap();
+    let root_url = format!("{NON_UTC_SERVER}/{}", harness.database);
+    let user_url = format!("mysql://{user}@127.0.0.1:3307/{}", harness.database);
+    harness.reconfigure(|config| config.mysql.url = user_url.clone());
+    let (code, output) = output_of(&harness, &["produce"]);
+    conn.query_drop(format!("DROP USER '{user}'@'127.0.0.1'"))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(2), "{output}");
+    assert!(
+        output.contains("REPLICATION SLAVE")
+            && output.contains("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.*"),
+        "{output}"
+    );
+    harness.reconfigure(|config| config.mysql.url = root_url.clone());
+
+    // A saved position in a log the server does not have (purged).
+    let position = harness.path("time_track/binlog_position.json");
+    std::fs::create_dir_all(position.parent().unwrap()).unwrap();
+    std::fs::write(
+        &position,
+        r#"{"binlog_file": "binlog.000000", "binlog_offset": 4}"#,
+    )
+    .unwrap();
+    let (code, output) = output_of(&harness, &["produce"]);
+    assert_eq!(code, Some(2), "{output}");
+    assert!(
+        output.contains("no longer has") && output.contains("delete"),
+        "{output}"
+    );
+    std::fs::remove_file(&position).unwrap();
+
+    // binlog_row_image and binlog_format: flipped for a moment, restored.
+    for (variable, bad, fix) in [
+        ("binlog_row_image", "MINIMAL", "binlog_row_image = 'FULL'"),
+        ("binlog_format", "MIXED", "binlog_format = 'ROW'"),
+    ] {
+        let (old,): (String,) = conn
+            .query_first(format!("SELECT @@GLOBAL.{variable}"))
+            .await
+            .unwrap()
+            .unwrap();
+        conn.query_drop(format!("SET GLOBAL {variable} = '{bad}'"))
+            .await
+            .unwrap();
+        let (code, output) = output_of(&harness, &["produce"]);
+        conn.query_drop(format!("SET GLOBAL {variable} = '{old}'"))
+            .await
+            .unwrap();
+        assert_eq!(code, Some(2), "{output}");
+        assert!(output.contains(fix), "{output}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_change_arrives_in_order_with_deletes_and_tombstones() {
+    require_non_utc_server();
+    let mut harness = Harness::on_server("binlog_all", NON_UTC_SERVER, BINLOG);
+    let pool = create_plain_table(&harness).await;
+    let mut conn = pool.get_conn().await.unwrap();
+    // Before the producer's first start: read by the snapshot (op "r").
+    for id in 1..=5 {
+        conn.exec_drop(
+            "INSERT INTO product (id, name, category, price) VALUES (?, 'before', 'cat_1', ?)",
+            (id, id),
+        )
+        .await
+        .unwrap();
+    }
+    start_pipeline(&mut harness);
+    harness.wait_for_lines(5, Duration::from_secs(60));
+
+    let mut expected: BTreeMap<i64, Vec<(String, f64)>> = (1..=5)
+        .map(|id| (id, vec![("r".to_owned(), id as f64)]))
+        .collect();
+    let mut note = |id: i64, op: &str, price: f64| {
+        expected.entry(id).or_default().push((op.to_owned(), price));
+    };
+    // Back to back, no pause: each intermediate state must arrive.
+    for id in 6..=10 {
+        conn.exec_drop(
+            "INSERT INTO product (id, name, category, price) VALUES (?, 'new', 'cat_5', 100)",
+            (id,),
+        )
+        .await
+        .unwrap();
+        note(id, "c", 100.0);
+    }
+    for step in 1..=5 {
+        for id in [1, 6] {
+            let price = 1000.0 * id as f64 + step as f64;
+            conn.exec_drop("UPDATE product SET price = ? WHERE id = ?", (price, id))
+                .await
+                .unwrap();
+            note(id, "u", price);
+        }
+    }
+    // Several changes of one row in one transaction, then a delete.
+    conn.query_drop("BEGIN").await.unwrap();
+    for price in [7.0, 8.0, 9.0] {
+        conn.exec_drop("UPDATE product SET price = ? WHERE id = 2", (price,))
+            .await
+            .unwrap();
+        note(2, "u", price);
+    }
+    conn.query_drop("DELETE FROM product WHERE id = 2")
+        .await
+        .unwrap();
+    note(2, "d", 9.0);
+    conn.query_drop("COMMIT").await.unwrap();
+    // Deleted, inserted again, deleted again; one statement deleting two rows.
+    conn.query_drop("DELETE FROM product WHERE id = 7")
+        .await
+        .unwrap();
+    note(7, "d", 100.0);
+    conn.query_drop(
+        "INSERT INTO product (id, name, category, price) VALUES (7, 'again', 'cat_2', 70)",
+    )
+    .await
+    .unwrap();
+    note(7, "c", 70.0);
+    conn.query_drop("DELETE FROM product WHERE id IN (3, 7)")
+        .await
+        .unwrap();
+    note(3, "d", 3.0);
+    note(7, "d", 70.0);
+    // A rolled-back transaction changes nothing.
+    conn.query_drop("BEGIN").await.unwrap();
+    conn.query_drop("UPDATE product SET price = 1 WHERE id = 4")
+        .await
+        .unwrap();
+    conn.query_drop("ROLLBACK").await.unwrap();
+
+    let total: usize = expected.values().map(Vec::len).sum();
+    harness.wait_for_lines(total, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(3)); // anything extra would show now
+    let lines = harness.log_lines();
+    assert_eq!(lines.len(), total, "one line per change, none extra");
+    assert_eq!(changes_per_key(&lines), expected);
+    // The seed chain ran on binlog records too.
+    let six = lines.iter().find(|line| line.id() == 6).unwrap();
+    assert_eq!(six.record["category"], "CAT_5");
+    assert_eq!(assert_tombstones_follow_deletes(&harness, &lines), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotation_and_restarts_lose_and_repeat_nothing() {
+    require_non_utc_server();
+    let mut harness = Harness::on_server("binlog_rotate", NON_UTC_SERVER, BINLOG);
+    let pool = create_plain_table(&harness).await;
+    let mut conn = pool.get_conn().await.unwrap();
+    start_pipeline(&mut harness);
+    let mut expected: BTreeMap<i64, Vec<(String, f64)>> = BTreeMap::new();
+    let mut count = 0;
+    for round in 0..4 {
+        for id in 1..=20 {
+            let price = f64::from(round * 100 + id);
+            if round == 0 {
+                conn.exec_drop(
+                    "INSERT INTO product (id, name, category, price) VALUES (?, 'n', 'cat_1', ?)",
+                    (id, price),
+                )
+                .await
+                .unwrap();
+                expected
+                    .entry(i64::from(id))
+                    .or_default()
+                    .push(("c".into(), price));
+            } else {
+                conn.exec_drop("UPDATE product SET price = ? WHERE id = ?", (price, id))
+                    .await
+                    .unwrap();
+                expected
+                    .entry(i64::from(id))
+                    .or_default()
+                    .push(("u".into(), price));
+            }
+            count += 1;
+            if id == 10 {
+                conn.query_drop("FLUSH BINARY LOGS").await.unwrap();
+            }
+        }
+        harness.wait_for_lines(count, Duration::from_secs(60));
+        match round {
+            // A clean stop and a kill, each after a rotation.
+            1 => harness.stop("producer", libc::SIGTERM),
+            2 => harness.stop("producer", libc::SIGKILL),
+            _ => continue,
+        }
+        harness.spawn("producer", &["produce"]);
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let lines = harness.log_lines();
+    assert_eq!(lines.len(), count);
+    assert_eq!(changes_per_key(&lines), expected);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshot_and_stream_meet_without_loss_or_doubles_under_concurrent_writes() {
+    require_non_utc_server();
+    let mut harness = Harness::on_server("binlog_seam", NON_UTC_SERVER, BINLOG);
+    let pool = create_plain_table(&harness).await;
+    let keys = 100i64;
+    let mut conn = pool.get_conn().await.unwrap();
+    for id in 1..=keys {
+        conn.exec_drop(
+            "INSERT INTO product (id, name, category, price) VALUES (?, 'n', 'cat_1', ?)",
+            (id, id),
+        )
+        .await
+        .unwrap();
+    }
+    harness.start_registry();
+    harness.start_consumers(5);
+    harness.wait_for_stable_group(5, 2);
+
+    // One writer, each statement its own transaction, every price unique:
+    // per key, its history is the order of this loop.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let stop = std::sync::Arc::clone(&stop);
+        async move {
+            let mut history: BTreeMap<i64, Vec<f64>> =
+                (1..=keys).map(|id| (id, vec![id as f64])).collect();
+            let mut state = 12345u64;
+            let mut price = 1000.0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let id = (state >> 33) as i64 % keys + 1;
+                price += 1.0;
+                conn.exec_drop("UPDATE product SET price = ? WHERE id = ?", (price, id))
+                    .await
+                    .unwrap();
+                history.get_mut(&id).unwrap().push(price);
+            }
+            history
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    harness.spawn("producer", &["produce"]);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let history = writer.await.unwrap();
+    let changes: usize = history.values().map(Vec::len).sum();
+
+    // Per key: the snapshot's state, then every later state, once each.
+    let mut expected_lines = 0;
+    let lines = {
+        common::wait_until(Duration::from_secs(120), "every key's last state", || {
+            let per_key = changes_per_key(&harness.log_lines());
+            history.iter().all(|(id, prices)| {
+                per_key
+                    .get(id)
+                    .and_then(|states| states.last())
+                    .map(|(_, price)| *price)
+                    == prices.last().copied()
+            })
+        });
+        std::thread::sleep(Duration::from_secs(3));
+        harness.log_lines()
+    };
+    let per_key = changes_per_key(&lines);
+    for (id, prices) in &history {
+        let states = &per_key[id];
+        let (op, first) = &states[0];
+        assert_eq!(op, "r", "key {id} starts with its snapshot row");
+        let at = prices
+            .iter()
+            .position(|price| price == first)
+            .unwrap_or_else(|| panic!("key {id}: snapshot state {first} is not in its history"));
+        let after: Vec<(String, f64)> = prices[at + 1..].iter().map(|p| ("u".into(), *p)).collect();
+        assert_eq!(
+            states[1..],
+            after[..],
+            "key {id}: every change after the snapshot, once, in order"
+        );
+        expected_lines += states.len();
+    }
+    assert_eq!(lines.len(), expected_lines);
+    assert!(
+        changes > 2 * keys as usize,
+        "the writer made {changes} changes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn producer_killed_in_the_middle_of_a_100000_row_transaction_loses_and_repeats_nothing() {
+    require_non_utc_server();
+    let mut harness = Harness::on_server("binlog_big", NON_UTC_SERVER, BINLOG);
+    let pool = create_plain_table(&harness).await;
+    start_pipeline(&mut harness);
+    let position = harness.path("time_track/binlog_position.json");
+    let before = std::fs::read_to_string(&position).unwrap();
+    let mut conn = pool.get_conn().await.unwrap();
+    conn.query_drop(
+        "INSERT INTO product (id, name, category, price)
+         SELECT seq, 'bulk', 'cat_1', seq FROM seq_1_to_100000",
+    )
+    .await
+    .unwrap();
+    harness.wait_for_lines(1000, Duration::from_secs(120));
+    harness.stop("producer", libc::SIGKILL);
+    let saved = std::fs::read_to_string(&position).unwrap();
+    assert_eq!(
+        saved, before,
+        "killed before the transaction's position was saved"
+    );
+    harness.spawn("producer", &["produce"]);
+    harness.wait_for_lines(100_000, Duration::from_secs(300));
+    std::thread::sleep(Duration::from_secs(3));
+    let lines = harness.log_lines();
+    assert_eq!(lines.len(), 100_000, "each row once");
+    let mut ids: Vec<i64> = lines.iter().map(common::logs::Line::id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 100_000);
+    assert!(lines.iter().all(|line| line.record["__op"] == "c"));
+}
