@@ -465,3 +465,63 @@ async fn producer_killed_in_the_middle_of_a_100000_row_transaction_loses_and_rep
     assert_eq!(ids.len(), 100_000);
     assert!(lines.iter().all(|line| line.record["__op"] == "c"));
 }
+
+/// Commit-to-log latency in binlog mode at 2,000 changes/s (the bench's
+/// offered load), in this test's build (debug unless run with --release):
+/// run by hand, `cargo test -p host --test source_binlog latency -- --ignored
+/// --nocapture`; it prints p50/p99/max. The stamp is the trigger's UTC write
+/// instant (the updater's table keeps its triggers; binlog mode ignores them).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement, not a check: run by hand (see its doc)"]
+async fn latency_at_2000_changes_per_s() {
+    require_non_utc_server();
+    let mut harness = Harness::on_server("binlog_latency", NON_UTC_SERVER, BINLOG);
+    let pool = harness.pool().await;
+    let mut conn = pool.get_conn().await.unwrap();
+    pipeline::source::mysql::ensure_product_table(&mut conn, "product")
+        .await
+        .unwrap();
+    drop(conn);
+    start_pipeline(&mut harness);
+    harness.run(&["update", "--count", "0"]);
+    harness.wait_for_lines(50, Duration::from_secs(60));
+    harness.run(&[
+        "update",
+        "--skip-seed",
+        "--round-robin",
+        "--rate",
+        "2000",
+        "--count",
+        "40000",
+        "--products",
+        "50",
+    ]);
+    harness.wait_for_lines(40_050, Duration::from_secs(120));
+    let mut latencies = Vec::new();
+    for entry in std::fs::read_dir(harness.path("consumer_logs"))
+        .unwrap()
+        .flatten()
+    {
+        let text =
+            std::fs::read_to_string(entry.path().join("consumer_log.json")).unwrap_or_default();
+        for raw in text.lines() {
+            let line: serde_json::Value = serde_json::from_str(raw).unwrap();
+            if line["record"]["__op"] == "u" {
+                let stamp = line["record"]["last_updated"].as_i64().unwrap();
+                latencies.push((line["logged_at_us"].as_i64().unwrap() - stamp) as f64 / 1000.0);
+            }
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let at = |p: f64| {
+        latencies
+            [((p / 100.0 * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len()) - 1]
+    };
+    println!(
+        "binlog_latency_ms over {} changes: p50 {:.0} / p99 {:.0} / max {:.0}",
+        latencies.len(),
+        at(50.0),
+        at(99.0),
+        at(100.0)
+    );
+}
