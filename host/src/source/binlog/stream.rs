@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use mysql_async::binlog::events::{EventData, RowsEventData};
+use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStreamRequest, Conn, Opts, Value};
 use tokio::sync::{mpsc, watch};
 
@@ -29,6 +30,13 @@ const CHUNK_ROWS: usize = 5000;
 /// With nothing of the table in them, boundaries are saved at most this
 /// often (other tables' transactions would otherwise cost an fsync each).
 const IDLE_SAVE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often the server sends a heartbeat on an idle log.
+const HEARTBEAT_PERIOD: Duration = Duration::from_secs(2);
+
+/// No event and no heartbeat for this long: the connection is dead; the
+/// follower reconnects from the saved position.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the follower needs.
 pub struct Follower<'a> {
@@ -54,7 +62,15 @@ impl Follower<'_> {
         converter: &mut RowConverter,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<()> {
-        let conn = Conn::new(self.opts.clone()).await?;
+        let mut conn = Conn::new(self.opts.clone()).await?;
+        // The server sends a heartbeat when it has nothing else for this
+        // long (nanoseconds), so a connection that died silently is noticed
+        // (see HEARTBEAT_TIMEOUT) instead of waited on forever.
+        conn.query_drop(format!(
+            "SET @master_heartbeat_period = {}",
+            HEARTBEAT_PERIOD.as_nanos()
+        ))
+        .await?;
         let request = BinlogStreamRequest::new(self.server_id)
             .with_filename(start.file.as_bytes())
             .with_pos(start.offset);
@@ -69,7 +85,14 @@ impl Follower<'_> {
         let mut last_save = Instant::now();
         loop {
             let event = tokio::select! {
-                event = stream.next() => event,
+                event = tokio::time::timeout(HEARTBEAT_TIMEOUT, stream.next()) => match event {
+                    Ok(event) => event,
+                    Err(_elapsed) => {
+                        return Err(Error::Mysql(mysql_async::Error::Driver(
+                            mysql_async::DriverError::ConnectionClosed,
+                        )));
+                    }
+                },
                 _ = shutdown.changed() => None,
             };
             if *shutdown.borrow() {
