@@ -525,3 +525,35 @@ async fn latency_at_2000_changes_per_s() {
         at(100.0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_column_added_while_running_keeps_the_changes_flowing() {
+    require_non_utc_server();
+    let mut harness = Harness::on_server("binlog_alter", NON_UTC_SERVER, BINLOG);
+    let pool = create_plain_table(&harness).await;
+    start_pipeline(&mut harness);
+    let mut conn = pool.get_conn().await.unwrap();
+    conn.query_drop("INSERT INTO product (id, name, category, price) VALUES (1, 'a', 'cat_1', 1)")
+        .await
+        .unwrap();
+    harness.wait_for_lines(1, Duration::from_secs(60));
+    conn.query_drop("ALTER TABLE product ADD COLUMN colour VARCHAR(16) NULL")
+        .await
+        .unwrap();
+    conn.query_drop("UPDATE product SET price = 2, colour = 'red' WHERE id = 1")
+        .await
+        .unwrap();
+    conn.query_drop("INSERT INTO product (id, name, category, price) VALUES (2, 'b', 'cat_1', 3)")
+        .await
+        .unwrap();
+    harness.wait_for_lines(3, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(2));
+    let lines = harness.log_lines();
+    let expected: BTreeMap<i64, Vec<(String, f64)>> = [
+        (1, vec![("c".to_owned(), 1.0), ("u".to_owned(), 2.0)]),
+        (2, vec![("c".to_owned(), 3.0)]),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(changes_per_key(&lines), expected);
+}

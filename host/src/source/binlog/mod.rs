@@ -158,6 +158,8 @@ async fn run_once(
             database,
             table: source.table.clone(),
             sender,
+            schema: &schema,
+            position_path: position_file.path().to_owned(),
             to_acker: &to_acker,
             counters,
         };
