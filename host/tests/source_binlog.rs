@@ -178,6 +178,13 @@ async fn start_checks_refuse_what_would_lose_changes_and_name_the_fix() {
     );
     std::fs::remove_file(&position).unwrap();
 
+    // A key column that is not unique.
+    harness.reconfigure(|config| config.source.id_column = "category".into());
+    let (code, output) = output_of(&harness, &["produce"]);
+    assert_eq!(code, Some(2), "{output}");
+    assert!(output.contains("ADD UNIQUE (`category`)"), "{output}");
+    harness.reconfigure(|config| config.source.id_column = "id".into());
+
     // binlog_row_image and binlog_format: flipped for a moment, restored.
     for (variable, bad, fix) in [
         ("binlog_row_image", "MINIMAL", "binlog_row_image = 'FULL'"),

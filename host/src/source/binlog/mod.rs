@@ -192,7 +192,11 @@ async fn wait_for_table(
             if let Some(position) = saved {
                 checks::check_not_purged(&mut conn, position, position_file.path()).await?;
             }
-            read_catalog(&mut conn, &source.table).await
+            let catalog = read_catalog(&mut conn, &source.table).await?;
+            if !catalog.is_empty() && catalog.iter().any(|column| column.name == source.id_column) {
+                checks::check_unique_key(&mut conn, &source.table, &source.id_column).await?;
+            }
+            Ok(catalog)
         })
         .await?;
         if !catalog.is_empty() {
