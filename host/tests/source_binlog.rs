@@ -15,6 +15,7 @@ use common::logs::Line;
 use common::zones::{NON_UTC_SERVER, require_non_utc_server};
 use mysql_async::Pool;
 use mysql_async::prelude::Queryable;
+use pipeline::source::binlog::position::sequence_at;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
@@ -176,6 +177,13 @@ async fn start_checks_refuse_what_would_lose_changes_and_name_the_fix() {
         "{output}"
     );
     std::fs::remove_file(&position).unwrap();
+
+    // A key column that is not unique.
+    harness.reconfigure(|config| config.source.key_columns = vec!["category".into()]);
+    let (code, output) = output_of(&harness, &["produce"]);
+    assert_eq!(code, Some(2), "{output}");
+    assert!(output.contains("ADD UNIQUE (`category`)"), "{output}");
+    harness.reconfigure(|config| config.source.key_columns = vec!["id".into()]);
 
     // binlog_row_image and binlog_format: flipped for a moment, restored.
     for (variable, bad, fix) in [
@@ -439,7 +447,6 @@ async fn producer_killed_in_the_middle_of_a_100000_row_transaction_loses_and_rep
     let pool = create_plain_table(&harness).await;
     start_pipeline(&mut harness);
     let position = harness.path("time_track/binlog_position.json");
-    let before = std::fs::read_to_string(&position).unwrap();
     let mut conn = pool.get_conn().await.unwrap();
     conn.query_drop(
         "INSERT INTO product (id, name, category, price)
@@ -447,11 +454,25 @@ async fn producer_killed_in_the_middle_of_a_100000_row_transaction_loses_and_rep
     )
     .await
     .unwrap();
+    // At or after the transaction's end (other tests write to this server).
+    let (file, offset): (String, u64) = conn
+        .query_first("SHOW MASTER STATUS")
+        .await
+        .unwrap()
+        .map(|row: mysql_async::Row| (row.get(0).unwrap(), row.get(1).unwrap()))
+        .unwrap();
+    let after = sequence_at(&file, offset).unwrap();
     harness.wait_for_lines(1000, Duration::from_secs(120));
     harness.stop("producer", libc::SIGKILL);
-    let saved = std::fs::read_to_string(&position).unwrap();
-    assert_eq!(
-        saved, before,
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&position).unwrap()).unwrap();
+    let saved = sequence_at(
+        saved["binlog_file"].as_str().unwrap(),
+        saved["binlog_offset"].as_u64().unwrap(),
+    )
+    .unwrap();
+    assert!(
+        saved < after,
         "killed before the transaction's position was saved"
     );
     harness.spawn("producer", &["produce"]);
@@ -464,4 +485,96 @@ async fn producer_killed_in_the_middle_of_a_100000_row_transaction_loses_and_rep
     ids.dedup();
     assert_eq!(ids.len(), 100_000);
     assert!(lines.iter().all(|line| line.record["__op"] == "c"));
+}
+
+/// Commit-to-log latency in binlog mode at 2,000 changes/s (the bench's
+/// offered load), in this test's build (debug unless run with --release):
+/// run by hand, `cargo test -p host --test source_binlog latency -- --ignored
+/// --nocapture`; it prints p50/p99/max. The stamp is the trigger's UTC write
+/// instant (the updater's table keeps its triggers; binlog mode ignores them).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement, not a check: run by hand (see its doc)"]
+async fn latency_at_2000_changes_per_s() {
+    require_non_utc_server();
+    let mut harness = Harness::on_server("binlog_latency", NON_UTC_SERVER, BINLOG);
+    let pool = harness.pool().await;
+    let mut conn = pool.get_conn().await.unwrap();
+    pipeline::source::mysql::ensure_product_table(&mut conn, "product")
+        .await
+        .unwrap();
+    drop(conn);
+    start_pipeline(&mut harness);
+    harness.run(&["update", "--count", "0"]);
+    harness.wait_for_lines(50, Duration::from_secs(60));
+    harness.run(&[
+        "update",
+        "--skip-seed",
+        "--round-robin",
+        "--rate",
+        "2000",
+        "--count",
+        "40000",
+        "--products",
+        "50",
+    ]);
+    harness.wait_for_lines(20_050, Duration::from_secs(120));
+    let mut latencies = Vec::new();
+    for entry in std::fs::read_dir(harness.path("consumer_logs"))
+        .unwrap()
+        .flatten()
+    {
+        let text =
+            std::fs::read_to_string(entry.path().join("consumer_log.json")).unwrap_or_default();
+        for raw in text.lines() {
+            let line: serde_json::Value = serde_json::from_str(raw).unwrap();
+            if line["record"]["__op"] == "u" {
+                let stamp = line["record"]["last_updated"].as_i64().unwrap();
+                latencies.push((line["logged_at_us"].as_i64().unwrap() - stamp) as f64 / 1000.0);
+            }
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let at = |p: f64| {
+        latencies
+            [((p / 100.0 * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len()) - 1]
+    };
+    println!(
+        "binlog_latency_ms over {} changes: p50 {:.0} / p99 {:.0} / max {:.0}",
+        latencies.len(),
+        at(50.0),
+        at(99.0),
+        at(100.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_column_added_while_running_keeps_the_changes_flowing() {
+    require_non_utc_server();
+    let mut harness = Harness::on_server("binlog_alter", NON_UTC_SERVER, BINLOG);
+    let pool = create_plain_table(&harness).await;
+    start_pipeline(&mut harness);
+    let mut conn = pool.get_conn().await.unwrap();
+    conn.query_drop("INSERT INTO product (id, name, category, price) VALUES (1, 'a', 'cat_1', 1)")
+        .await
+        .unwrap();
+    harness.wait_for_lines(1, Duration::from_secs(60));
+    conn.query_drop("ALTER TABLE product ADD COLUMN colour VARCHAR(16) NULL")
+        .await
+        .unwrap();
+    conn.query_drop("UPDATE product SET price = 2, colour = 'red' WHERE id = 1")
+        .await
+        .unwrap();
+    conn.query_drop("INSERT INTO product (id, name, category, price) VALUES (2, 'b', 'cat_1', 3)")
+        .await
+        .unwrap();
+    harness.wait_for_lines(3, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(2));
+    let lines = harness.log_lines();
+    let expected: BTreeMap<i64, Vec<(String, f64)>> = [
+        (1, vec![("c".to_owned(), 1.0), ("u".to_owned(), 2.0)]),
+        (2, vec![("c".to_owned(), 3.0)]),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(changes_per_key(&lines), expected);
 }

@@ -108,6 +108,30 @@ pub fn missing_privileges(grants: &[String]) -> Vec<&'static str> {
     missing
 }
 
+/// Refuses a key column without a unique index of its own: records are
+/// keyed by it (one key's changes in order on one partition, the members'
+/// duplicate rule) and the snapshot pages through the table by it, so two
+/// rows sharing a key would be mixed up or skipped.
+pub async fn check_unique_key(conn: &mut Conn, table: &str, key: &str) -> Result<()> {
+    let unique: Option<u8> = conn
+        .exec_first(
+            "SELECT 1 FROM information_schema.STATISTICS
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND NON_UNIQUE = 0
+             GROUP BY INDEX_NAME HAVING COUNT(*) = 1 AND MAX(COLUMN_NAME) = ?",
+            (table, key),
+        )
+        .await?;
+    if unique.is_some() {
+        return Ok(());
+    }
+    Err(Error::Binlog(format!(
+        "the key column `{key}` of table `{table}` has no unique index of its own: records are keyed by it and the snapshot pages by it. \
+         Fix: ALTER TABLE {} ADD UNIQUE ({}), or set source.key_columns to the table's one-column primary key",
+        crate::source::mysql::quote_identifier(table),
+        crate::source::mysql::quote_identifier(key),
+    )))
+}
+
 /// The binary logs the server still has, oldest first.
 pub async fn binary_logs(conn: &mut Conn) -> Result<Vec<String>> {
     let rows: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await?;

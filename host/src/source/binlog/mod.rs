@@ -169,6 +169,8 @@ async fn run_once(
             database,
             table: source.table.clone(),
             sender,
+            schema: &schema,
+            position_path: position_file.path().to_owned(),
             to_acker: &to_acker,
             counters,
         };
@@ -203,6 +205,15 @@ async fn wait_for_table(
             }
             let catalog = read_catalog(&mut conn, &source.table).await?;
             let table = TableDescription::read(&mut conn, &source.table).await;
+            // The snapshot pages through the table by the key column: it
+            // must be unique on its own.
+            if let Ok(described) = &table
+                && !catalog.is_empty()
+                && let Ok(keys) = described.key_columns(&source.configured_key())
+                && let [key] = keys.as_slice()
+            {
+                checks::check_unique_key(&mut conn, &source.table, key).await?;
+            }
             Ok::<_, Error>((catalog, table))
         })
         .await?;

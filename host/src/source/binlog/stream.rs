@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use mysql_async::binlog::events::{EventData, RowsEventData};
+use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStreamRequest, Conn, Opts, Value};
 use tokio::sync::{mpsc, watch};
 
 use crate::error::{Error, Result};
 use crate::producer::ProducerCounters;
-use crate::source::binlog::convert::RowConverter;
+use crate::source::binlog::convert::{RowConverter, read_catalog};
 use crate::source::binlog::position::{BinlogPosition, sequence_at};
 use crate::source::binlog::produce::{Chunk, Operation, Sender};
 
@@ -30,6 +31,13 @@ const CHUNK_ROWS: usize = 5000;
 /// often (other tables' transactions would otherwise cost an fsync each).
 const IDLE_SAVE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often the server sends a heartbeat on an idle log.
+const HEARTBEAT_PERIOD: Duration = Duration::from_secs(2);
+
+/// No event and no heartbeat for this long: the connection is dead; the
+/// follower reconnects from the saved position.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What the follower needs.
 pub struct Follower<'a> {
     pub opts: Opts,
@@ -39,6 +47,11 @@ pub struct Follower<'a> {
     pub database: String,
     pub table: String,
     pub sender: Sender<'a>,
+    /// The value schema registered at start (for a converter rebuilt after
+    /// an ALTER TABLE).
+    pub schema: &'a crate::codec::ValueSchema,
+    /// The position file, named in errors.
+    pub position_path: std::path::PathBuf,
     pub to_acker: &'a mpsc::Sender<Chunk>,
     pub counters: &'a ProducerCounters,
 }
@@ -54,7 +67,15 @@ impl Follower<'_> {
         converter: &mut RowConverter,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<()> {
-        let conn = Conn::new(self.opts.clone()).await?;
+        let mut conn = Conn::new(self.opts.clone()).await?;
+        // The server sends a heartbeat when it has nothing else for this
+        // long (nanoseconds), so a connection that died silently is noticed
+        // (see HEARTBEAT_TIMEOUT) instead of waited on forever.
+        conn.query_drop(format!(
+            "SET @master_heartbeat_period = {}",
+            HEARTBEAT_PERIOD.as_nanos()
+        ))
+        .await?;
         let request = BinlogStreamRequest::new(self.server_id)
             .with_filename(start.file.as_bytes())
             .with_pos(start.offset);
@@ -69,7 +90,14 @@ impl Follower<'_> {
         let mut last_save = Instant::now();
         loop {
             let event = tokio::select! {
-                event = stream.next() => event,
+                event = tokio::time::timeout(HEARTBEAT_TIMEOUT, stream.next()) => match event {
+                    Ok(event) => event,
+                    Err(_elapsed) => {
+                        return Err(Error::Mysql(mysql_async::Error::Driver(
+                            mysql_async::DriverError::ConnectionClosed,
+                        )));
+                    }
+                },
                 _ = shutdown.changed() => None,
             };
             if *shutdown.borrow() {
@@ -112,12 +140,23 @@ impl Follower<'_> {
                         continue;
                     }
                     if table_map.columns_count() as usize != converter.columns() {
-                        return Err(Error::Binlog(format!(
-                            "a row event of `{}` has {} columns, the catalog {}: the table was altered; restart the producer to read its new columns",
-                            self.table,
-                            table_map.columns_count(),
-                            converter.columns()
-                        )));
+                        // An ALTER TABLE since the catalog was read: read it
+                        // again; the log's rows after the ALTER match it.
+                        let mut conn = Conn::new(self.opts.clone()).await?;
+                        let catalog = read_catalog(&mut conn, &self.table).await?;
+                        conn.disconnect().await?;
+                        if catalog.len() != table_map.columns_count() as usize {
+                            return Err(Error::Binlog(format!(
+                                "a row event of `{}` has {} columns, the catalog {}: the table was altered again since this event; \
+                                 binlog mode cannot name this event's columns. Fix: delete {} to take a new snapshot",
+                                self.table,
+                                table_map.columns_count(),
+                                catalog.len(),
+                                self.position_path.display()
+                            )));
+                        }
+                        tracing::info!(table = %self.table, columns = catalog.len(), "the table's columns changed; converting by the new catalog (columns the value schema lacks are left out until a restart)");
+                        *converter = RowConverter::new(&catalog, self.schema)?;
                     }
                     let event_start = u64::from(header.log_pos()) - u64::from(header.event_size());
                     let base = sequence_at(&file, event_start)?;
