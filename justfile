@@ -21,9 +21,10 @@ test: setup plugins
     cargo test -p host -p bench --no-fail-fast -- --test-threads 2
     just test-faults
 
-# Fault tests: crashes, restarts and bad input, with real processes.
+# Fault tests: crashes, restarts and bad input, with real processes; and a
+# Python plugin hot-swapped into a running pipeline (slow in a debug build).
 test-faults: setup services plugins
-    cargo test -p host --release --test faults --test consumer_faults -- --ignored --test-threads 1 --nocapture
+    cargo test -p host --release --test faults --test consumer_faults --test plugin_swap_python -- --ignored --test-threads 1 --nocapture
 
 # Benchmarks (the `bench` crate): Criterion micro-benchmarks of the library,
 # then the end-to-end driver, which runs the release `pipeline` binary.

@@ -31,12 +31,22 @@ if [ $# -eq 0 ]; then
   for manifest in plugins/*/Cargo.toml; do
     crates+=("$(basename "$(dirname "$manifest")")")
   done
-  for app in plugins/python/*/app.py; do
-    [ -e "$app" ] && python+=("$(dirname "$app")")
-  done
-  for index in plugins/js/*/index.js; do
-    [ -e "$index" ] && js+=("$(dirname "$index")")
-  done
+  # Without python3 (with venv) or npm, e.g. in the Docker image's build
+  # stage, "every plugin" means the Rust ones, with a warning.
+  if [ -x .tools/venv/bin/componentize-py ] || python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    for app in plugins/python/*/app.py; do
+      [ -e "$app" ] && python+=("$(dirname "$app")")
+    done
+  else
+    echo "build-plugins: no python3 with venv: the Python plugins are not built" >&2
+  fi
+  if [ -x plugins/js/node_modules/.bin/componentize-js ] || command -v npm >/dev/null; then
+    for index in plugins/js/*/index.js; do
+      [ -e "$index" ] && js+=("$(dirname "$index")")
+    done
+  else
+    echo "build-plugins: no npm: the JavaScript plugins are not built" >&2
+  fi
 else
   for plugin in "$@"; do
     given="$plugin"

@@ -32,9 +32,14 @@ const LANGUAGES: [(&str, &str, u64); 3] = [
     ("js", "_js", INTERPRETER_MEMORY_MIB),
 ];
 
+/// A call's budget is at least `time_limit_ms`: an interpreter needs tens of
+/// ms for a batch of 500, more than the 50 ms cap a batch otherwise gets
+/// (which would split every batch; README, "Write a transform in Python").
 fn config(path: std::path::PathBuf, memory_limit_mib: u64) -> PluginConfig {
+    let time_limit_ms = if memory_limit_mib > 16 { 2_000 } else { 10 };
     PluginConfig {
         memory_limit_mib,
+        time_limit_ms,
         ..PluginConfig::at(path)
     }
 }

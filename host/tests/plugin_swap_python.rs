@@ -24,6 +24,7 @@ fn discounted(price: f64, percent: i64) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "the running consumer compiles the new Python component: 10+ minutes in a debug build on a loaded machine; `just test-faults` runs it in release"]
 async fn a_new_python_rule_dropped_in_while_running_changes_the_logs_with_no_loss() {
     common::ensure_polyglot_plugins_built();
     let mut harness = Harness::new("swap_py", "");
@@ -48,7 +49,25 @@ async fn a_new_python_rule_dropped_in_while_running_changes_the_logs_with_no_los
     harness.spawn("producer", &["produce"]);
     harness.run(&["update", "--count", "0"]);
     harness.wait_for_lines(50, Duration::from_secs(600));
-    harness.spawn_round_robin("updater", 1_000_000, 50, 7);
+    // Each product changes every 10 s: a producer stalled for less than that
+    // (the machine compiles the new version meanwhile) coalesces no changes
+    // (README: "Limits of polling").
+    harness.spawn(
+        "updater",
+        &[
+            "update",
+            "--skip-seed",
+            "--round-robin",
+            "--rate",
+            "5",
+            "--count",
+            "1000000",
+            "--products",
+            "50",
+            "--seed",
+            "7",
+        ],
+    );
 
     // The new rule: the seed plugin's source with 70% paid, version 0.2.0.
     let source = harness.path("src/cat5-discount");
@@ -62,7 +81,7 @@ async fn a_new_python_rule_dropped_in_while_running_changes_the_logs_with_no_los
         "the seed plugin's source changed: update this test"
     );
     std::fs::write(source.join("app.py"), new_app).unwrap();
-    harness.wait_for_lines(100, Duration::from_secs(120));
+    harness.wait_for_lines(70, Duration::from_secs(120));
     // The one command: build it into the running chain's folder.
     let status = Command::new(root.join("scripts/build-plugins.sh"))
         .arg("--out")
@@ -109,6 +128,22 @@ async fn a_new_python_rule_dropped_in_while_running_changes_the_logs_with_no_los
     logged.sort_unstable();
     made.sort_unstable();
     assert_eq!(logged, made, "every change logged exactly once");
+
+    // And the topic, which the producer wrote each change to once: every
+    // offset of every partition logged once, none skipped across the swap.
+    let mut offsets: std::collections::BTreeMap<i32, Vec<i64>> = Default::default();
+    for line in &lines {
+        offsets.entry(line.partition).or_default().push(line.offset);
+    }
+    for (partition, mut offsets) in offsets {
+        offsets.sort_unstable();
+        let first = offsets[0];
+        let expected: Vec<i64> = (first..first + offsets.len() as i64).collect();
+        assert_eq!(
+            offsets, expected,
+            "partition {partition}: an offset lost or repeated"
+        );
+    }
 
     // In processing order (one member, one log file): 80% until the swap,
     // 70% from then on, never back.

@@ -40,7 +40,7 @@ pub const MAX_LABEL_BYTES: usize = 64;
 /// What a call may return beyond `output_ratio` × its input, in bytes.
 pub const OUTPUT_ALLOWANCE: usize = 256 * 1024;
 
-/// Said when a plugin runs out of memory: the usual cause at load time.
+/// Said when a plugin runs out of memory as it starts: the usual cause.
 const INTERPRETER_HINT: &str =
     "a Python or JavaScript plugin carries its interpreter: give it memory_limit_mib = 32";
 
@@ -229,7 +229,7 @@ fn describe_failure(store: &Store<Host>, error: &wasmtime::Error, budget_ms: u64
         format!("exceeded its time limit ({budget_ms} ms of CPU time for the call)")
     } else if limits.memory_refused {
         format!(
-            "exceeded its memory limit of {} MiB (it asked for {} MiB; {INTERPRETER_HINT})",
+            "exceeded its memory limit of {} MiB (it asked for {} MiB)",
             limits.memory_limit_mib(),
             limits.refused_bytes.div_ceil(1024 * 1024)
         )
@@ -329,8 +329,13 @@ fn instantiate(pre: &TransformPre<Host>, config: &PluginConfig) -> Result<Instan
     let mut store = sandbox::store(pre.engine(), config);
     start_budget(&mut store, MANIFEST_BUDGET_MS, MANIFEST_MAX_BYTES); // for start functions
     let bindings = pre.instantiate(&mut store).map_err(|error| {
+        let hint = if store.data().limits.memory_refused {
+            format!("; {INTERPRETER_HINT}")
+        } else {
+            String::new()
+        };
         format!(
-            "cannot instantiate: {}",
+            "cannot instantiate: {}{hint}",
             describe_failure(&store, &error, MANIFEST_BUDGET_MS)
         )
     })?;
