@@ -119,10 +119,12 @@ async fn run_from_saved_position(
         &source.timestamp_column,
         source.lookback(),
     );
+    late.restore(position_file.load_window()?);
     let mut clock = ClockWatch::default();
-    // The first scan runs at once: after a restart it re-sends the window
-    // (consumers skip what they logged), so a late change that committed
-    // while the producer was down is not missed.
+    // The first scan runs at once: after a restart it sends again the
+    // seconds of the window that differ from the saved digest (consumers
+    // skip what they logged), so a late change that committed while the
+    // producer was down is not missed.
     let mut next_scan = tokio::time::Instant::now();
     let mut scans = 0i64;
 
@@ -182,7 +184,8 @@ async fn run_from_saved_position(
             counters.add_read(rows.len());
             let deliveries = produce_batch(&producer, &config.topic.name, &encoder, &rows).await?;
             read_position = Some(batch_end);
-            if to_acker.send(AckedBatch { end: batch_end, deliveries }).await.is_err() {
+            let window = late.digest();
+            if to_acker.send(AckedBatch { end: batch_end, deliveries, window }).await.is_err() {
                 break;
             }
         }
