@@ -20,11 +20,17 @@ test: setup plugins
     scripts/services.sh
     cargo test -p host -p bench --no-fail-fast -- --test-threads 2
     just test-faults
+    just test-faults-non-utc
 
 # Fault tests: crashes, restarts and bad input, with real processes; and a
 # Python plugin hot-swapped into a running pipeline (slow in a debug build).
 test-faults: setup services plugins
     cargo test -p host --release --test faults --test consumer_faults --test plugin_swap_python -- --ignored --test-threads 1 --nocapture
+
+# The crash, restart and rebalance faults again, against the private MariaDB
+# at -05:00 (scripts/services.sh starts it on 127.0.0.1:3307).
+test-faults-non-utc: setup services plugins
+    PIPELINE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3307 cargo test -p host --release --test faults --test consumer_faults -- --ignored --test-threads 1 --nocapture sigkill rebalances long_transaction sharing_a_timestamp
 
 # Benchmarks (the `bench` crate): Criterion micro-benchmarks of the library,
 # then the end-to-end driver, which runs the release `pipeline` binary.

@@ -163,10 +163,11 @@ fn member_pid(harness: &Harness) -> u32 {
             continue;
         };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(&config) && cmdline.contains(" consume ") {
-            if let Some(pid) = entry.file_name().to_str().and_then(|pid| pid.parse().ok()) {
-                return pid;
-            }
+        if cmdline.contains(&config)
+            && cmdline.contains(" consume ")
+            && let Some(pid) = entry.file_name().to_str().and_then(|pid| pid.parse().ok())
+        {
+            return pid;
         }
     }
     panic!("the member process was not found");

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::codec::DecodeError;
 use crate::consumer::Member;
+use crate::consumer::partition_anchor::Anchor;
 use crate::error::Result;
 use crate::plugin::ChainOutcome;
 use crate::record::Record;
@@ -77,6 +78,11 @@ impl Member {
                 continue;
             }
             handled.insert(partition, offset);
+            // Before any line of the partition is written (see partition_anchor).
+            self.anchors
+                .ensure(&self.log_dir, &self.topic, partition, || {
+                    Anchor::of(offset, message.key(), message.payload())
+                })?;
             if self
                 .consumer
                 .context()

@@ -21,6 +21,7 @@ mod batch;
 mod counters;
 mod log_identity;
 mod ownership;
+mod partition_anchor;
 mod partition_lock;
 
 use std::sync::Arc;
@@ -151,6 +152,9 @@ struct Member {
     /// Offsets handled since the last commit (see `batch::commit`).
     uncommitted: std::collections::BTreeMap<i32, i64>,
     last_commit: Instant,
+    log_dir: std::path::PathBuf,
+    /// The partitions whose anchor is known to be recorded.
+    anchors: partition_anchor::Anchors,
 }
 
 impl Member {
@@ -175,7 +179,18 @@ impl Member {
             config.consumer.log_dir.clone(),
             columns.clone(),
             Arc::clone(&counters),
-        );
+        )
+        .with_probe({
+            let mut probe = client_config(config, ClientRole::Admin);
+            probe
+                .set(
+                    "group.id",
+                    format!("{}-anchor-probe", config.consumer.group_id),
+                )
+                .set("enable.auto.commit", "false")
+                .set("enable.partition.eof", "false");
+            probe
+        });
         let consumer: BaseConsumer<MemberContext> = client_config(config, ClientRole::Consumer)
             .set("client.id", format!("pipeline-consumer-{member}"))
             .create_with_context(context)?;
@@ -207,6 +222,8 @@ impl Member {
             counters,
             uncommitted: std::collections::BTreeMap::new(),
             last_commit: Instant::now(),
+            log_dir: config.consumer.log_dir.clone(),
+            anchors: partition_anchor::Anchors::default(),
         })
     }
 

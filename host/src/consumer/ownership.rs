@@ -23,6 +23,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 
 use crate::consumer::counters::ConsumerCounters;
+use crate::consumer::partition_anchor;
 use crate::consumer::partition_lock::PartitionLock;
 use crate::error::{Error, Result};
 use crate::sink::{Delivered, SourceColumns};
@@ -45,6 +46,8 @@ pub struct Ownership {
     locks: BTreeMap<i32, PartitionLock>,
     /// A reason to stop found inside a callback (logs from another topic).
     pub fatal: Option<Error>,
+    /// Partitions whose anchor this process has checked (once is enough).
+    anchors_checked: BTreeSet<i32>,
 }
 
 impl Ownership {
@@ -63,6 +66,8 @@ pub struct MemberContext {
     columns: SourceColumns,
     state: Mutex<Ownership>,
     counters: Arc<ConsumerCounters>,
+    /// A client configuration to read one record back (the anchor check).
+    probe: Option<rdkafka::ClientConfig>,
 }
 
 impl MemberContext {
@@ -80,7 +85,14 @@ impl MemberContext {
             columns,
             state: Mutex::new(Ownership::default()),
             counters,
+            probe: None,
         }
+    }
+
+    /// The client configuration the anchor check reads a record with.
+    pub fn with_probe(mut self, probe: rdkafka::ClientConfig) -> Self {
+        self.probe = Some(probe);
+        self
     }
 
     /// The ownership state (poisoning is impossible to recover from, so a
@@ -161,7 +173,28 @@ impl MemberContext {
         partition: i32,
         logged_next: i64,
     ) -> Result<()> {
-        let (_, high) = consumer.fetch_watermarks(&self.topic, partition, BROKER_TIMEOUT)?;
+        let (low, high) = consumer.fetch_watermarks(&self.topic, partition, BROKER_TIMEOUT)?;
+        let unchecked = !self.state().anchors_checked.contains(&partition);
+        if let (true, Some(probe), Some(anchor)) = (
+            unchecked,
+            &self.probe,
+            partition_anchor::load(&self.log_dir, &self.topic, partition)?,
+        ) && anchor.offset < high
+            && let Some(reason) =
+                partition_anchor::check(probe, &self.topic, partition, &anchor, low)?
+        {
+            return Err(Error::ForeignLogs {
+                path: self.log_dir.clone(),
+                message: format!(
+                    "{reason} (topic `{}`): the topic was deleted and recreated. Resuming would \
+                     skip its records below offset {logged_next} as already written. To start \
+                     over, move {} aside (the members write new logs)",
+                    self.topic,
+                    self.log_dir.display()
+                ),
+            });
+        }
+        self.state().anchors_checked.insert(partition);
         if logged_next > high {
             return Err(Error::ForeignLogs {
                 path: self.log_dir.clone(),

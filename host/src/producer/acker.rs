@@ -9,12 +9,15 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::producer::counters::ProducerCounters;
+use crate::source::late::WindowDigest;
 use crate::source::{Position, PositionFile};
 
 /// A produced batch: its delivery futures and the position of its last row.
 pub struct AckedBatch {
     pub end: Position,
     pub deliveries: Vec<DeliveryFuture>,
+    /// The digest of the keys sent in the lookback window up to this batch.
+    pub window: WindowDigest,
 }
 
 /// Acknowledges batches in the order they were produced. Stops at the first
@@ -37,7 +40,7 @@ pub async fn acknowledge_in_order(
                 }
             }
         }
-        position_file.save(Some(&batch.end))?;
+        position_file.save_with_window(Some(&batch.end), &batch.window)?;
         counters.add_acked(count, batch.end);
     }
     Ok(())

@@ -134,10 +134,12 @@ async fn run_from_saved_position(
         &source.timestamp_column,
         source.grace_period(),
     );
+    late.restore(position_file.load_window()?);
     let mut clock = ClockWatch::default();
-    // The first scan runs at once: after a restart it re-sends the window
-    // (consumers skip what they logged), so a late change that committed
-    // while the producer was down is not missed.
+    // The first scan runs at once: after a restart it sends again the
+    // seconds of the window that differ from the saved digest (consumers
+    // skip what they logged), so a late change that committed while the
+    // producer was down is not missed.
     let mut next_scan = tokio::time::Instant::now();
     let mut scans = 0i64;
 
@@ -200,6 +202,7 @@ async fn run_from_saved_position(
                 .send(AckedBatch {
                     end: batch_end,
                     deliveries,
+                    window: late.digest(),
                 })
                 .await
                 .is_err()

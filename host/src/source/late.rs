@@ -34,9 +34,18 @@
 //! Per-key order holds: a row's next change cannot be stamped before a
 //! lock-waiting insert of that row commits, and the scan only ever sees a
 //! row's current key, so a late change is never sent after a newer change of
-//! the same row. After a restart the remembered keys are gone and the first
-//! scan re-sends the window; consumers skip changes they have logged (by
-//! `(id, stamp)`), so this costs bandwidth, not correctness.
+//! the same row.
+//!
+//! Across a restart: the keys themselves are not saved (up to 120,000), but
+//! a [`WindowDigest`] of them is, with the position: per second of stamp,
+//! how many keys were sent and the wrapping sum of their hashes, taken when
+//! their batch was produced and saved only once it is acknowledged. The
+//! first scan after a restart compares each second of the window with it: a
+//! second whose keys in the table add up to the saved digest was sent whole
+//! and is not sent again; the keys of any other second (a late change, or a
+//! row changed again since) are sent again, and consumers skip the changes
+//! they have logged (by `(id, stamp)`). So a restart with nothing late
+//! re-sends nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -47,15 +56,67 @@ use mysql_async::{Conn, Row};
 use crate::error::Result;
 use crate::source::key::KeyColumns;
 use crate::source::mysql::quote_identifier;
-use crate::source::position::Position;
+use crate::source::position::{KeyPart, Position};
 use crate::source::tail::{SourceRow, Tailer};
 use crate::timestamp::Timestamp;
+
+/// Per second of stamp (seconds since the epoch): how many keys were sent
+/// and the wrapping sum of their [`key_hash`]es. Saved with the position.
+pub type WindowDigest = BTreeMap<i64, (u64, u64)>;
+
+/// A key's hash for [`WindowDigest`] (SplitMix64 finalisers over both parts:
+/// sums over two different sets of keys are equal with a 2^-64 chance).
+pub fn key_hash(key: &Position) -> u64 {
+    fn mix(mut z: u64) -> u64 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    // Each key part folded in with its kind, so `1` and `"1"` differ; a
+    // stable function of the values (saved across restarts and versions).
+    let mut hash = mix(key.timestamp.micros() as u64 ^ 0x9e37_79b9_7f4a_7c15);
+    for part in &key.key {
+        let (kind, words): (u64, Vec<u64>) = match part {
+            KeyPart::Int(value) => (1, vec![*value as u64]),
+            KeyPart::UInt(value) => (2, vec![*value]),
+            KeyPart::Text(text) => (3, bytes_as_words(text.as_bytes())),
+            KeyPart::Bytes(bytes) => (4, bytes_as_words(bytes)),
+        };
+        hash = mix(hash ^ kind);
+        for word in words {
+            hash = mix(hash ^ word);
+        }
+    }
+    hash
+}
+
+/// Bytes as little-endian words, the length last (so "a" and "a\0" differ).
+fn bytes_as_words(bytes: &[u8]) -> Vec<u64> {
+    let mut words: Vec<u64> = bytes
+        .chunks(8)
+        .map(|chunk| {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            u64::from_le_bytes(word)
+        })
+        .collect();
+    words.push(bytes.len() as u64);
+    words
+}
+
+fn second_of(timestamp: Timestamp) -> i64 {
+    timestamp.micros().div_euclid(MICROS_PER_SECOND)
+}
 
 /// The keys sent within the lookback window, and the queries that check it.
 #[derive(Debug)]
 pub struct LateChanges {
     lookback_micros: i64,
     sent: BTreeSet<Position>,
+    /// The digest of `sent`, by whole seconds from the window's first.
+    digest: WindowDigest,
+    /// The digest saved by the previous run, until the first scan uses it.
+    restored: Option<WindowDigest>,
     /// Keys that left the window, per second of stamp (seconds since the epoch).
     left_window: BTreeMap<i64, u64>,
     /// Every key from here on was sent or scanned in this run.
@@ -92,6 +153,8 @@ impl LateChanges {
         Self {
             lookback_micros: i64::try_from(lookback.as_micros()).unwrap_or(i64::MAX),
             sent: BTreeSet::new(),
+            digest: WindowDigest::new(),
+            restored: None,
             left_window: BTreeMap::new(),
             covered_from: None,
             select_keys: format!(
@@ -123,8 +186,32 @@ impl LateChanges {
 
     /// Remembers `rows` as sent.
     pub fn note_sent(&mut self, rows: &[SourceRow]) {
-        self.sent
-            .extend(rows.iter().map(|row| row.position.clone()));
+        for row in rows {
+            self.remember(row.position.clone());
+        }
+    }
+
+    fn remember(&mut self, key: Position) {
+        let hash = key_hash(&key);
+        let second = second_of(key.timestamp);
+        if self.sent.insert(key) {
+            let entry = self.digest.entry(second).or_default();
+            entry.0 += 1;
+            entry.1 = entry.1.wrapping_add(hash);
+        }
+    }
+
+    /// The digest of the keys sent in the window so far (an entry per
+    /// second of the window at most): saved with the position once they
+    /// are acknowledged.
+    pub fn digest(&self) -> WindowDigest {
+        self.digest.clone()
+    }
+
+    /// The digest the previous run saved with the position this run starts
+    /// from: the first scan does not send again the seconds it matches.
+    pub fn restore(&mut self, digest: WindowDigest) {
+        self.restored = Some(digest).filter(|digest| !digest.is_empty());
     }
 
     /// Forgets the keys that fell out of the window behind `position`,
@@ -133,6 +220,7 @@ impl LateChanges {
         let window_start = self.window_start(position);
         let start = Position::start_of(window_start);
         let kept = self.sent.split_off(&start);
+        self.digest = self.digest.split_off(&second_of(window_start));
         for key in std::mem::replace(&mut self.sent, kept) {
             *self
                 .left_window
@@ -165,7 +253,11 @@ impl LateChanges {
         self.prune(position);
         let window_start = self.window_start(position);
         self.covered_from.get_or_insert(window_start);
-        let from = if full {
+        let restored = self.restored.take();
+        let from = if restored.is_some() {
+            // Whole seconds, as the digest counts them.
+            Timestamp(second_of(window_start) * MICROS_PER_SECOND)
+        } else if full {
             window_start
         } else {
             Timestamp(
@@ -181,13 +273,20 @@ impl LateChanges {
                 (from.to_mysql(), position.timestamp.to_mysql()),
             )
             .await?;
-        let mut missing = Vec::new();
+        let mut table_keys = Vec::with_capacity(keys.len());
         for row in keys {
             let key = tailer.key_position(row.unwrap())?;
-            if key <= *position && !self.sent.contains(&key) {
-                missing.push(key);
+            if key <= *position {
+                table_keys.push(key);
             }
         }
+        if let Some(restored) = restored {
+            self.accept_matching_seconds(&restored, &table_keys);
+        }
+        let missing: Vec<Position> = table_keys
+            .into_iter()
+            .filter(|key| !self.sent.contains(key))
+            .collect();
         let mut late = Vec::with_capacity(missing.len());
         for key in missing {
             // The row may have changed again since the scan: then its newer
@@ -208,6 +307,21 @@ impl LateChanges {
 }
 
 impl LateChanges {
+    /// Remembers as sent the keys (in key order) of every second whose
+    /// digest is the one `restored` holds for it.
+    fn accept_matching_seconds(&mut self, restored: &WindowDigest, keys: &[Position]) {
+        for second in keys.chunk_by(|a, b| second_of(a.timestamp) == second_of(b.timestamp)) {
+            let digest = second.iter().fold((0u64, 0u64), |(count, sum), key| {
+                (count + 1, sum.wrapping_add(key_hash(key)))
+            });
+            if restored.get(&second_of(second[0].timestamp)) == Some(&digest) {
+                for key in second {
+                    self.remember(key.clone());
+                }
+            }
+        }
+    }
+
     /// Compares, per second, the rows the table holds within one lookback
     /// below the window with the keys sent there; re-reads the seconds that
     /// hold more. Call right after a full [`Self::find`] with the same position.
@@ -311,6 +425,28 @@ mod tests {
         late.note_sent(&rows);
         late.prune(&key(200, 3));
         assert_eq!(late.remembered(), 2, "(10, 1) is more than 100 µs behind");
+    }
+
+    #[test]
+    fn a_restored_digest_accepts_only_the_seconds_it_matches() {
+        let sent = [key(1_000_001, 1), key(1_500_000, 2), key(2_000_003, 3)];
+        let key_columns =
+            KeyColumns::from_kinds(vec![("k".into(), crate::source::catalog::ColumnKind::Int)]);
+        let mut before = LateChanges::new("t", &key_columns, "ts", Duration::from_secs(60));
+        for k in &sent {
+            before.remember(k.clone());
+        }
+        let mut after = LateChanges::new("t", &key_columns, "ts", Duration::from_secs(60));
+        // Second 2 gained a late key: it is not accepted, second 1 is.
+        let table = [
+            sent[0].clone(),
+            sent[1].clone(),
+            key(2_000_002, 9),
+            sent[2].clone(),
+        ];
+        after.accept_matching_seconds(&before.digest(), &table);
+        assert_eq!(after.remembered(), 2);
+        assert!(after.sent.contains(&sent[1]) && !after.sent.contains(&sent[2]));
     }
 
     #[test]

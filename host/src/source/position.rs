@@ -9,6 +9,10 @@
 //! earlier version reads); any other key as `last_read_key`, its columns in
 //! key order.
 //!
+//! `lookback_window` (optional) is the digest of the keys sent within the
+//! lookback window (see `source::late`): `[[second, keys, sum of key
+//! hashes]]`, so a restart does not send them again.
+//!
 //! `null` (or a missing file) means "from the beginning". The file is written
 //! only after the broker acknowledged every record up to the position, and
 //! atomically (temp file, fsync, rename, fsync of the directory), so after a
@@ -21,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fs::write_atomically;
+use crate::source::late::WindowDigest;
 use crate::timestamp::Timestamp;
 
 /// A point in the table's change order: rows are read strictly after it.
@@ -70,7 +75,7 @@ impl std::fmt::Display for Position {
 
 /// The file's shape; `last_read_id` is optional so the seed's format
 /// (`{"last_read_timestamp": null}`) loads unchanged.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PositionDocument {
     last_read_timestamp: Option<String>,
@@ -78,6 +83,8 @@ struct PositionDocument {
     last_read_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_read_key: Option<Key>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    lookback_window: Vec<(i64, u64, u64)>,
 }
 
 /// Reads and writes the position file.
@@ -103,6 +110,24 @@ impl PositionFile {
             Err(error) => return Err(Error::io(&self.path, error)),
         };
         self.parse(&text)
+    }
+
+    /// The lookback window's digest saved with the position (empty when
+    /// there is none: the first scan then sends the window again).
+    pub fn load_window(&self) -> Result<WindowDigest> {
+        let text = match fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(WindowDigest::new());
+            }
+            Err(error) => return Err(Error::io(&self.path, error)),
+        };
+        let document: PositionDocument = serde_json::from_str(&text).unwrap_or_default();
+        Ok(document
+            .lookback_window
+            .into_iter()
+            .map(|(second, keys, sum)| (second, (keys, sum)))
+            .collect())
     }
 
     fn parse(&self, text: &str) -> Result<Option<Position>> {
@@ -134,6 +159,16 @@ impl PositionFile {
 
     /// Saves `position` atomically and durably.
     pub fn save(&self, position: Option<&Position>) -> Result<()> {
+        self.save_with_window(position, &WindowDigest::new())
+    }
+
+    /// Saves `position` and the digest of the lookback window's keys, all
+    /// acknowledged, atomically and durably.
+    pub fn save_with_window(
+        &self,
+        position: Option<&Position>,
+        window: &WindowDigest,
+    ) -> Result<()> {
         let (last_read_id, last_read_key) = match position.map(|p| p.key.as_slice()) {
             Some([KeyPart::Int(id)]) => (Some(*id), None),
             Some(key) => (None, Some(key.to_vec())),
@@ -143,6 +178,10 @@ impl PositionFile {
             last_read_timestamp: position.map(|p| p.timestamp.to_string()),
             last_read_id,
             last_read_key,
+            lookback_window: window
+                .iter()
+                .map(|(&second, &(keys, sum))| (second, keys, sum))
+                .collect(),
         };
         let mut text = serde_json::to_string_pretty(&document)?;
         text.push('\n');
@@ -186,6 +225,20 @@ mod tests {
         file.save(Some(&composite)).unwrap();
         assert_eq!(file.load().unwrap(), Some(composite));
         assert!(!file.path().with_extension("json.tmp").exists());
+    }
+
+    #[test]
+    fn the_window_digest_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_in(&dir);
+        let position = Position {
+            timestamp: "2026-11-25 10:00:00.000001".parse().unwrap(),
+            key: vec![KeyPart::Int(42)],
+        };
+        let window = WindowDigest::from([(1_795_992_070, (12, u64::MAX - 3))]);
+        file.save_with_window(Some(&position), &window).unwrap();
+        assert_eq!(file.load().unwrap(), Some(position));
+        assert_eq!(file.load_window().unwrap(), window);
     }
 
     #[test]

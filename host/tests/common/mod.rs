@@ -18,6 +18,23 @@ use pipeline::process::{IsolatedDeployment, Processes, Stopped};
 
 pub const MYSQL_SERVER: &str = "mysql://root@127.0.0.1:3306";
 
+/// The environment variable that points every [`Harness::new`] deployment
+/// at another server, e.g. `mysql://root@127.0.0.1:3307` (the private
+/// MariaDB at -05:00): the fault suite runs unchanged against it.
+pub const MYSQL_URL_VARIABLE: &str = "PIPELINE_TEST_MYSQL_URL";
+
+/// The server [`Harness::new`] uses: `$PIPELINE_TEST_MYSQL_URL`, else
+/// [`MYSQL_SERVER`].
+pub fn mysql_server() -> String {
+    std::env::var(MYSQL_URL_VARIABLE)
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+        .map_or_else(
+            || MYSQL_SERVER.to_owned(),
+            |url| url.trim().trim_end_matches('/').to_owned(),
+        )
+}
+
 /// The updater rate for round-robin updates over the 50 seed products: each
 /// product changes every 2 s, far apart compared with the poll interval and
 /// grace period. Polling delivers a row's latest state, so two changes of one
@@ -62,8 +79,9 @@ impl Harness {
     /// database, registry port and (through the library's
     /// `IsolatedDeployment`) topic, group and files; `extra_config` is TOML
     /// for anything else (the isolation settings win over it).
+    /// The server is [`mysql_server`]'s (`$PIPELINE_TEST_MYSQL_URL`).
     pub fn new(test: &str, extra_config: &str) -> Self {
-        Self::on_server(test, MYSQL_SERVER, extra_config)
+        Self::on_server(test, &mysql_server(), extra_config)
     }
 
     /// The same deployment against another MySQL server (`mysql://user@host:port`).
