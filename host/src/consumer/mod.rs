@@ -130,6 +130,8 @@ struct Member {
     /// Offsets handled since the last commit (see `batch::commit`).
     uncommitted: std::collections::BTreeMap<i32, i64>,
     last_commit: Instant,
+    /// Each batch's log lines, serialized here (reused between batches).
+    line_buffer: Vec<u8>,
 }
 
 impl Member {
@@ -179,6 +181,7 @@ impl Member {
             counters,
             uncommitted: std::collections::BTreeMap::new(),
             last_commit: Instant::now(),
+            line_buffer: Vec::new(),
         })
     }
 

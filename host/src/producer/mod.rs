@@ -205,12 +205,18 @@ async fn produce_batch(
     encoder: &WireEncoder,
     rows: &[SourceRow],
 ) -> Result<Vec<rdkafka::producer::DeliveryFuture>> {
+    use std::fmt::Write as _;
     let mut deliveries = Vec::with_capacity(rows.len());
+    // librdkafka copies key and payload, so one buffer of each serves the batch.
+    let mut payload = Vec::with_capacity(128);
+    let mut key = String::with_capacity(20);
     for row in rows {
-        let payload = encoder.encode(&row.record)?;
-        let key = match row.record.get("id") {
-            Some(FieldValue::Int(id)) => id.to_string(),
-            _ => row.position.id.to_string(),
+        payload.clear();
+        encoder.encode_into(&row.record, &mut payload)?;
+        key.clear();
+        let _ = match row.record.get("id") {
+            Some(FieldValue::Int(id)) => write!(key, "{id}"),
+            _ => write!(key, "{}", row.position.id),
         };
         loop {
             let record = FutureRecord::to(topic).key(&key).payload(&payload);
