@@ -31,7 +31,11 @@ pub struct Breakdown {
 }
 
 /// The CreateTime (ms) of every message of `topic`, by partition and offset.
-fn produce_times(config: &Config, topic: &str, partitions: i32) -> Result<HashMap<(i32, i64), i64>> {
+fn produce_times(
+    config: &Config,
+    topic: &str,
+    partitions: i32,
+) -> Result<HashMap<(i32, i64), i64>> {
     let mut client = client_config(config, ClientRole::Consumer);
     client.set("group.id", format!("{topic}_breakdown"));
     let consumer: BaseConsumer = client.create()?;

@@ -36,7 +36,12 @@ impl Broker {
                 .unwrap_or("9092")
                 .to_owned();
             let (pid, engine) = local_nisshi(&port).map_or_else(
-                || (None, format!("not a local nisshi ({})", config.bootstrap_servers())),
+                || {
+                    (
+                        None,
+                        format!("not a local nisshi ({})", config.bootstrap_servers()),
+                    )
+                },
                 |(pid, engine)| (Some(pid), engine),
             );
             crate::cpu::set_broker_pid(pid);
@@ -104,7 +109,11 @@ impl Drop for Broker {
 /// The pid and storage engine of the local nisshi listening on `port`.
 fn local_nisshi(port: &str) -> Option<(u32, String)> {
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {

@@ -239,7 +239,12 @@ const CPU_BOUND_FETCH_WAIT_MS: u32 = 500;
 
 /// The members alone on the full topic with a long fetch wait, wasm and
 /// native alternated: records/s and CPU per record of each.
-fn cpu_bound(config: &Config, options: &BenchOptions, topic: &str, report: &mut Report) -> Result<()> {
+fn cpu_bound(
+    config: &Config,
+    options: &BenchOptions,
+    topic: &str,
+    report: &mut Report,
+) -> Result<()> {
     let mut config = config.clone();
     config.kafka.insert(
         "fetch.wait.max.ms".into(),
@@ -249,7 +254,10 @@ fn cpu_bound(config: &Config, options: &BenchOptions, topic: &str, report: &mut 
     let mut cpu: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     for round in 0..CONSUMER_ROUNDS {
         for (index, native) in [false, true].into_iter().enumerate() {
-            let name = format!("cpu_bound_{}_{round}", if native { "native" } else { "wasm" });
+            let name = format!(
+                "cpu_bound_{}_{round}",
+                if native { "native" } else { "wasm" }
+            );
             let (rate, _, ms_per_1k) =
                 consumers_alone(&config, options, topic, options.rows, native, &name)?;
             tracing::info!(native, round, rate, ms_per_1k, "members CPU-bound");

@@ -324,13 +324,28 @@ impl Report {
                 format!(
                     "{}; {}",
                     joined(&[
-                        number(self.stage_costs_ns.get("producer_mysql_row_decode").copied(), 0),
+                        number(
+                            self.stage_costs_ns
+                                .get("producer_mysql_row_decode")
+                                .copied(),
+                            0
+                        ),
                         number(self.stage_costs_ns.get("producer_avro_encode").copied(), 0),
                     ]),
                     joined(&[
                         number(self.stage_costs_ns.get("consumer_wire_decode").copied(), 0),
-                        number(self.stage_costs_ns.get("consumer_plugin_chain_wasm").copied(), 0),
-                        number(self.stage_costs_ns.get("consumer_plugin_chain_native").copied(), 0),
+                        number(
+                            self.stage_costs_ns
+                                .get("consumer_plugin_chain_wasm")
+                                .copied(),
+                            0
+                        ),
+                        number(
+                            self.stage_costs_ns
+                                .get("consumer_plugin_chain_native")
+                                .copied(),
+                            0
+                        ),
                         number(self.stage_costs_ns.get("consumer_json_line").copied(), 0),
                         number(self.stage_costs_ns.get("consumer_log_write").copied(), 0),
                     ])
@@ -349,7 +364,10 @@ impl Report {
             ),
             row(
                 "member log sync before a commit, p50 / p99 (ms)",
-                joined(&[number(self.log_sync_ms_p50, 2), number(self.log_sync_ms_p99, 2)]),
+                joined(&[
+                    number(self.log_sync_ms_p50, 2),
+                    number(self.log_sync_ms_p99, 2),
+                ]),
                 String::new(),
                 "",
             ),

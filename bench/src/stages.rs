@@ -24,10 +24,19 @@ pub const STAGES: &[(&str, &str)] = &[
     ("consumer/json_line", "consumer_json_line"),
     ("consumer/log_write", "consumer_log_write"),
     // Per commit of a member (one every 500 ms while records flow), not per record.
-    ("consumer/log_sync_per_commit", "consumer_log_sync_per_commit"),
+    (
+        "consumer/log_sync_per_commit",
+        "consumer_log_sync_per_commit",
+    ),
     // The paths these stages replaced, for comparison.
-    ("producer/avro_encode_apache_avro", "before_producer_avro_encode"),
-    ("consumer/wire_decode_apache_avro", "before_consumer_wire_decode"),
+    (
+        "producer/avro_encode_apache_avro",
+        "before_producer_avro_encode",
+    ),
+    (
+        "consumer/wire_decode_apache_avro",
+        "before_consumer_wire_decode",
+    ),
     ("consumer/json_line_via_map", "before_consumer_json_line"),
 ];
 
@@ -87,7 +96,10 @@ pub fn add_rest(
     let sum = |costs: &BTreeMap<String, f64>, names: &[&str]| -> Option<f64> {
         names.iter().map(|name| costs.get(*name).copied()).sum()
     };
-    let producer = sum(costs, &["producer_mysql_row_decode", "producer_avro_encode"]);
+    let producer = sum(
+        costs,
+        &["producer_mysql_row_decode", "producer_avro_encode"],
+    );
     let consumers = sum(
         costs,
         &[
@@ -149,7 +161,10 @@ mod tests {
             r#"{"throughput":{"Elements":500}}"#,
         )
         .unwrap();
-        assert_eq!(per_record_ns(&dir.path().join("seed_chain/wasm")), Some(1000.0));
+        assert_eq!(
+            per_record_ns(&dir.path().join("seed_chain/wasm")),
+            Some(1000.0)
+        );
         assert_eq!(per_record_ns(&dir.path().join("missing")), None);
 
         let mut costs: BTreeMap<String, f64> = [

@@ -187,7 +187,8 @@ impl ReadPlan {
     pub fn read(&self, datum: &mut &[u8]) -> std::result::Result<Record, String> {
         let mut fields = Vec::with_capacity(self.fields.len());
         for (name, kind) in &self.fields {
-            let value = read_value(kind, datum).map_err(|kind| format!("field `{name}`: {kind}"))?;
+            let value =
+                read_value(kind, datum).map_err(|kind| format!("field `{name}`: {kind}"))?;
             fields.push(Field {
                 name: name.clone(),
                 value,
@@ -322,7 +323,12 @@ mod tests {
             .unwrap();
         let records = [
             sample(0, 0, FieldValue::Null, FieldValue::Null),
-            sample(-1, i64::MIN, FieldValue::Text("red".into()), FieldValue::Int(5)),
+            sample(
+                -1,
+                i64::MIN,
+                FieldValue::Text("red".into()),
+                FieldValue::Int(5),
+            ),
             sample(
                 i32::MAX,
                 i64::MAX,
@@ -334,7 +340,11 @@ mod tests {
         for record in records {
             let mut ours = Vec::new();
             write_record(&mut ours, &record, &schema).unwrap();
-            assert_eq!(ours, reference_bytes(&record, &schema).unwrap(), "{record:?}");
+            assert_eq!(
+                ours,
+                reference_bytes(&record, &schema).unwrap(),
+                "{record:?}"
+            );
             let theirs = record_from_avro(reader.read_value(&mut ours.as_slice()).unwrap());
             let mut datum = ours.as_slice();
             assert_eq!(plan.read(&mut datum), theirs);
