@@ -10,6 +10,21 @@
 //! without `/proc` simply leaves its figure out.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The one broker process this run measures (0: every local nisshi counts).
+static BROKER_PID: AtomicU32 = AtomicU32::new(0);
+
+/// Counts only `pid` as the broker (see `engine`): other nisshi instances
+/// on the machine serve other work.
+pub fn set_broker_pid(pid: Option<u32>) {
+    BROKER_PID.store(pid.unwrap_or(0), Ordering::Relaxed);
+}
+
+fn is_counted_broker(pid: u32) -> bool {
+    let only = BROKER_PID.load(Ordering::Relaxed);
+    only == 0 || only == pid
+}
 
 /// The parts a run's CPU time is split into.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -95,6 +110,9 @@ impl Snapshot {
         let mut processes = HashMap::new();
         for (pid, comm) in programs() {
             if let (Some(part), Some(ticks)) = (Part::of_program(&comm), process_ticks(pid)) {
+                if part == Part::Broker && !is_counted_broker(pid) {
+                    continue;
+                }
                 processes.insert(pid, (part, ticks));
             }
         }

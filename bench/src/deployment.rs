@@ -151,6 +151,10 @@ impl Deployment {
 /// The release `pipeline` binary, built next to this one (`cargo build
 /// --release -p host`; `just bench` does it).
 fn pipeline_binary() -> Result<PathBuf> {
+    // Another build of the pipeline (an older commit's, to compare).
+    if let Some(path) = std::env::var_os("BENCH_PIPELINE_BINARY") {
+        return Ok(PathBuf::from(path));
+    }
     let bench = std::env::current_exe().context("the bench's own executable")?;
     let pipeline = bench.with_file_name("pipeline");
     if !pipeline.exists() {

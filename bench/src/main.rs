@@ -13,11 +13,14 @@
 //! readme --write` renders that report into the README's Performance table.
 
 mod baseline;
+mod breakdown;
 mod broker;
 mod cpu;
 mod deployment;
+mod engine;
 mod measure;
 mod report;
+mod stages;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -83,6 +86,15 @@ struct RunArgs {
     /// Skip the 1/2/5-consumer and 30-partition runs.
     #[arg(long)]
     no_scaling: bool,
+    /// Start a nisshi of the bench's own with this storage engine
+    /// (`memory://`, `sqlite://bench.db?mode=direct`,
+    /// `postgres://postgres@127.0.0.1:5432/postgres`) instead of using the
+    /// configured broker; the report records the engine either way.
+    #[arg(long)]
+    broker_engine: Option<String>,
+    /// Measure only the broker alone (produce and consume ceilings).
+    #[arg(long)]
+    broker_only: bool,
     /// Where the JSON report goes (and where `readme` reads it).
     #[arg(long, global = true, default_value = "target/bench/report.json")]
     out: PathBuf,
@@ -122,6 +134,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 scaling: !args.no_scaling,
                 work_dir: args.out.with_file_name("runs"),
                 out: args.out.clone(),
+                broker_engine: args.broker_engine.clone(),
+                broker_only: args.broker_only,
             };
             let report = measure::run(&load()?, &options).await?;
             println!("{}", report.table());

@@ -21,7 +21,7 @@ use pipeline::updater::{UpdatePlan, bulk_upsert, run_updates};
 
 use crate::deployment::{self, Deployment, percentile};
 use crate::report::{CpuUse, Report, measured};
-use crate::{baseline, broker, cpu};
+use crate::{baseline, breakdown, broker, cpu, engine, stages};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -38,6 +38,10 @@ pub struct BenchOptions {
     pub out: PathBuf,
     /// Working directory for the runs' logs.
     pub work_dir: PathBuf,
+    /// Start a nisshi of the bench's own with this storage engine.
+    pub broker_engine: Option<String>,
+    /// Measure only the broker alone (for comparing engines).
+    pub broker_only: bool,
 }
 
 pub const TIMEOUT: Duration = Duration::from_secs(600);
@@ -53,6 +57,20 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
         rows: Some(options.rows as f64),
         ..Report::default()
     };
+    let broker_process = engine::Broker::start_or_find(
+        &mut config,
+        options.broker_engine.as_deref(),
+        &options.work_dir,
+    )?;
+    report.broker_engine = Some(broker_process.engine.clone());
+    if options.broker_only {
+        report.broker = broker::measure(&config, options.rows).await?;
+        report.write_json(&options.out)?;
+        return Ok(report);
+    }
+    let (sync_p50, sync_p99) = stages::log_sync_ms(&options.work_dir, 100)?;
+    report.log_sync_ms_p50 = measured("log_sync_ms_p50", sync_p50);
+    report.log_sync_ms_p99 = measured("log_sync_ms_p99", sync_p99);
     let _registry = ensure_registry(&config, options)?;
 
     let pool = pipeline::source::mysql::connect(&config.mysql.url).await?;
@@ -91,7 +109,7 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
         {
             let native = index == 1;
             let name = format!("{label}_{round}");
-            let (rate, rss) =
+            let (rate, rss, _) =
                 consumers_alone(&config, options, &full_topic, options.rows, native, &name)?;
             tracing::info!(label, round, rate, "consumers alone");
             rates[index].push(rate);
@@ -105,6 +123,7 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
     report.native_consumers_records_per_s = measured("native_consumers_records_per_s", native);
     report.consumer_peak_rss_mib = measured("consumer_peak_rss_mib", consumer_rss);
     report.wasm_vs_native_ratio = measured("wasm_vs_native_ratio", wasm / native);
+    cpu_bound(&config, options, &full_topic, &mut report)?;
 
     // Memory does not grow with N: the same run on a topic of 10k records.
     let small = options.rows.min(10_000);
@@ -119,7 +138,7 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
     small_topic.spawn("producer", &["produce"])?;
     wait_for_position(&mut small_topic, positions.last.clone(), TIMEOUT)?;
     small_topic.stop();
-    let (_, rss_small) = consumers_alone(
+    let (_, rss_small, _) = consumers_alone(
         &config,
         options,
         &small_topic.config.topic.name.clone(),
@@ -140,6 +159,13 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
     )?;
     report.catchup_rows_per_s = measured("catchup_rows_per_s", rate);
     report.catchup_cpu = cpu_use(&usage, options.rows);
+    report.our_cpu_ms_per_1k_rows = our_cpu(&report.catchup_cpu);
+    report.stage_costs_ns = stages::from_criterion();
+    stages::add_rest(
+        &mut report.stage_costs_ns,
+        report.catchup_cpu.producer_ms_per_1k_rows,
+        report.catchup_cpu.consumers_ms_per_1k_rows,
+    );
     if options.scaling {
         let rows = options.rows / 2;
         let mut by_members = Vec::new();
@@ -165,7 +191,15 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
             measured("scaling, 5 consumers, 30 partitions", rate);
     }
 
-    let (p50, p99, max) = latency(&config, options, &pool, &positions).await?;
+    let (p50, p99, max, legs) = latency(&config, options, &pool, &positions).await?;
+    report.latency.commit_to_produce_p50_ms =
+        measured("commit_to_produce_p50_ms", legs.commit_to_produce_p50_ms);
+    report.latency.commit_to_produce_p99_ms =
+        measured("commit_to_produce_p99_ms", legs.commit_to_produce_p99_ms);
+    report.latency.produce_to_log_p50_ms =
+        measured("produce_to_log_p50_ms", legs.produce_to_log_p50_ms);
+    report.latency.produce_to_log_p99_ms =
+        measured("produce_to_log_p99_ms", legs.produce_to_log_p99_ms);
     report.latency.offered_rate_per_s = Some(options.rate);
     report.latency.p50_ms = measured("latency_p50_ms", p50);
     report.latency.p99_ms = measured("latency_p99_ms", p99);
@@ -179,10 +213,68 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
         ) {
             report.ratio_vs_baseline = measured("ratio_vs_baseline", ours / theirs);
         }
+        report.baseline_cpu_ms_per_1k_rows = our_cpu(&report.baseline.catchup_cpu);
+        if let (Some(ours), Some(theirs)) = (
+            report.our_cpu_ms_per_1k_rows,
+            report.baseline_cpu_ms_per_1k_rows,
+        ) {
+            report.cpu_ratio_vs_baseline = measured("cpu_ratio_vs_baseline", ours / theirs);
+        }
     }
     pool.disconnect().await?;
+    drop(broker_process);
     report.write_json(&options.out)?;
     Ok(report)
+}
+
+/// Producer plus consumers, CPU ms per 1,000 rows.
+fn our_cpu(cpu: &CpuUse) -> Option<f64> {
+    let total = cpu.producer_ms_per_1k_rows? + cpu.consumers_ms_per_1k_rows?;
+    measured("producer + consumers CPU ms per 1k rows", total)
+}
+
+/// librdkafka's default fetch wait: members reading a full topic get big
+/// fetches, so their own CPU, not the broker's fetch cycle, is the limit.
+const CPU_BOUND_FETCH_WAIT_MS: u32 = 500;
+
+/// The members alone on the full topic with a long fetch wait, wasm and
+/// native alternated: records/s and CPU per record of each.
+fn cpu_bound(
+    config: &Config,
+    options: &BenchOptions,
+    topic: &str,
+    report: &mut Report,
+) -> Result<()> {
+    let mut config = config.clone();
+    config.kafka.insert(
+        "fetch.wait.max.ms".into(),
+        CPU_BOUND_FETCH_WAIT_MS.to_string(),
+    );
+    let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut cpu: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..CONSUMER_ROUNDS {
+        for (index, native) in [false, true].into_iter().enumerate() {
+            let name = format!(
+                "cpu_bound_{}_{round}",
+                if native { "native" } else { "wasm" }
+            );
+            let (rate, _, ms_per_1k) =
+                consumers_alone(&config, options, topic, options.rows, native, &name)?;
+            tracing::info!(native, round, rate, ms_per_1k, "members CPU-bound");
+            rates[index].push(rate);
+            cpu[index].extend(ms_per_1k);
+        }
+    }
+    let bound = &mut report.cpu_bound;
+    bound.fetch_wait_max_ms = Some(f64::from(CPU_BOUND_FETCH_WAIT_MS));
+    let (wasm, native) = (median(&mut rates[0]), median(&mut rates[1]));
+    bound.wasm_records_per_s = measured("cpu_bound wasm records/s", wasm);
+    bound.native_records_per_s = measured("cpu_bound native records/s", native);
+    bound.wasm_cpu_ms_per_1k = measured("cpu_bound wasm CPU ms/1k", median(&mut cpu[0]));
+    bound.native_cpu_ms_per_1k = measured("cpu_bound native CPU ms/1k", median(&mut cpu[1]));
+    report.wasm_vs_native_ratio_cpu_bound =
+        measured("wasm_vs_native_ratio_cpu_bound", wasm / native);
+    Ok(())
 }
 
 /// Rounds of the consumers-alone runs, wasm and native in turn.
@@ -269,7 +361,9 @@ fn wait_for_position(
 }
 
 /// Five members from a full topic to flushed logs: records/s (first line to
-/// last) and the largest peak RSS of a member.
+/// last), the largest peak RSS of a member, and the members' CPU ms per
+/// 1,000 records from their first line to their last (startup, plugin
+/// compilation included, is not a per-record cost).
 fn consumers_alone(
     config: &Config,
     options: &BenchOptions,
@@ -277,7 +371,7 @@ fn consumers_alone(
     rows: usize,
     native: bool,
     name: &str,
-) -> Result<(f64, f64)> {
+) -> Result<(f64, f64, Option<f64>)> {
     let mut deployment = Deployment::new(config, &options.work_dir, name, config.topic.partitions)?;
     deployment.retarget(topic)?;
     if native {
@@ -285,8 +379,14 @@ fn consumers_alone(
     } else {
         deployment.start_consumers(5)?;
     }
-    let (first, last) =
-        deployment::wait_for_lines(&deployment.config.consumer.log_dir, rows, TIMEOUT)?;
+    let log_dir = deployment.config.consumer.log_dir.clone();
+    let (first, _) = deployment::wait_for_lines(&log_dir, 1, TIMEOUT)?;
+    let meter = cpu::Meter::start(&deployment.child_pids());
+    let before = deployment::LineCounter::default().count(&log_dir);
+    let (_, last) = deployment::wait_for_lines(&log_dir, rows, TIMEOUT)?;
+    let cpu_ms_per_1k = meter
+        .finish(&deployment.child_pids())
+        .ms_per_1k_rows(cpu::Part::Consumers, rows.saturating_sub(before));
     let rss = deployment
         .peak_rss_mib()
         .into_iter()
@@ -296,6 +396,7 @@ fn consumers_alone(
     Ok((
         rows as f64 / last.duration_since(first).as_secs_f64().max(1e-3),
         rss,
+        cpu_ms_per_1k,
     ))
 }
 
@@ -354,7 +455,7 @@ async fn latency(
     options: &BenchOptions,
     pool: &Pool,
     positions: &Preloaded,
-) -> Result<(f64, f64, f64)> {
+) -> Result<(f64, f64, f64, breakdown::Breakdown)> {
     let mut deployment = Deployment::new(
         config,
         &options.work_dir,
@@ -371,10 +472,17 @@ async fn latency(
     deployment::wait_for_lines(&deployment.config.consumer.log_dir, count as usize, TIMEOUT)?;
     deployment.stop();
     let mut latencies = deployment::latencies_ms(&deployment.config.consumer.log_dir);
+    let legs = breakdown::measure(
+        &deployment.config,
+        &deployment.config.topic.name,
+        deployment.config.topic.partitions,
+        &deployment.config.consumer.log_dir,
+    )?;
     Ok((
         percentile(&mut latencies, 50.0),
         percentile(&mut latencies, 99.0),
         percentile(&mut latencies, 100.0),
+        legs,
     ))
 }
 

@@ -6,6 +6,7 @@
 //! here, and [`Report::rows`] is the only list of what the tables show;
 //! nothing else names a measure by a string.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -40,6 +41,35 @@ pub struct Report {
     pub baseline: Baseline,
     /// Our catch-up over the baseline's.
     pub ratio_vs_baseline: Option<f64>,
+    /// The broker's storage engine (see `engine`).
+    pub broker_engine: Option<String>,
+    /// Producer + consumers, CPU ms per 1,000 rows of the catch-up.
+    pub our_cpu_ms_per_1k_rows: Option<f64>,
+    pub baseline_cpu_ms_per_1k_rows: Option<f64>,
+    /// Ours over the baseline's.
+    pub cpu_ratio_vs_baseline: Option<f64>,
+    /// Members alone with a long fetch wait, so they (not the broker's
+    /// fetch cycle) are the limit: wasm and native, alternated.
+    pub cpu_bound: CpuBound,
+    /// Wasm over native records/s in that setting.
+    pub wasm_vs_native_ratio_cpu_bound: Option<f64>,
+    /// Nanoseconds per record of each stage (`stages`).
+    pub stage_costs_ns: BTreeMap<String, f64>,
+    /// One member's log sync before a commit (a batch of 500 lines).
+    pub log_sync_ms_p50: Option<f64>,
+    pub log_sync_ms_p99: Option<f64>,
+}
+
+/// The members alone where they are CPU-bound.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CpuBound {
+    pub fetch_wait_max_ms: Option<f64>,
+    pub wasm_records_per_s: Option<f64>,
+    pub native_records_per_s: Option<f64>,
+    /// The members' CPU per 1,000 records.
+    pub wasm_cpu_ms_per_1k: Option<f64>,
+    pub native_cpu_ms_per_1k: Option<f64>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +114,12 @@ pub struct Latency {
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub max_ms: Option<f64>,
+    /// Commit (the row's stamp) to `produce()` (the message's CreateTime).
+    pub commit_to_produce_p50_ms: Option<f64>,
+    pub commit_to_produce_p99_ms: Option<f64>,
+    /// `produce()` to the log line.
+    pub produce_to_log_p50_ms: Option<f64>,
+    pub produce_to_log_p99_ms: Option<f64>,
 }
 
 /// The Python baseline, measured the same way.
@@ -209,6 +245,51 @@ impl Report {
                 "p99 < baseline p50",
             ),
             row(
+                &format!(
+                    "members CPU-bound (fetch wait {} ms): wasm / native (records/s)",
+                    number(self.cpu_bound.fetch_wait_max_ms, 0)
+                ),
+                joined(&[
+                    number(self.cpu_bound.wasm_records_per_s, 0),
+                    number(self.cpu_bound.native_records_per_s, 0),
+                ]),
+                String::new(),
+                "",
+            ),
+            row(
+                "wasm ÷ native, CPU-bound",
+                number(self.wasm_vs_native_ratio_cpu_bound, 2),
+                String::new(),
+                "≥ 0.95",
+            ),
+            row(
+                "members' CPU per 1,000 records: wasm / native (ms)",
+                joined(&[
+                    number(self.cpu_bound.wasm_cpu_ms_per_1k, 1),
+                    number(self.cpu_bound.native_cpu_ms_per_1k, 1),
+                ]),
+                String::new(),
+                "",
+            ),
+            row(
+                "latency: commit → produce() p50 / p99 (ms)",
+                joined(&[
+                    number(self.latency.commit_to_produce_p50_ms, 0),
+                    number(self.latency.commit_to_produce_p99_ms, 0),
+                ]),
+                String::new(),
+                "",
+            ),
+            row(
+                "latency: produce() → log line p50 / p99 (ms)",
+                joined(&[
+                    number(self.latency.produce_to_log_p50_ms, 0),
+                    number(self.latency.produce_to_log_p99_ms, 0),
+                ]),
+                String::new(),
+                "p99 ≤ 50 in all",
+            ),
+            row(
                 &format!("consumer peak RSS, {rows_k} / 10k rows (MiB)"),
                 joined(&[
                     number(self.consumer_peak_rss_mib, 0),
@@ -230,6 +311,67 @@ impl Report {
                 "",
             ),
             row(
+                "catch-up CPU per 1,000 rows, producer + consumers (ms)",
+                number(self.our_cpu_ms_per_1k_rows, 1),
+                number(self.baseline_cpu_ms_per_1k_rows, 1),
+                &format!(
+                    "≤ 5.5 and ≤ 1/6 of the baseline: {}",
+                    number(self.cpu_ratio_vs_baseline, 2)
+                ),
+            ),
+            row(
+                "stage costs per record (ns): MySQL row decode / Avro encode; wire decode / wasm chain / native chain / JSON line / log write",
+                format!(
+                    "{}; {}",
+                    joined(&[
+                        number(
+                            self.stage_costs_ns
+                                .get("producer_mysql_row_decode")
+                                .copied(),
+                            0
+                        ),
+                        number(self.stage_costs_ns.get("producer_avro_encode").copied(), 0),
+                    ]),
+                    joined(&[
+                        number(self.stage_costs_ns.get("consumer_wire_decode").copied(), 0),
+                        number(
+                            self.stage_costs_ns
+                                .get("consumer_plugin_chain_wasm")
+                                .copied(),
+                            0
+                        ),
+                        number(
+                            self.stage_costs_ns
+                                .get("consumer_plugin_chain_native")
+                                .copied(),
+                            0
+                        ),
+                        number(self.stage_costs_ns.get("consumer_json_line").copied(), 0),
+                        number(self.stage_costs_ns.get("consumer_log_write").copied(), 0),
+                    ])
+                ),
+                String::new(),
+                "",
+            ),
+            row(
+                "stage costs per record (ns): the rest of the producer / of the members (librdkafka, acks, polling)",
+                joined(&[
+                    number(self.stage_costs_ns.get("producer_rest").copied(), 0),
+                    number(self.stage_costs_ns.get("consumers_rest").copied(), 0),
+                ]),
+                String::new(),
+                "",
+            ),
+            row(
+                "member log sync before a commit, p50 / p99 (ms)",
+                joined(&[
+                    number(self.log_sync_ms_p50, 2),
+                    number(self.log_sync_ms_p99, 2),
+                ]),
+                String::new(),
+                "",
+            ),
+            row(
                 "catch-up: machine busy (% of both cores)",
                 number(ours.machine_busy_percent, 0),
                 number(theirs.machine_busy_percent, 0),
@@ -239,6 +381,12 @@ impl Report {
                 "catch-up: the broker's busiest half second (cores)",
                 number(ours.broker_peak_cores, 2),
                 number(theirs.broker_peak_cores, 2),
+                "",
+            ),
+            row(
+                "broker storage engine",
+                self.broker_engine.clone().unwrap_or_else(|| "–".into()),
+                String::new(),
                 "",
             ),
             row(

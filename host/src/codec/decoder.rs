@@ -22,6 +22,7 @@ use apache_avro::reader::datum::GenericDatumReader;
 use reqwest::StatusCode;
 
 use crate::codec::avro::record_from_avro;
+use crate::codec::binary::ReadPlan;
 use crate::config::SchemaRegistryConfig;
 use crate::error::{Error, Result};
 use crate::record::Record;
@@ -53,7 +54,7 @@ pub struct WireDecoder {
     /// Writer schemas by id. Ids are immutable in a registry, so an entry
     /// never goes stale; only ids that resolved are kept, so an id unknown
     /// today is asked for again tomorrow.
-    schemas: Mutex<HashMap<u32, Arc<Schema>>>,
+    schemas: Mutex<HashMap<u32, Arc<KnownSchema>>>,
     /// When the registry first answered 40403 for an id (since its last
     /// success): the start of that id's confirmation window.
     missing_since: Mutex<HashMap<u32, Instant>>,
@@ -70,6 +71,21 @@ impl WireDecoder {
             missing_since: Mutex::new(HashMap::new()),
             missing_schema_wait: Duration::from_millis(config.missing_schema_wait_ms),
         })
+    }
+
+    /// A decoder that already knows `schema` as `schema_id` and has no
+    /// registry to ask (benchmarks and tests).
+    pub fn knowing(schema: &crate::codec::ValueSchema, schema_id: u32) -> Result<Self> {
+        let decoder = Self::new(&SchemaRegistryConfig {
+            url: "http://127.0.0.1:9".into(),
+            ..SchemaRegistryConfig::default()
+        })?;
+        decoder
+            .schemas
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(schema_id, Arc::new(KnownSchema::new(schema.schema.clone())));
+        Ok(decoder)
     }
 
     /// Decodes one value whose schema is already known, synchronously;
@@ -93,7 +109,7 @@ impl WireDecoder {
         decode_datum(&schema, schema_id, datum)
     }
 
-    fn cached(&self, schema_id: u32) -> Option<Arc<Schema>> {
+    fn cached(&self, schema_id: u32) -> Option<Arc<KnownSchema>> {
         self.schemas
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -101,7 +117,7 @@ impl WireDecoder {
             .cloned()
     }
 
-    async fn fetch(&self, schema_id: u32) -> Result<Arc<Schema>, DecodeError> {
+    async fn fetch(&self, schema_id: u32) -> Result<Arc<KnownSchema>, DecodeError> {
         let text = match self.registry.schema_text(schema_id).await {
             Lookup::Found(text) => text,
             Lookup::NotFound(message) => return Err(self.not_found(schema_id, message)),
@@ -125,7 +141,7 @@ impl WireDecoder {
                 "schema id {schema_id}: the registry's schema is not a self-contained Avro schema: {error}"
             ))
         })?;
-        let schema = Arc::new(schema);
+        let schema = Arc::new(KnownSchema::new(schema));
         self.schemas
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -291,10 +307,40 @@ fn split(payload: Option<&[u8]>) -> Result<(u32, &[u8]), DecodeError> {
     Ok((schema_id, &bytes[5..]))
 }
 
-fn decode_datum(schema: &Schema, schema_id: u32, mut datum: &[u8]) -> Result<Record, DecodeError> {
+/// A writer schema, with the plan that reads its datums directly when it
+/// has one (see `binary`).
+pub(crate) struct KnownSchema {
+    schema: Schema,
+    plan: Option<ReadPlan>,
+}
+
+impl KnownSchema {
+    pub(crate) fn new(schema: Schema) -> Self {
+        Self {
+            plan: ReadPlan::new(&schema),
+            schema,
+        }
+    }
+}
+
+fn decode_datum(
+    known: &KnownSchema,
+    schema_id: u32,
+    mut datum: &[u8],
+) -> Result<Record, DecodeError> {
     let undecodable =
         |error: String| DecodeError::Undecodable(format!("schema id {schema_id}: {error}"));
-    let value = GenericDatumReader::builder(schema)
+    if let Some(plan) = &known.plan {
+        let record = plan.read(&mut datum).map_err(undecodable)?;
+        if !datum.is_empty() {
+            return Err(undecodable(format!(
+                "{} byte(s) left after the datum",
+                datum.len()
+            )));
+        }
+        return Ok(record);
+    }
+    let value = GenericDatumReader::builder(&known.schema)
         .build()
         .and_then(|reader| reader.read_value(&mut datum))
         .map_err(|error| undecodable(error.to_string()))?;
@@ -304,7 +350,7 @@ fn decode_datum(schema: &Schema, schema_id: u32, mut datum: &[u8]) -> Result<Rec
             datum.len()
         )));
     }
-    record_from_avro(value, schema).map_err(undecodable)
+    record_from_avro(value, &known.schema).map_err(undecodable)
 }
 
 #[cfg(test)]
@@ -323,7 +369,7 @@ mod tests {
             .schemas
             .lock()
             .unwrap()
-            .insert(id, Arc::new(schema.schema.clone()));
+            .insert(id, Arc::new(KnownSchema::new(schema.schema.clone())));
         decoder
     }
 

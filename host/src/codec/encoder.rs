@@ -5,11 +5,10 @@
 //! encoding behind a five-byte header.
 
 use apache_avro::Schema;
-use apache_avro::writer::datum::GenericDatumWriter;
 use schema_registry_converter::async_impl::schema_registry::{SrSettings, post_schema};
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
 
-use crate::codec::avro::record_to_avro;
+use crate::codec::binary::write_record;
 use crate::codec::schema::ValueSchema;
 use crate::error::{Error, Result};
 use crate::record::Record;
@@ -64,16 +63,16 @@ impl WireEncoder {
 
     /// `record` in the Confluent wire format.
     pub fn encode(&self, record: &Record) -> Result<Vec<u8>> {
-        let value = record_to_avro(record, &self.schema)?;
-        // `record_to_avro` builds the value from the schema, field by field, so
-        // it is valid by construction; validating again would double the cost.
-        let writer = GenericDatumWriter::builder(&self.schema)
-            .validate(false)
-            .build()?;
         let mut bytes = Vec::with_capacity(64);
+        self.encode_into(record, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// Appends `record` in the Confluent wire format to `bytes` (a buffer the
+    /// caller reuses), written straight from the record (see `binary`).
+    pub fn encode_into(&self, record: &Record, bytes: &mut Vec<u8>) -> Result<()> {
         bytes.push(0);
         bytes.extend_from_slice(&self.schema_id.to_be_bytes());
-        writer.write_value_ref(&mut bytes, &value)?;
-        Ok(bytes)
+        write_record(bytes, record, &self.schema)
     }
 }

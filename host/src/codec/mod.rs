@@ -6,6 +6,7 @@
 //! schema and caches schemas by id, so any Confluent-compatible registry works.
 
 mod avro;
+mod binary;
 mod decimal;
 mod decoder;
 mod encoder;

@@ -22,15 +22,15 @@ use crate::error::Result;
 use crate::plugin::ChainOutcome;
 use crate::record::Record;
 use crate::retry::Backoff;
-use crate::sink::{DeadLetterRecord, Delivered, LogLine, SourcePosition};
+use crate::sink::{DeadLetterRecord, Delivered, LogLineRef, RecordJson, SourcePosition};
 use crate::timestamp::Timestamp;
 
-/// Where a record came from.
+/// Where a record came from (the message itself: its key and payload are
+/// copied only into a dead letter).
 struct Origin {
     partition: i32,
     offset: i64,
-    key: Option<Vec<u8>>,
-    payload: Option<Vec<u8>>,
+    message: OwnedMessage,
     /// The decoded record's source position (set once decoded).
     source: Option<SourcePosition>,
 }
@@ -103,13 +103,12 @@ impl Member {
             let mut origin = Origin {
                 partition,
                 offset,
-                key: message.key().map(<[u8]>::to_vec),
-                payload: message.payload().map(<[u8]>::to_vec),
+                message,
                 source: None,
             };
-            match self.decode(runtime, origin.payload.as_deref(), shutdown) {
+            match self.decode(runtime, origin.message.payload(), shutdown) {
                 Some(Ok(record)) => {
-                    origin.source = self.columns.position_of(&record, origin.key.as_deref());
+                    origin.source = self.columns.position_of(&record, origin.message.key());
                     if let Some(position) = &origin.source
                         && accepted
                             .is_duplicate(&self.consumer.context().state().delivered, position)
@@ -127,7 +126,9 @@ impl Member {
 
         let logged_at_us = Timestamp::now().micros();
         let versions = self.chain.versions().to_owned();
-        let mut lines = Vec::with_capacity(records.len());
+        let mut lines = std::mem::take(&mut self.line_buffer);
+        lines.clear();
+        let mut written = 0;
         let mut written_positions = Vec::with_capacity(records.len());
         let mut dropped = 0;
         for (origin, outcome) in origins.iter().zip(self.chain.process(records)) {
@@ -141,16 +142,18 @@ impl Member {
                                 .observe_us(logged_at_us - position.stamp);
                         }
                     }
-                    let line = LogLine {
+                    let line = LogLineRef {
                         partition: origin.partition,
                         offset: origin.offset,
                         member: self.member,
-                        plugins: versions.clone(),
+                        plugins: &versions,
                         logged_at_us,
                         source: origin.source.clone(),
-                        record: record.to_json(),
+                        record: RecordJson(&record),
                     };
-                    lines.push(serde_json::to_string(&line)?);
+                    serde_json::to_writer(&mut lines, &line)?;
+                    lines.push(b'\n');
+                    written += 1;
                 }
                 ChainOutcome::Dropped { .. } => dropped += 1,
                 ChainOutcome::Failed(failure) => {
@@ -165,7 +168,9 @@ impl Member {
         }
 
         self.write_dead_letters(runtime, &letters, shutdown)?;
-        self.log.append(&lines)?;
+        let appended = self.log.append_lines(&lines);
+        self.line_buffer = lines;
+        appended?;
         {
             let mut state = self.consumer.context().state();
             for (&partition, &offset) in &handled {
@@ -176,7 +181,7 @@ impl Member {
             }
         }
         self.commit(&handled)?;
-        self.counters.add_written(lines.len());
+        self.counters.add_written(written);
         self.counters.add_dropped(dropped);
         self.counters.add_dead_lettered(letters.len());
         self.counters.add_duplicates(duplicates);
@@ -231,8 +236,8 @@ impl Member {
             topic: self.topic.clone(),
             partition: origin.partition,
             offset: origin.offset,
-            key: origin.key.clone(),
-            value: origin.payload.clone(),
+            key: origin.message.key().map(<[u8]>::to_vec),
+            value: origin.message.payload().map(<[u8]>::to_vec),
             stage: stage.to_owned(),
             version: version.to_owned(),
             reason,

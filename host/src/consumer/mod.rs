@@ -155,6 +155,8 @@ struct Member {
     log_dir: std::path::PathBuf,
     /// The partitions whose anchor is known to be recorded.
     anchors: partition_anchor::Anchors,
+    /// Each batch's log lines, serialized here (reused between batches).
+    line_buffer: Vec<u8>,
 }
 
 impl Member {
@@ -224,6 +226,7 @@ impl Member {
             last_commit: Instant::now(),
             log_dir: config.consumer.log_dir.clone(),
             anchors: partition_anchor::Anchors::default(),
+            line_buffer: Vec::new(),
         })
     }
 

@@ -14,8 +14,18 @@
 //! `PIPELINE_WASM_CACHE=DIR` puts it in DIR (default: wasmtime's,
 //! `~/.cache/wasmtime`). Whoever can write there can change the code the
 //! host runs: keep it as private as the pipeline's binary.
+//!
+//! The rule that keeps every call under its time limit while the ticker
+//! sleeps between calls: **wasm runs only while a [`Ticking`] guard is
+//! alive** (`loaded.rs` takes one around instantiation, `manifest` and
+//! `transform`), and the ticker advances the epoch whenever one is. An idle
+//! member's ticker is parked instead of waking a thousand times a second
+//! (measured: 1.6% of a core per member, five members together about 3 ms
+//! of CPU per 1,000 rows of a catch-up).
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::thread::Thread;
 use std::time::Duration;
 
 use wasmtime::{Config, Engine};
@@ -27,6 +37,34 @@ use crate::error::{Error, Result};
 pub const TICK: Duration = Duration::from_millis(1);
 
 static ENGINE: OnceLock<std::result::Result<Engine, String>> = OnceLock::new();
+
+/// Guards alive (wasm may be running while this is above zero).
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+/// The ticker thread, to wake it when the first guard is taken.
+static TICKER: OnceLock<Thread> = OnceLock::new();
+/// Ticks so far (for tests).
+static TICKS: AtomicU64 = AtomicU64::new(0);
+
+/// Keeps the epoch advancing while alive: take one before running any wasm.
+#[must_use = "the epoch advances only while the guard is alive"]
+pub struct Ticking(());
+
+impl Ticking {
+    pub fn start() -> Self {
+        if ACTIVE.fetch_add(1, Ordering::SeqCst) == 0
+            && let Some(ticker) = TICKER.get()
+        {
+            ticker.unpark();
+        }
+        Ticking(())
+    }
+}
+
+impl Drop for Ticking {
+    fn drop(&mut self) {
+        ACTIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// The shared engine, created (with its ticker thread) on first use.
 pub fn engine() -> Result<Engine> {
@@ -69,15 +107,43 @@ fn compilation_cache() -> Option<wasmtime::Cache> {
         .ok()
 }
 
-/// Increments the engine's epoch every [`TICK`], for the life of the process.
+/// Increments the engine's epoch every [`TICK`] while a [`Ticking`] guard
+/// is alive, for the life of the process; parks while none is. (An unpark
+/// that comes between the check and the park makes the park return at
+/// once, so a call starting then is not missed.)
 fn start_ticker(engine: Engine) -> std::io::Result<()> {
-    std::thread::Builder::new()
+    let handle = std::thread::Builder::new()
         .name("wasm-epoch".into())
         .spawn(move || {
             loop {
+                if ACTIVE.load(Ordering::SeqCst) == 0 {
+                    std::thread::park();
+                    continue;
+                }
                 std::thread::sleep(TICK);
                 engine.increment_epoch();
+                TICKS.fetch_add(1, Ordering::Relaxed);
             }
-        })
-        .map(drop)
+        })?;
+    let _ = TICKER.set(handle.thread().clone());
+    // A guard taken before the ticker was known: wake it now.
+    handle.thread().unpark();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_epoch_advances_while_a_guard_is_alive() {
+        engine().unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let guard = Ticking::start();
+        let before = TICKS.load(Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(50));
+        let ticked = TICKS.load(Ordering::Relaxed) - before;
+        drop(guard);
+        assert!(ticked >= 10, "only {ticked} ticks in 50 ms");
+    }
 }

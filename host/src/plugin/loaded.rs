@@ -111,6 +111,7 @@ impl Loaded {
                     )
                 })
             })?;
+        let _ticking = engine::Ticking::start();
         let mut instance = instantiate(&pre, config)?;
         start_budget(&mut instance.store, MANIFEST_BUDGET_MS, MANIFEST_MAX_BYTES);
         let manifest = instance
@@ -161,6 +162,7 @@ impl Loaded {
     /// dropped (the next call makes a fresh one) and the error names the
     /// limit that was hit, if any.
     pub fn call(&mut self, rows: &[Row]) -> Result<Vec<Outcome>, CallFailure> {
+        let _ticking = engine::Ticking::start();
         let instance = match &mut self.instance {
             Some(instance) => instance,
             None => self.instance.insert(instantiate(&self.pre, &self.config)?),

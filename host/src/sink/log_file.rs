@@ -90,6 +90,31 @@ impl ConsumerLog {
         Ok(())
     }
 
+    /// Appends `bytes`, complete lines each ending in its newline (what a
+    /// caller serialized into its own reused buffer), in one write.
+    pub fn append_lines(&mut self, bytes: &[u8]) -> Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        if bytes.last() != Some(&b'\n') {
+            return Err(Error::io(
+                &self.path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "an append must end with a complete line",
+                ),
+            ));
+        }
+        self.file
+            .write_all(bytes)
+            .map_err(|error| Error::io(&self.path, error))?;
+        self.unsynced = true;
+        if self.sync_each_append {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
     /// Makes every appended line durable (`fdatasync`): after this, a crash
     /// of the machine, not only of the process, keeps them.
     pub fn sync(&mut self) -> Result<()> {

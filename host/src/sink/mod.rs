@@ -15,5 +15,5 @@ mod log_file;
 
 pub use dead_letter::{DeadLetterRecord, DeadLetterSink};
 pub use delivered::Delivered;
-pub use line::{LogLine, SourceColumns, SourcePosition};
+pub use line::{LogLine, LogLineRef, RecordJson, SourceColumns, SourcePosition};
 pub use log_file::{ConsumerLog, log_path};

@@ -1,0 +1,89 @@
+//! Where a change's latency goes: commit → `produce()` → log line.
+//!
+//! Each log line carries its partition and offset, the change's stamp (the
+//! trigger's `SYSDATE(6)` at the write, the commit for these one-row
+//! updates) and when the line was written. The message at that offset
+//! carries the time librdkafka gave it at `produce()` (its CreateTime, in
+//! ms). So after the latency run the bench reads the topic's timestamps and
+//! splits each line's latency in two.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use pipeline::config::Config;
+use pipeline::kafka::{ClientRole, client_config};
+use pipeline::sink::LogLine;
+
+use crate::deployment::percentile;
+
+/// p50 and p99 of both legs, ms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Breakdown {
+    pub commit_to_produce_p50_ms: f64,
+    pub commit_to_produce_p99_ms: f64,
+    pub produce_to_log_p50_ms: f64,
+    pub produce_to_log_p99_ms: f64,
+}
+
+/// The CreateTime (ms) of every message of `topic`, by partition and offset.
+fn produce_times(
+    config: &Config,
+    topic: &str,
+    partitions: i32,
+) -> Result<HashMap<(i32, i64), i64>> {
+    let mut client = client_config(config, ClientRole::Consumer);
+    client.set("group.id", format!("{topic}_breakdown"));
+    let consumer: BaseConsumer = client.create()?;
+    let mut assignment = TopicPartitionList::new();
+    let mut remaining = 0i64;
+    for partition in 0..partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10))?;
+        remaining += high - low;
+        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let mut times = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while remaining > 0 && Instant::now() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            if let Some(ms) = message.timestamp().to_millis() {
+                times.insert((message.partition(), message.offset()), ms);
+            }
+            remaining -= 1;
+        }
+    }
+    Ok(times)
+}
+
+/// The breakdown of the lines under `log_dir`, read from `topic`.
+pub fn measure(config: &Config, topic: &str, partitions: i32, log_dir: &Path) -> Result<Breakdown> {
+    let times = produce_times(config, topic, partitions)?;
+    let (mut to_produce, mut to_log) = (Vec::new(), Vec::new());
+    for entry in std::fs::read_dir(log_dir)?.flatten() {
+        let text =
+            std::fs::read_to_string(entry.path().join("consumer_log.json")).unwrap_or_default();
+        for line in text.lines() {
+            let Ok(line) = serde_json::from_str::<LogLine>(line) else {
+                continue;
+            };
+            if let (Some(source), Some(&produced_ms)) =
+                (line.source, times.get(&(line.partition, line.offset)))
+            {
+                let produced_us = produced_ms * 1000;
+                to_produce.push((produced_us - source.stamp) as f64 / 1000.0);
+                to_log.push((line.logged_at_us - produced_us) as f64 / 1000.0);
+            }
+        }
+    }
+    Ok(Breakdown {
+        commit_to_produce_p50_ms: percentile(&mut to_produce, 50.0),
+        commit_to_produce_p99_ms: percentile(&mut to_produce, 99.0),
+        produce_to_log_p50_ms: percentile(&mut to_log, 50.0),
+        produce_to_log_p99_ms: percentile(&mut to_log, 99.0),
+    })
+}
