@@ -51,9 +51,7 @@ impl Snapshot {
             rows_read: counters.rows_read(),
             rows_acked: counters.rows_acked(),
             late_changes: counters.late_changes(),
-            position: counters
-                .position()
-                .map(|p| p.to_string()),
+            position: counters.position().map(|p| p.to_string()),
             at_us: Timestamp::now().micros(),
         }
     }

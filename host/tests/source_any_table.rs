@@ -30,8 +30,9 @@ async fn the_seed_schema_file_is_what_the_catalog_gives() {
     drop(conn);
     let derived = description.value_schema_json(DecimalHandling::Double);
     let derived = apache_avro::Schema::parse(&derived).unwrap();
-    let file = std::fs::read_to_string(workspace_root().join("schemas/product_value_avro_schema.json"))
-        .unwrap();
+    let file =
+        std::fs::read_to_string(workspace_root().join("schemas/product_value_avro_schema.json"))
+            .unwrap();
     let file = apache_avro::Schema::parse_str(&file).unwrap();
     assert_eq!(derived.canonical_form(), file.canonical_form());
     assert_eq!(description.key_columns(&[]).unwrap(), ["id"]);
@@ -63,9 +64,16 @@ const ROWS: &str = "INSERT INTO shipment
 /// Every log line as JSON (with its `source`).
 fn raw_lines(harness: &Harness) -> Vec<Value> {
     let mut lines = Vec::new();
-    for entry in std::fs::read_dir(harness.path("consumer_logs")).unwrap().flatten() {
-        let text = std::fs::read_to_string(entry.path().join("consumer_log.json")).unwrap_or_default();
-        lines.extend(text.lines().filter_map(|line| serde_json::from_str(line).ok()));
+    for entry in std::fs::read_dir(harness.path("consumer_logs"))
+        .unwrap()
+        .flatten()
+    {
+        let text =
+            std::fs::read_to_string(entry.path().join("consumer_log.json")).unwrap_or_default();
+        lines.extend(
+            text.lines()
+                .filter_map(|line| serde_json::from_str(line).ok()),
+        );
     }
     lines
 }
@@ -89,9 +97,11 @@ async fn a_table_of_another_shape_runs_end_to_end_and_python_decodes_it() {
     harness.spawn("producer", &["produce"]);
     conn.query_drop(ROWS).await.unwrap();
     harness.wait_for_lines(3, Duration::from_secs(60));
-    conn.query_drop("UPDATE shipment SET amount = 0.5, note = 'again' WHERE region = 'eu' AND seq = 1")
-        .await
-        .unwrap();
+    conn.query_drop(
+        "UPDATE shipment SET amount = 0.5, note = 'again' WHERE region = 'eu' AND seq = 1",
+    )
+    .await
+    .unwrap();
     harness.wait_for_lines(4, Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(2));
     let stamps: Vec<(String, i32, mysql_async::Value)> = conn

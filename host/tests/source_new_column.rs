@@ -121,7 +121,10 @@ async fn alter_table_while_running_registers_versions_or_stops_clearly() {
         .unwrap();
     let lines = harness.wait_for_lines(3, Duration::from_secs(60));
     let values: Vec<_> = lines.iter().map(|line| line.record["v"].clone()).collect();
-    assert!(values.contains(&serde_json::json!(1_099_511_627_776_i64)), "{values:?}");
+    assert!(
+        values.contains(&serde_json::json!(1_099_511_627_776_i64)),
+        "{values:?}"
+    );
     let last = lines
         .iter()
         .find(|line| line.record["v"] == 3)
@@ -168,6 +171,9 @@ async fn alter_table_while_running_registers_versions_or_stops_clearly() {
     std::io::Read::read_to_string(producer.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("not compatible"), "{stderr}");
-    assert!(stderr.contains("required"), "names the new schema: {stderr}");
+    assert!(
+        stderr.contains("required"),
+        "names the new schema: {stderr}"
+    );
     pool.disconnect().await.unwrap();
 }

@@ -105,7 +105,10 @@ async fn rows_after_an_uncommitted_change_wait_for_its_commit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_change_that_waited_for_a_lock_lands_after_what_was_read_meanwhile() {
     let pool = fresh_table("lock_wait").await;
-    let after = read(&pool, None).await.last().map(|row| row.position.clone());
+    let after = read(&pool, None)
+        .await
+        .last()
+        .map(|row| row.position.clone());
 
     // A lock without a written row: nothing for the dirty read to see.
     let mut holder = pool.get_conn().await.unwrap();

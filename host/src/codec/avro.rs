@@ -103,7 +103,11 @@ pub fn record_from_avro(value: Value, schema: &Schema) -> std::result::Result<Re
         return Err(format!("expected an Avro record, found {value:?}"));
     };
     let scales: Vec<Option<usize>> = match schema {
-        Schema::Record(record) => record.fields.iter().map(|f| decimal_scale(&f.schema)).collect(),
+        Schema::Record(record) => record
+            .fields
+            .iter()
+            .map(|f| decimal_scale(&f.schema))
+            .collect(),
         _ => Vec::new(),
     };
     let fields = fields

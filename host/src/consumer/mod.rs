@@ -141,7 +141,10 @@ impl Member {
         counters: Arc<ConsumerCounters>,
     ) -> Result<Self> {
         let log = ConsumerLog::open(&log_path(&config.consumer.log_dir, member), false)?;
-        let columns = SourceColumns::new(&config.source.configured_key(), &config.source.timestamp_column);
+        let columns = SourceColumns::new(
+            &config.source.configured_key(),
+            &config.source.timestamp_column,
+        );
         let context = MemberContext::new(
             member,
             config.topic.name.clone(),

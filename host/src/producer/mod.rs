@@ -27,8 +27,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kafka::{ClientRole, client_config, ensure_topic};
 use crate::retry::{Backoff, with_backoff};
-use crate::source::late::{ClockWatch, LateChanges, PARTIAL_SCANS_PER_FULL};
 use crate::source::key::{KeyColumns, message_key};
+use crate::source::late::{ClockWatch, LateChanges, PARTIAL_SCANS_PER_FULL};
 use crate::source::mysql::{connect, ensure_source_table};
 use crate::source::{PositionFile, SourceRow, Tailer};
 use schema::TableSchema;
@@ -95,7 +95,13 @@ async fn run_from_saved_position(
             &source.timestamp_column,
         )
         .await?;
-        check_start(&mut conn, source, read_position.as_ref(), position_file.path()).await?;
+        check_start(
+            &mut conn,
+            source,
+            read_position.as_ref(),
+            position_file.path(),
+        )
+        .await?;
         Ok(described)
     })
     .await?;
@@ -112,7 +118,12 @@ async fn run_from_saved_position(
 
     let producer: FutureProducer = client_config(config, ClientRole::Producer).create()?;
     tracing::info!(position = ?read_position, file = %position_file.path().display(), "producer starting");
-    let mut late = LateChanges::new(&source.table, &key, &source.timestamp_column, source.lookback());
+    let mut late = LateChanges::new(
+        &source.table,
+        &key,
+        &source.timestamp_column,
+        source.lookback(),
+    );
     let mut tailer = Tailer::new(
         &source.table,
         key,
@@ -141,7 +152,10 @@ async fn run_from_saved_position(
             }
             let mut conn = pool.get_conn().await?;
             let mut rows = Vec::new();
-            if let Some(position) = read_position.as_ref().filter(|_| tokio::time::Instant::now() >= next_scan) {
+            if let Some(position) = read_position
+                .as_ref()
+                .filter(|_| tokio::time::Instant::now() >= next_scan)
+            {
                 let full = scans % PARTIAL_SCANS_PER_FULL == 0;
                 scans += 1;
                 rows = late.find(&mut conn, &tailer, position, full).await?;
@@ -154,7 +168,9 @@ async fn run_from_saved_position(
                 }
                 next_scan = tokio::time::Instant::now() + source.lookback_interval();
             }
-            let polled = tailer.poll(&mut conn, read_position.as_ref(), source.batch_size).await?;
+            let polled = tailer
+                .poll(&mut conn, read_position.as_ref(), source.batch_size)
+                .await?;
             drop(conn);
             if let Some(step) = clock.observe(polled.server_now) {
                 report_clock_step(step, source.lookback(), counters);
@@ -177,7 +193,14 @@ async fn run_from_saved_position(
             counters.add_read(rows.len());
             let deliveries = produce_batch(&producer, &config.topic.name, &rows, payloads).await?;
             read_position = Some(batch_end.clone());
-            if to_acker.send(AckedBatch { end: batch_end, deliveries }).await.is_err() {
+            if to_acker
+                .send(AckedBatch {
+                    end: batch_end,
+                    deliveries,
+                })
+                .await
+                .is_err()
+            {
                 break;
             }
         }

@@ -32,7 +32,11 @@ pub struct TableSchema {
 
 impl TableSchema {
     /// Registers `schema` under `subject`.
-    pub async fn register(settings: SrSettings, subject: String, schema: ValueSchema) -> Result<Self> {
+    pub async fn register(
+        settings: SrSettings,
+        subject: String,
+        schema: ValueSchema,
+    ) -> Result<Self> {
         let encoder = register(&settings, &subject, &schema).await?;
         Ok(Self {
             settings,
@@ -60,7 +64,10 @@ impl TableSchema {
         rows: &[SourceRow],
     ) -> Result<Vec<Vec<u8>>> {
         let mut refreshed = false;
-        if rows.first().is_some_and(|row| !self.fits(source, &row.record)) {
+        if rows
+            .first()
+            .is_some_and(|row| !self.fits(source, &row.record))
+        {
             self.refresh(pool, source, tailer, &rows[0].record).await?;
             refreshed = true;
         }
@@ -117,7 +124,11 @@ impl TableSchema {
 
 /// Registers `schema`, waiting out a registry that is away; an
 /// incompatible version (HTTP 409) is a permanent error naming the way out.
-async fn register(settings: &SrSettings, subject: &str, schema: &ValueSchema) -> Result<WireEncoder> {
+async fn register(
+    settings: &SrSettings,
+    subject: &str,
+    schema: &ValueSchema,
+) -> Result<WireEncoder> {
     let outcome = with_backoff("the schema registry", || async {
         match WireEncoder::register(settings, subject, schema).await {
             Err(Error::Registry(message)) if message.contains("409") => Ok(Err(message)),

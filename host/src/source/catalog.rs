@@ -28,7 +28,10 @@ pub enum ColumnKind {
     Float,
     Double,
     /// DECIMAL(p, s): Avro `bytes` with logical type `decimal`.
-    Decimal { precision: u32, scale: u32 },
+    Decimal {
+        precision: u32,
+        scale: u32,
+    },
     /// DECIMAL read as a double (`decimal_handling = "double"`).
     DecimalAsDouble,
     /// DECIMAL read as its text (`decimal_handling = "string"`).
@@ -93,7 +96,9 @@ impl ColumnKind {
             ColumnKind::UnsignedBigint => {
                 json!({"type": "bytes", "logicalType": "decimal", "precision": 20, "scale": 0})
             }
-            ColumnKind::TimestampMicros => json!({"type": "long", "logicalType": "timestamp-micros"}),
+            ColumnKind::TimestampMicros => {
+                json!({"type": "long", "logicalType": "timestamp-micros"})
+            }
             ColumnKind::Date => json!({"type": "int", "logicalType": "date"}),
             ColumnKind::TimeMicros => json!({"type": "long", "logicalType": "time-micros"}),
             ColumnKind::Text | ColumnKind::DecimalAsText => json!("string"),
@@ -127,14 +132,7 @@ pub struct TableDescription {
 impl TableDescription {
     /// Reads `table` (in the connection's database) from the catalog.
     pub async fn read(conn: &mut Conn, table: &str) -> Result<Self> {
-        type Row = (
-            String,
-            String,
-            String,
-            String,
-            Option<u64>,
-            Option<u64>,
-        );
+        type Row = (String, String, String, String, Option<u64>, Option<u64>);
         let rows: Vec<Row> = conn
             .exec(
                 "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, NUMERIC_PRECISION, NUMERIC_SCALE
@@ -248,7 +246,9 @@ impl TableDescription {
     pub fn value_schema(&self, source: &SourceConfig) -> Result<ValueSchema> {
         match &source.value_schema_file {
             Some(path) => ValueSchema::load(path),
-            None => ValueSchema::parse(&self.value_schema_json(source.decimal_handling).to_string()),
+            None => {
+                ValueSchema::parse(&self.value_schema_json(source.decimal_handling).to_string())
+            }
         }
     }
 

@@ -27,14 +27,21 @@ pub struct KeyColumns {
 impl KeyColumns {
     /// `names` of `table`; refuses columns whose values cannot be ordered
     /// exactly as a key (floating point, decimals, dates as text).
-    pub fn new(table: &TableDescription, names: &[String], kinds: &[(String, ColumnKind)]) -> Result<Self> {
+    pub fn new(
+        table: &TableDescription,
+        names: &[String],
+        kinds: &[(String, ColumnKind)],
+    ) -> Result<Self> {
         let mut columns = Vec::with_capacity(names.len());
         for name in names {
             let (name, kind) = kinds
                 .iter()
                 .find(|(column, _)| column.eq_ignore_ascii_case(name))
                 .ok_or_else(|| {
-                    Error::Source(format!("key column `{name}` is not in table `{}`", table.table))
+                    Error::Source(format!(
+                        "key column `{name}` is not in table `{}`",
+                        table.table
+                    ))
                 })?;
             let usable = matches!(
                 kind,
@@ -54,7 +61,10 @@ impl KeyColumns {
             columns.push((name.clone(), *kind));
         }
         if columns.is_empty() {
-            return Err(Error::Source(format!("table `{}` has no key columns", table.table)));
+            return Err(Error::Source(format!(
+                "table `{}` has no key columns",
+                table.table
+            )));
         }
         Ok(Self { columns })
     }
@@ -94,7 +104,11 @@ impl KeyColumns {
 
     /// `k1, k2` for reading the key.
     pub fn select_list(&self) -> String {
-        let quoted: Vec<String> = self.columns.iter().map(|(name, _)| quote_identifier(name)).collect();
+        let quoted: Vec<String> = self
+            .columns
+            .iter()
+            .map(|(name, _)| quote_identifier(name))
+            .collect();
         quoted.join(", ")
     }
 

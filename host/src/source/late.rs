@@ -97,7 +97,10 @@ impl LateChanges {
             select_keys: format!(
                 "SELECT {ts_q}, {key_list} FROM {table_q} WHERE {ts_q} >= ? AND {ts_q} <= ? ORDER BY {ts_q}, {key_order}"
             ),
-            select_row: format!("SELECT * FROM {table_q} WHERE {ts_q} = ? AND {}", key.equal()),
+            select_row: format!(
+                "SELECT * FROM {table_q} WHERE {ts_q} = ? AND {}",
+                key.equal()
+            ),
             count_per_second: format!(
                 "SELECT TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {ts_q}) AS second, COUNT(*)
                  FROM {table_q} WHERE {ts_q} >= ? AND {ts_q} < ? GROUP BY second"
@@ -120,7 +123,8 @@ impl LateChanges {
 
     /// Remembers `rows` as sent.
     pub fn note_sent(&mut self, rows: &[SourceRow]) {
-        self.sent.extend(rows.iter().map(|row| row.position.clone()));
+        self.sent
+            .extend(rows.iter().map(|row| row.position.clone()));
     }
 
     /// Forgets the keys that fell out of the window behind `position`,

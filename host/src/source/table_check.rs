@@ -328,7 +328,13 @@ mod tests {
         ];
         assert!(check_shape(source(&key), &columns, &indexes).is_ok());
         let message = check_shape(source(&key), &columns, &indexes[1..]).unwrap_err();
-        assert!(message.contains("ADD UNIQUE KEY (`region`, `k`)"), "{message}");
-        assert!(message.contains("ADD INDEX position (`ts`, `region`, `k`)"), "{message}");
+        assert!(
+            message.contains("ADD UNIQUE KEY (`region`, `k`)"),
+            "{message}"
+        );
+        assert!(
+            message.contains("ADD INDEX position (`ts`, `region`, `k`)"),
+            "{message}"
+        );
     }
 }

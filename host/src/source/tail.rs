@@ -19,9 +19,9 @@ use crate::record::{FieldValue, Record};
 use crate::source::catalog::ColumnKind;
 use crate::source::key::KeyColumns;
 use crate::source::mysql::quote_identifier;
-use crate::source::values::field_value;
 use crate::source::position::Position;
 use crate::source::uncommitted::before_uncommitted;
+use crate::source::values::field_value;
 use crate::timestamp::Timestamp;
 
 /// One changed row, with its position.
@@ -95,7 +95,11 @@ impl Tailer {
     ) -> Result<Self> {
         let description = crate::source::catalog::TableDescription::read(conn, table).await?;
         let kinds = description.kinds(decimals);
-        let key = KeyColumns::new(&description, &description.key_columns(configured_key)?, &kinds)?;
+        let key = KeyColumns::new(
+            &description,
+            &description.key_columns(configured_key)?,
+            &kinds,
+        )?;
         Ok(Self::new(table, key, kinds, timestamp_column, grace))
     }
 
@@ -154,7 +158,11 @@ impl Tailer {
         let start = Position::start_of(Timestamp(0));
         let after = after.unwrap_or(&start);
         let (select, select_keys, params) = if after.key.is_empty() {
-            let params = vec![after.timestamp.to_mysql(), bound.to_mysql(), Value::from(limit as u64)];
+            let params = vec![
+                after.timestamp.to_mysql(),
+                bound.to_mysql(),
+                Value::from(limit as u64),
+            ];
             (&self.select_from, &self.keys_from, params)
         } else {
             let mut params = vec![after.timestamp.to_mysql(), after.timestamp.to_mysql()];

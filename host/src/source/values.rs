@@ -61,7 +61,9 @@ pub fn field_value(kind: ColumnKind, value: Value) -> Result<FieldValue, String>
             Value::Double(d) => FieldValue::Double(d),
             other => FieldValue::Double(parse(text(&other), || wrong(&other))?),
         },
-        ColumnKind::Decimal { .. } => FieldValue::Decimal(text(&value).ok_or_else(|| wrong(&value))?),
+        ColumnKind::Decimal { .. } => {
+            FieldValue::Decimal(text(&value).ok_or_else(|| wrong(&value))?)
+        }
         ColumnKind::DecimalAsText => FieldValue::Text(text(&value).ok_or_else(|| wrong(&value))?),
         ColumnKind::TimestampMicros => FieldValue::Long(
             Timestamp::from_mysql(&value)
@@ -78,8 +80,7 @@ pub fn field_value(kind: ColumnKind, value: Value) -> Result<FieldValue, String>
         }
         ColumnKind::TimeMicros => match value {
             Value::Time(negative, days, hours, minutes, seconds, micros) => {
-                let whole = ((i64::from(days) * 24 + i64::from(hours)) * 60
-                    + i64::from(minutes))
+                let whole = ((i64::from(days) * 24 + i64::from(hours)) * 60 + i64::from(minutes))
                     * 60
                     + i64::from(seconds);
                 let total = whole * 1_000_000 + i64::from(micros);
@@ -89,7 +90,8 @@ pub fn field_value(kind: ColumnKind, value: Value) -> Result<FieldValue, String>
         },
         ColumnKind::Text => match value {
             Value::Bytes(bytes) => FieldValue::Text(
-                String::from_utf8(bytes).map_err(|error| wrong(&Value::Bytes(error.into_bytes())))?,
+                String::from_utf8(bytes)
+                    .map_err(|error| wrong(&Value::Bytes(error.into_bytes())))?,
             ),
             other @ (Value::Date(..) | Value::Time(..)) => {
                 FieldValue::Text(other.as_sql(true).trim_matches('\'').to_owned())
@@ -123,7 +125,10 @@ fn integer(value: &Value) -> Option<i128> {
     }
 }
 
-fn parse<T: std::str::FromStr>(text: Option<String>, wrong: impl Fn() -> String) -> Result<T, String> {
+fn parse<T: std::str::FromStr>(
+    text: Option<String>,
+    wrong: impl Fn() -> String,
+) -> Result<T, String> {
     text.and_then(|text| text.trim().parse().ok())
         .ok_or_else(wrong)
 }
