@@ -311,7 +311,8 @@ fn catch_up(
     name: &str,
 ) -> Result<(f64, cpu::Usage)> {
     let mut deployment = Deployment::new(config, &options.work_dir, name, partitions)?;
-    PositionFile::new(&deployment.config.source.position_file).save(positions.before_last(rows).as_ref())?;
+    PositionFile::new(&deployment.config.source.position_file)
+        .save(positions.before_last(rows).as_ref())?;
     deployment.start_consumers(members)?;
     deployment.wait_for_group(members, Duration::from_secs(60))?;
     let meter = cpu::Meter::start(&deployment.child_pids());
