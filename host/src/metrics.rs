@@ -95,7 +95,7 @@ pub fn render_producer(counters: &ProducerCounters) -> String {
     gauge(
         &mut out,
         "pipeline_producer_position_timestamp_us",
-        "last_updated of the saved position.",
+        "The stamp (source.timestamp_column) of the saved position.",
         "",
         u64::try_from(position_us).unwrap_or(0),
     );
@@ -157,7 +157,7 @@ pub fn render_consumer(member: u32, counters: &ConsumerCounters) -> String {
     );
     let _ = writeln!(
         out,
-        "# HELP pipeline_consumer_latency_seconds MySQL commit (last_updated) to log line.\n# TYPE pipeline_consumer_latency_seconds histogram"
+        "# HELP pipeline_consumer_latency_seconds MySQL commit (the row stamp) to log line.\n# TYPE pipeline_consumer_latency_seconds histogram"
     );
     histogram(
         &mut out,

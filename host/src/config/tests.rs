@@ -106,3 +106,33 @@ fn the_shipped_pipeline_toml_parses_and_runs_the_seed_chain() {
     );
     assert!(matches!(config.dead_letter, DeadLetterConfig::Kafka { .. }));
 }
+
+#[test]
+fn the_key_is_key_columns_else_id_column_else_the_primary_key() {
+    let config = Config::from_toml("", "t").unwrap();
+    assert!(config.source.configured_key().is_empty(), "the primary key");
+    assert_eq!(config.source.value_schema_file, None, "derived");
+    assert_eq!(
+        config.source.decimal_handling,
+        super::DecimalHandling::Precise
+    );
+    let config = Config::from_toml("[source]\nid_column = \"sku\"\n", "t").unwrap();
+    assert_eq!(config.source.configured_key(), ["sku"]);
+    let config = Config::from_toml(
+        "[source]\nid_column = \"sku\"\nkey_columns = [\"region\", \"seq\"]\ndecimal_handling = \"string\"\n",
+        "t",
+    )
+    .unwrap();
+    assert_eq!(config.source.configured_key(), ["region", "seq"]);
+    assert_eq!(
+        config.source.decimal_handling,
+        super::DecimalHandling::String
+    );
+    let shipped =
+        Config::from_toml(include_str!("../../../pipeline.toml"), "pipeline.toml").unwrap();
+    assert_eq!(
+        shipped.source.decimal_handling,
+        super::DecimalHandling::Double
+    );
+    assert!(Config::from_toml("[source]\ndecimal_handling = \"exact\"\n", "t").is_err());
+}
