@@ -30,7 +30,7 @@ test-faults: setup services plugins
 # The crash, restart and rebalance faults again, against the private MariaDB
 # at -05:00 (scripts/services.sh starts it on 127.0.0.1:3307).
 test-faults-non-utc: setup services plugins
-    PIPELINE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3307 cargo test -p host --release --test faults --test consumer_faults -- --ignored --test-threads 1 --nocapture sigkill rebalances long_transaction sharing_a_timestamp
+    PIPELINE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3307 cargo test -p host --release --test faults --test consumer_faults -- --ignored --test-threads 1 --nocapture sigkill rebalances long_transaction sharing_a_timestamp blocked same_batch
 
 # Benchmarks (the `bench` crate): Criterion micro-benchmarks of the library,
 # then the end-to-end driver, which runs the release `pipeline` binary.
