@@ -70,9 +70,49 @@ impl WireEncoder {
 
     /// Appends `record` in the Confluent wire format to `bytes` (a buffer the
     /// caller reuses), written straight from the record (see `binary`).
+    /// A value the direct writer does not write itself (a decimal, a date:
+    /// the catalog's logical types) goes through `apache_avro`, so both
+    /// paths accept exactly the records `record_to_avro` does.
     pub fn encode_into(&self, record: &Record, bytes: &mut Vec<u8>) -> Result<()> {
         bytes.push(0);
         bytes.extend_from_slice(&self.schema_id.to_be_bytes());
-        write_record(bytes, record, &self.schema)
+        let header = bytes.len();
+        if write_record(bytes, record, &self.schema).is_ok() {
+            return Ok(());
+        }
+        bytes.truncate(header);
+        let value = crate::codec::avro::record_to_avro(record, &self.schema)?;
+        let datum = apache_avro::writer::datum::GenericDatumWriter::builder(&self.schema)
+            .build()?
+            .write_value_to_vec(value)?;
+        bytes.extend_from_slice(&datum);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod fallback_tests {
+    use super::*;
+    use crate::record::FieldValue;
+
+    /// A catalog-derived schema with a decimal-as-double and a date: the
+    /// direct writer does not write these, the encoder still does.
+    #[test]
+    fn values_the_direct_writer_leaves_go_through_apache_avro() {
+        let schema = ValueSchema::parse(
+            r#"{"type":"record","name":"T","fields":[
+                {"name":"price","type":"double"},
+                {"name":"day","type":{"type":"int","logicalType":"date"}}]}"#,
+        )
+        .expect("schema");
+        let encoder = WireEncoder::with_id(&schema, 9);
+        let record = Record::default()
+            .with("price", FieldValue::Decimal("123.45".into()))
+            .with("day", FieldValue::Int(20_000));
+        let bytes = encoder.encode(&record).expect("encodes");
+        let mut expected = vec![0, 0, 0, 0, 9];
+        expected.extend_from_slice(&123.45f64.to_le_bytes());
+        expected.extend_from_slice(&[0xc0, 0xb8, 0x02]);
+        assert_eq!(bytes, expected);
     }
 }
