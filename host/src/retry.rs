@@ -6,6 +6,32 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
+/// Runs `run` until it succeeds, fails permanently or `shutdown` turns
+/// true; a transient failure (a service away, a stream cut) is logged with
+/// `what` and run again after a backoff. The producers' outer loop: each run
+/// starts again from the saved position, so nothing is lost in between.
+pub async fn until_permanent_failure(
+    what: &str,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    mut run: impl AsyncFnMut(&mut tokio::sync::watch::Receiver<bool>) -> Result<()>,
+) -> Result<()> {
+    let mut backoff = Backoff::default();
+    loop {
+        match run(shutdown).await {
+            Ok(()) => return Ok(()),
+            Err(error) if error.is_transient() => {
+                let delay = backoff.next_delay();
+                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "{what} interrupted; resuming from the saved position");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => return Ok(()),
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// Backoff between attempts: 100 ms doubling to at most 5 s.
 #[derive(Debug, Clone)]
 pub struct Backoff {

@@ -26,7 +26,7 @@ use crate::codec::{ValueSchema, registry_settings};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kafka::{ClientRole, client_config, ensure_topic};
-use crate::retry::{Backoff, with_backoff};
+use crate::retry::{until_permanent_failure, with_backoff};
 use crate::source::key::{KeyColumns, message_key};
 use crate::source::late::{ClockWatch, LateChanges, PARTIAL_SCANS_PER_FULL};
 use crate::source::mysql::{connect, ensure_source_table};
@@ -63,21 +63,10 @@ pub async fn run(
         ValueSchema::load(path)?;
     }
     let pool = connect(&config.mysql.url).await?;
-    let mut backoff = Backoff::default();
-    loop {
-        match run_from_saved_position(config, &pool, &counters, &mut shutdown).await {
-            Ok(()) => return Ok(()),
-            Err(error) if error.is_transient() => {
-                let delay = backoff.next_delay();
-                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "producer interrupted; resuming from the saved position");
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    _ = shutdown.changed() => return Ok(()),
-                }
-            }
-            Err(error) => return Err(error),
-        }
-    }
+    until_permanent_failure("producer", &mut shutdown, async |shutdown| {
+        run_from_saved_position(config, &pool, &counters, shutdown).await
+    })
+    .await
 }
 
 async fn run_from_saved_position(

@@ -38,7 +38,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kafka::{ClientRole, client_config, ensure_topic};
 use crate::producer::ProducerCounters;
-use crate::retry::{Backoff, with_backoff};
+use crate::retry::{until_permanent_failure, with_backoff};
 use crate::source::catalog::TableDescription;
 use crate::source::mysql::{SESSION_IN_UTC, connect};
 use convert::{CatalogColumn, RowConverter, binlog_schema, read_catalog};
@@ -61,21 +61,10 @@ pub async fn run(
         ValueSchema::load(path)?;
     }
     let pool = connect(&config.mysql.url).await?;
-    let mut backoff = Backoff::default();
-    loop {
-        match run_once(config, &pool, &counters, &mut shutdown).await {
-            Ok(()) => return Ok(()),
-            Err(error) if error.is_transient() => {
-                let delay = backoff.next_delay();
-                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "binlog producer interrupted; resuming from the saved position");
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    _ = shutdown.changed() => return Ok(()),
-                }
-            }
-            Err(error) => return Err(error),
-        }
-    }
+    until_permanent_failure("binlog producer", &mut shutdown, async |shutdown| {
+        run_once(config, &pool, &counters, shutdown).await
+    })
+    .await
 }
 
 /// The replica id: the configured one, or one derived from the process id.
