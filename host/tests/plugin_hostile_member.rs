@@ -54,10 +54,17 @@ async fn a_member_survives_every_attack_of_the_hostile_plugin() {
     let root = common::workspace_root();
     let mut harness = Harness::new("hostile_member", "");
     // The harness sets the seed chain; the hostile plugin runs after it.
+    // Its budget is 1 s of CPU per record, not the default 10 ms: the host's
+    // work of taking attack 109's 2 MiB of output is charged to the plugin,
+    // and in a debug build on a loaded machine that alone passed 10 ms (the
+    // record was dead-lettered for time instead of kept, as in
+    // `plugin_hostile`'s print attack). No attack here only burns CPU, so
+    // the budget changes no other outcome.
     harness.reconfigure(|config| {
-        config.plugins.push(PluginConfig::at(
-            root.join("plugins/wasm/fixture_hostile.wasm"),
-        ));
+        config.plugins.push(PluginConfig {
+            time_limit_ms: 1000,
+            ..PluginConfig::at(root.join("plugins/wasm/fixture_hostile.wasm"))
+        });
     });
     let pool = harness.create_table_with_history().await;
     harness.start_registry();
