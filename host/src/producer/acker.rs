@@ -45,3 +45,22 @@ pub async fn acknowledge_in_order(
     }
     Ok(())
 }
+
+/// Ends a producer run: closes the channel to the acknowledgement task,
+/// waits for it to acknowledge (and save) everything already handed over,
+/// then flushes librdkafka. The run's own outcome wins over the acker's.
+/// Shared by the timestamp and binlog producers.
+pub async fn finish_run<T>(
+    to_acker: mpsc::Sender<T>,
+    acker: tokio::task::JoinHandle<Result<()>>,
+    producer: &rdkafka::producer::FutureProducer,
+    outcome: Result<()>,
+) -> Result<()> {
+    use rdkafka::producer::Producer as _;
+    drop(to_acker);
+    let acked = acker
+        .await
+        .map_err(|error| Error::task_failed("acknowledgement task", error))?;
+    producer.flush(std::time::Duration::from_secs(30))?;
+    outcome.and(acked)
+}

@@ -9,7 +9,7 @@
 //! from the saved position and may send some records again; consumers
 //! recognise those by their source position and write them once.
 
-mod acker;
+pub(crate) mod acker;
 mod counters;
 mod schema;
 mod start;
@@ -18,13 +18,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::Pool;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use tokio::sync::{mpsc, watch};
 
 use crate::codec::{ValueSchema, registry_settings};
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kafka::{ClientRole, client_config, ensure_topic};
 use crate::retry::{until_permanent_failure, with_backoff};
 use crate::source::key::{KeyColumns, message_key};
@@ -202,12 +202,7 @@ async fn run_from_saved_position(
         Ok(())
     }
     .await;
-    drop(to_acker);
-    let acked = acker
-        .await
-        .map_err(|error| Error::task_failed("acknowledgement task", error))?;
-    producer.flush(Duration::from_secs(30))?;
-    outcome.and(acked)
+    acker::finish_run(to_acker, acker, &producer, outcome).await
 }
 
 /// Hands every row of the batch to librdkafka; returns the delivery futures

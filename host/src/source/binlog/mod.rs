@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Opts, OptsBuilder, Pool};
-use rdkafka::producer::{FutureProducer, Producer as _};
+use rdkafka::producer::FutureProducer;
 use tokio::sync::{mpsc, watch};
 
 use crate::codec::{ValueSchema, WireEncoder, registry_settings};
@@ -166,12 +166,7 @@ async fn run_once(
         follower.follow(&start, &mut converter, shutdown).await
     }
     .await;
-    drop(to_acker);
-    let acked = acker
-        .await
-        .map_err(|error| Error::task_failed("acknowledgement task", error))?;
-    producer.flush(Duration::from_secs(30))?;
-    outcome.and(acked)
+    crate::producer::acker::finish_run(to_acker, acker, &producer, outcome).await
 }
 
 /// Runs the start checks and reads the table's columns, waiting (with a
