@@ -94,7 +94,7 @@ pub fn report_beyond(
         position = ?position,
         lookback_ms = lookback.as_millis() as u64,
         resent = beyond.rows.len(),
-        "changes committed more than source.lookback_ms behind the position: re-sending every row of those seconds (consumers skip what they logged); raise source.lookback_ms above the longest lock wait or clock step"
+        "changes committed more than source.lookback_ms behind the position: producing them now; raise source.lookback_ms above the longest lock wait or clock step"
     );
     counters.add_late(beyond.late as usize);
 }

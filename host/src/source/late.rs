@@ -23,13 +23,14 @@
 //! Most scans cover only the window's most recent eighth, where late
 //! changes of short lock waits land; every eighth scan covers all of it.
 //!
-//! Beyond the window, a late change is still detected for one more lookback:
-//! the keys leaving the window are counted per second of stamp, and each
-//! scan compares those counts with the table's (`COUNT(*) … GROUP BY`
-//! second, index-only). A second that holds more rows than were sent has
-//! late changes; its rows are re-sent and an error is logged. (Rows of that
-//! second updated away since mask as many late ones; further back, only the
-//! clock step that causes them is reported.)
+//! Beyond the window, a late change is still found for one more lookback:
+//! the keys leaving the window are kept as their 64-bit [`key_hash`]es, per
+//! second of stamp, and every full scan reads that region's keys (the same
+//! index-only range scan) and re-reads the rows whose hash was not sent: they
+//! are produced and reported at error level. Exact (up to a 2^-64 hash
+//! collision), whatever else changed in those seconds; costs 8 bytes (plus
+//! the set's overhead) per key of one lookback. Further back, only the clock
+//! step that causes them is reported.
 //!
 //! Per-key order holds: a row's next change cannot be stamped before a
 //! lock-waiting insert of that row commits, and the scan only ever sees a
@@ -47,7 +48,7 @@
 //! they have logged (by `(id, stamp)`). So a restart with nothing late
 //! re-sends nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
@@ -117,24 +118,24 @@ pub struct LateChanges {
     digest: WindowDigest,
     /// The digest saved by the previous run, until the first scan uses it.
     restored: Option<WindowDigest>,
-    /// Keys that left the window, per second of stamp (seconds since the epoch).
-    left_window: BTreeMap<i64, u64>,
+    /// The hashes of the keys that left the window, per second of stamp
+    /// (seconds since the epoch), kept one more lookback.
+    left_window: BTreeMap<i64, HashSet<u64>>,
     /// Every key from here on was sent or scanned in this run.
     covered_from: Option<Timestamp>,
     select_keys: String,
     select_row: String,
-    count_per_second: String,
-    select_range: String,
 }
 
 /// Changes found more than the lookback behind the position.
 #[derive(Debug, Default)]
 pub struct BeyondWindow {
-    /// How many more rows the table holds than were sent, in those seconds.
+    /// How many committed keys there were that had not been sent.
     pub late: u64,
     /// The seconds (stamp ranges `[s, s + 1 s)`) they were found in.
     pub seconds: Vec<Timestamp>,
-    /// Every row of those seconds, re-sent (consumers skip what they logged).
+    /// Their rows, as they are now (a row changed again since is read by
+    /// the tail at its newer key).
     pub rows: Vec<SourceRow>,
 }
 
@@ -163,13 +164,6 @@ impl LateChanges {
             select_row: format!(
                 "SELECT * FROM {table_q} WHERE {ts_q} = ? AND {}",
                 key.equal()
-            ),
-            count_per_second: format!(
-                "SELECT TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {ts_q}) AS second, COUNT(*)
-                 FROM {table_q} WHERE {ts_q} >= ? AND {ts_q} < ? GROUP BY second"
-            ),
-            select_range: format!(
-                "SELECT * FROM {table_q} WHERE {ts_q} >= ? AND {ts_q} < ? ORDER BY {ts_q}, {key_order}"
             ),
         }
     }
@@ -215,19 +209,19 @@ impl LateChanges {
     }
 
     /// Forgets the keys that fell out of the window behind `position`,
-    /// counting them per second for [`Self::find_beyond`].
+    /// keeping their hashes per second for [`Self::find_beyond`].
     pub fn prune(&mut self, position: &Position) {
         let window_start = self.window_start(position);
         let start = Position::start_of(window_start);
         let kept = self.sent.split_off(&start);
         self.digest = self.digest.split_off(&second_of(window_start));
         for key in std::mem::replace(&mut self.sent, kept) {
-            *self
-                .left_window
-                .entry(key.timestamp.micros().div_euclid(MICROS_PER_SECOND))
-                .or_default() += 1;
+            self.left_window
+                .entry(second_of(key.timestamp))
+                .or_default()
+                .insert(key_hash(&key));
         }
-        // Counts are kept for one more lookback below the window.
+        // Hashes are kept for one more lookback below the window.
         let oldest = window_start
             .micros()
             .saturating_sub(self.lookback_micros)
@@ -322,9 +316,9 @@ impl LateChanges {
         }
     }
 
-    /// Compares, per second, the rows the table holds within one lookback
-    /// below the window with the keys sent there; re-reads the seconds that
-    /// hold more. Call right after a full [`Self::find`] with the same position.
+    /// Reads the keys committed within one lookback below the window and
+    /// re-reads the rows of those that were not sent. Call right after a
+    /// full [`Self::find`] with the same position.
     pub async fn find_beyond(
         &mut self,
         conn: &mut Conn,
@@ -344,35 +338,47 @@ impl LateChanges {
         if from >= window_start {
             return Ok(BeyondWindow::default());
         }
-        let counts: Vec<(i64, u64)> = conn
+        let keys: Vec<Row> = conn
             .exec(
-                self.count_per_second.as_str(),
+                self.select_keys.as_str(),
                 (from.to_mysql(), window_start.to_mysql()),
             )
             .await?;
-        let mut beyond = BeyondWindow::default();
-        for (second, count) in counts {
-            let sent = self.left_window.get(&second).copied().unwrap_or(0);
-            if count <= sent {
-                continue;
+        let mut missing = Vec::new();
+        for row in keys {
+            let key = tailer.key_position(row.unwrap())?;
+            if key.timestamp >= window_start {
+                continue; // the window's own scan covers it
             }
-            beyond.late += count - sent;
-            self.left_window.insert(second, count);
+            let sent = self
+                .left_window
+                .get(&second_of(key.timestamp))
+                .is_some_and(|hashes| hashes.contains(&key_hash(&key)));
+            if !sent {
+                missing.push(key);
+            }
+        }
+        let mut beyond = BeyondWindow::default();
+        for key in missing {
+            let second = second_of(key.timestamp);
+            // Found once: the next scans do not report it again.
+            self.left_window
+                .entry(second)
+                .or_default()
+                .insert(key_hash(&key));
+            beyond.late += 1;
             let second_start = Timestamp(second * MICROS_PER_SECOND);
-            beyond.seconds.push(second_start);
-            let rows: Vec<Row> = conn
-                .exec(
-                    self.select_range.as_str(),
-                    (
-                        second_start.max(from).to_mysql(),
-                        Timestamp(second_start.micros() + MICROS_PER_SECOND)
-                            .min(window_start)
-                            .to_mysql(),
-                    ),
-                )
-                .await?;
-            for row in rows {
-                beyond.rows.push(tailer.convert(row)?);
+            if beyond.seconds.last() != Some(&second_start) {
+                beyond.seconds.push(second_start);
+            }
+            let mut params = vec![key.timestamp.to_mysql()];
+            params.extend(KeyColumns::params(&key.key));
+            let row: Option<Row> = conn.exec_first(self.select_row.as_str(), params).await?;
+            if let Some(row) = row {
+                let row = tailer.convert(row)?;
+                if row.position == key {
+                    beyond.rows.push(row);
+                }
             }
         }
         Ok(beyond)
