@@ -499,7 +499,7 @@ async fn latency_at_2000_changes_per_s() {
     let mut harness = Harness::on_server("binlog_latency", NON_UTC_SERVER, BINLOG);
     let pool = harness.pool().await;
     let mut conn = pool.get_conn().await.unwrap();
-    pipeline::source::mysql::ensure_product_table(&mut conn, "product")
+    pipeline::updater::ensure_seed_table(&mut conn, "product")
         .await
         .unwrap();
     drop(conn);

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Pool};
-use pipeline::source::mysql::{connect, ensure_product_table};
+use pipeline::source::mysql::connect;
+use pipeline::updater::ensure_seed_table;
 
 async fn fresh_database(test: &str) -> Pool {
     let database = format!("pt_table_{test}_{}", std::process::id());
@@ -87,7 +88,7 @@ async fn open_read_only_transaction(pool: &Pool) -> Conn {
 async fn a_start_with_the_triggers_in_place_leaves_the_table_alone() {
     let pool = fresh_database("no_ddl").await;
     let mut conn = pool.get_conn().await.unwrap();
-    ensure_product_table(&mut conn, "product").await.unwrap();
+    ensure_seed_table(&mut conn, "product").await.unwrap();
     conn.query_drop("INSERT INTO product (id, name, category, price) VALUES (1, 'p', 'cat_1', 1)")
         .await
         .unwrap();
@@ -97,7 +98,7 @@ async fn a_start_with_the_triggers_in_place_leaves_the_table_alone() {
     let start_pool = pool.clone();
     let start = tokio::spawn(async move {
         let mut conn = start_pool.get_conn().await.unwrap();
-        ensure_product_table(&mut conn, "product").await
+        ensure_seed_table(&mut conn, "product").await
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     updates_do_not_time_out(&pool, 10).await;
@@ -149,7 +150,7 @@ async fn trigger_ddl_gives_way_to_an_open_transaction_and_retries() {
     let start_pool = pool.clone();
     let start = tokio::spawn(async move {
         let mut conn = start_pool.get_conn().await.unwrap();
-        ensure_product_table(&mut conn, "product").await
+        ensure_seed_table(&mut conn, "product").await
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     updates_do_not_time_out(&pool, 20).await;
@@ -210,7 +211,7 @@ async fn a_table_that_cannot_be_tailed_is_refused_with_the_fix() {
         ))
         .await
         .unwrap();
-        let error = ensure_product_table(&mut conn, "product")
+        let error = ensure_seed_table(&mut conn, "product")
             .await
             .expect_err(&format!("{name}: the table must be refused"));
         let message = error.to_string();
@@ -243,4 +244,33 @@ async fn produce_on_a_table_without_the_position_index_exits_2_with_the_fix() {
         "{stderr}"
     );
     pool.disconnect().await.unwrap();
+}
+
+/// A missing table is created only when it is the seed's: any other is a
+/// configuration error naming `source.table`, the database and the fix,
+/// never a table of the seed's shape under the user's name.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_table_other_than_the_seeds_is_refused_with_the_fix() {
+    let pool = fresh_database("missing").await;
+    let mut conn = pool.get_conn().await.unwrap();
+    let database = database_of(&mut conn).await;
+    let error =
+        pipeline::source::mysql::ensure_source_table(&mut conn, "orders", &[], "changed_at")
+            .await
+            .expect_err("a missing table is refused");
+    let message = error.to_string();
+    assert!(
+        message.contains("source.table")
+            && message.contains("`orders`")
+            && message.contains(&database)
+            && message.contains("create it"),
+        "{message}"
+    );
+    let created: Option<u8> = conn
+        .query_first("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")
+        .await
+        .unwrap();
+    assert_eq!(created, None, "nothing is created");
+    drop(conn);
+    drop_database(pool).await;
 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Pool};
 use pipeline::record::FieldValue;
-use pipeline::source::mysql::{connect, ensure_product_table};
+use pipeline::source::mysql::connect;
 use pipeline::source::{Position, SourceRow, Tailer};
+use pipeline::updater::ensure_seed_table;
 
 const GRACE: Duration = Duration::from_millis(20);
 
@@ -25,7 +26,7 @@ async fn fresh_table(test: &str) -> Pool {
         .await
         .unwrap();
     let mut conn = pool.get_conn().await.unwrap();
-    ensure_product_table(&mut conn, "product").await.unwrap();
+    ensure_seed_table(&mut conn, "product").await.unwrap();
     for id in 1..=3 {
         conn.exec_drop(
             "INSERT INTO product (id, name, category, price) VALUES (?, 'p', 'cat_1', 1.0)",

@@ -56,11 +56,12 @@ pub struct SourceTable<'a> {
     pub timestamp_column: &'a str,
 }
 
-/// Creates the seed's product table if it is missing, reads the table from
-/// the catalog, resolves its key (`configured_key`, else the primary key),
-/// checks that the table can be tailed (see [`super::table_check`]) and puts
-/// the stamping triggers in place (see [`super::triggers`]), without DDL when
-/// they already are. Returns the description and the key columns.
+/// Reads the table from the catalog (creating it first when it is the
+/// seed's table and missing, see [`crate::updater::create_seed_table`]),
+/// resolves its key (`configured_key`, else the primary key), checks that the
+/// table can be tailed (see [`super::table_check`]) and puts the stamping
+/// triggers in place (see [`super::triggers`]), without DDL when they already
+/// are. Returns the description and the key columns.
 pub async fn ensure_source_table(
     conn: &mut Conn,
     table: &str,
@@ -68,21 +69,18 @@ pub async fn ensure_source_table(
     timestamp_column: &str,
 ) -> Result<(TableDescription, Vec<String>)> {
     if !table_exists(conn, table).await? {
-        let seed_key = [crate::updater::SEED_KEY_COLUMN.to_owned()];
-        let key = if configured_key.is_empty() {
-            &seed_key[..]
-        } else {
-            configured_key
-        };
-        create_product_table(
-            conn,
-            SourceTable {
-                table,
-                key_columns: key,
-                timestamp_column,
-            },
-        )
-        .await?;
+        if table != crate::updater::SEED_TABLE {
+            let database: Option<String> = conn.query_first("SELECT DATABASE()").await?;
+            return Err(Error::config(
+                "source.table",
+                format!(
+                    "table `{table}` does not exist in database `{}`: create it, or set source.table to an existing table (only the seed's `{}` table is created when missing)",
+                    database.unwrap_or_default(),
+                    crate::updater::SEED_TABLE
+                ),
+            ));
+        }
+        crate::updater::create_seed_table(conn, table, configured_key, timestamp_column).await?;
     }
     let description = TableDescription::read(conn, table).await?;
     let key_columns = description.key_columns(configured_key)?;
@@ -96,21 +94,7 @@ pub async fn ensure_source_table(
     Ok((description, key_columns))
 }
 
-/// [`ensure_source_table`] with the default column names (the updater's and
-/// the tests' seed table).
-pub async fn ensure_product_table(conn: &mut Conn, table: &str) -> Result<()> {
-    let defaults = crate::config::SourceConfig::default();
-    ensure_source_table(
-        conn,
-        table,
-        &[crate::updater::SEED_KEY_COLUMN.to_owned()],
-        &defaults.timestamp_column,
-    )
-    .await
-    .map(|_| ())
-}
-
-async fn table_exists(conn: &mut Conn, table: &str) -> Result<bool> {
+pub async fn table_exists(conn: &mut Conn, table: &str) -> Result<bool> {
     let found: Option<u8> = conn
         .exec_first(
             "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
@@ -118,31 +102,6 @@ async fn table_exists(conn: &mut Conn, table: &str) -> Result<bool> {
         )
         .await?;
     Ok(found.is_some())
-}
-
-/// The seed's table, with the position index the tailer reads by.
-async fn create_product_table(conn: &mut Conn, source: SourceTable<'_>) -> Result<()> {
-    let key = source
-        .key_columns
-        .first()
-        .map_or(crate::updater::SEED_KEY_COLUMN, String::as_str);
-    let (table, id, stamp) = (
-        quote_identifier(source.table),
-        quote_identifier(key),
-        quote_identifier(source.timestamp_column),
-    );
-    conn.query_drop(format!(
-        "CREATE TABLE IF NOT EXISTS {table} (
-            {id} INT NOT NULL PRIMARY KEY,
-            name VARCHAR(255) NOT NULL,
-            category VARCHAR(64) NOT NULL,
-            price DECIMAL(12,2) NOT NULL,
-            {stamp} DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-            KEY position ({stamp}, {id})
-        ) ENGINE=InnoDB"
-    ))
-    .await?;
-    Ok(())
 }
 
 /// Quotes a table or database name for MySQL (backticks, doubled inside).

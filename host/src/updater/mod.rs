@@ -10,11 +10,55 @@ use mysql_async::{Conn, Pool};
 use tokio::sync::watch;
 
 use crate::error::Result;
-use crate::source::mysql::{ensure_product_table, quote_identifier};
+use crate::source::mysql::{ensure_source_table, quote_identifier};
 
-/// The seed table's key column: what the producer creates a missing source
-/// table with (the seed's shape).
+/// The seed's table: the one table the producer creates when it is missing
+/// (any other missing table is a configuration error).
+pub const SEED_TABLE: &str = "product";
+
+/// The seed table's key column.
 pub const SEED_KEY_COLUMN: &str = "id";
+
+/// Creates the seed's table (under any name: tests give each its own), with
+/// the `(stamp, key)` index the tailer reads by. `key_columns` empty: `id`.
+pub async fn create_seed_table(
+    conn: &mut Conn,
+    table: &str,
+    key_columns: &[String],
+    timestamp_column: &str,
+) -> Result<()> {
+    let key = key_columns.first().map_or(SEED_KEY_COLUMN, String::as_str);
+    let (table, id, stamp) = (
+        quote_identifier(table),
+        quote_identifier(key),
+        quote_identifier(timestamp_column),
+    );
+    conn.query_drop(format!(
+        "CREATE TABLE IF NOT EXISTS {table} (
+            {id} INT NOT NULL PRIMARY KEY,
+            name VARCHAR(255) NOT NULL,
+            category VARCHAR(64) NOT NULL,
+            price DECIMAL(12,2) NOT NULL,
+            {stamp} DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            KEY position ({stamp}, {id})
+        ) ENGINE=InnoDB"
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The seed's table under `table`, created when missing, checked and with
+/// its triggers in place, as the producer would leave it (the updater, the
+/// tests and the bench write to it before or without a producer).
+pub async fn ensure_seed_table(conn: &mut Conn, table: &str) -> Result<()> {
+    let timestamp_column = crate::config::SourceConfig::default().timestamp_column;
+    let key = [SEED_KEY_COLUMN.to_owned()];
+    if !crate::source::mysql::table_exists(conn, table).await? {
+        create_seed_table(conn, table, &key, &timestamp_column).await?;
+    }
+    ensure_source_table(conn, table, &key, &timestamp_column).await?;
+    Ok(())
+}
 
 pub use seed::{SeedProduct, read_seed};
 
@@ -61,7 +105,7 @@ impl Xorshift {
 /// Inserts the seed products that are not in the table yet.
 pub async fn load_seed(pool: &Pool, table: &str, products: &[SeedProduct]) -> Result<usize> {
     let mut conn = pool.get_conn().await?;
-    ensure_product_table(&mut conn, table).await?;
+    ensure_seed_table(&mut conn, table).await?;
     let statement = format!(
         "INSERT IGNORE INTO {} (id, name, category, price, last_updated) VALUES (?, ?, ?, ?, ?)",
         quote_identifier(table)
@@ -88,7 +132,7 @@ pub async fn load_seed(pool: &Pool, table: &str, products: &[SeedProduct]) -> Re
 /// a benchmark's preload of distinct changed rows.
 pub async fn bulk_upsert(pool: &Pool, table: &str, first: i32, rows: i32) -> Result<()> {
     let mut conn = pool.get_conn().await?;
-    ensure_product_table(&mut conn, table).await?;
+    ensure_seed_table(&mut conn, table).await?;
     let table = quote_identifier(table);
     for chunk_start in (first..first + rows).step_by(1000) {
         let chunk_end = (chunk_start + 1000).min(first + rows);

@@ -271,7 +271,7 @@ impl Harness {
     pub async fn create_table_with_history(&self) -> Pool {
         let pool = self.pool().await;
         let mut conn = pool.get_conn().await.unwrap();
-        pipeline::source::mysql::ensure_product_table(&mut conn, "product")
+        pipeline::updater::ensure_seed_table(&mut conn, "product")
             .await
             .unwrap();
         conn.query_drop(
