@@ -171,7 +171,8 @@ async fn a_long_transaction_is_not_skipped() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "fault test: run with `just test-faults`"]
 async fn rows_sharing_a_timestamp_across_pages_are_all_read() {
-    if !timestamp_mode_only("paging by (stamp, key) is the poller's; the binlog has no stamp order") {
+    if !timestamp_mode_only("paging by (stamp, key) is the poller's; the binlog has no stamp order")
+    {
         return;
     }
     let (harness, pool) = started("same_stamp", 5, "").await;

@@ -34,7 +34,11 @@ async fn every_update_appears_exactly_once_across_five_members() {
     let history = harness.history(&pool).await;
     assert_eq!(common::logs::writer_changes(&history), 550);
     if harness.is_binlog() {
-        assert_eq!(history.len(), 600, "every 10th change deleted and re-inserted");
+        assert_eq!(
+            history.len(),
+            600,
+            "every 10th change deleted and re-inserted"
+        );
     }
     let lines = harness.wait_for_lines(history.len(), Duration::from_secs(90));
     std::thread::sleep(Duration::from_secs(1)); // anything extra would show now

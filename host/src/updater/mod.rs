@@ -168,7 +168,9 @@ async fn delete_and_insert_again(conn: &mut Conn, table: &str, id: i32) -> Resul
         .await?;
     let row: Option<(String, String, String)> = transaction
         .exec_first(
-            format!("SELECT name, category, CAST(price AS CHAR) FROM {table} WHERE id = ? FOR UPDATE"),
+            format!(
+                "SELECT name, category, CAST(price AS CHAR) FROM {table} WHERE id = ? FOR UPDATE"
+            ),
             (id,),
         )
         .await?;

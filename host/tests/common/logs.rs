@@ -112,7 +112,10 @@ pub fn assert_exactly_once(history: &[Change], lines: &[Line]) {
         "the logs hold changes MySQL never made"
     );
     for change in history {
-        assert_transformed(change, &by_position[&(change.id, change.last_updated)].record);
+        assert_transformed(
+            change,
+            &by_position[&(change.id, change.last_updated)].record,
+        );
     }
     // Per product: the lines, in topic order, follow the commit order.
     let mut per_product: BTreeMap<i64, Vec<&Line>> = BTreeMap::new();

@@ -119,7 +119,9 @@ impl PrivateServer {
         if self.data_dir().join("mysql").is_dir() {
             return;
         }
-        let log = self.run_dir.join(format!("mariadb-{}-install.log", self.port));
+        let log = self
+            .run_dir
+            .join(format!("mariadb-{}-install.log", self.port));
         let status = Command::new("mariadb-install-db")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", self.data_dir().display()))
