@@ -139,7 +139,7 @@ pub async fn run_updates(
             } else {
                 random.below(plan.products as u64) as i32 + 1
             };
-            if plan.delete_every > 0 && (done + 1) % plan.delete_every == 0 {
+            if plan.delete_every > 0 && (done + 1).is_multiple_of(plan.delete_every) {
                 delete_and_insert_again(&mut conn, table, id).await?;
             } else {
                 apply_random_change(&mut conn, table, id, &mut random).await?;
