@@ -116,3 +116,58 @@ async fn producer_restart_resumes_from_the_saved_position() {
     assert_exactly_once(&history, &harness.log_lines());
     pool.disconnect().await.unwrap();
 }
+
+/// The binlog-mode check has teeth: a re-sent copy, a missing delete and
+/// an intermediate state out of order each fail it.
+#[test]
+fn the_full_history_check_catches_doubles_gaps_and_reordering() {
+    use common::logs::{Change, Line, assert_full_history};
+    let change = |op: &str, stamp: i64| Change {
+        op: op.into(),
+        id: 7,
+        last_updated: stamp,
+        name: "n".into(),
+        category: "cat_1".into(),
+        price: 1.0,
+    };
+    let line = |op: &str, stamp: i64, seq: i64, offset: i64| {
+        let record = serde_json::json!({
+            "id": 7, "last_updated": stamp, "name": "n", "category": "CAT_1",
+            "price": 1.0, "discount_price": null, "__op": op, "__seq": seq,
+        });
+        Line {
+            member: 1,
+            file_member: 1,
+            partition: 0,
+            offset,
+            record: record.as_object().unwrap().clone(),
+        }
+    };
+    let history = [
+        change("c", 1),
+        change("u", 2),
+        change("d", 2),
+        change("c", 3),
+    ];
+    let good = vec![
+        line("c", 1, 10, 0),
+        line("u", 2, 20, 1),
+        line("d", 2, 30, 2),
+        line("c", 3, 40, 4),
+    ];
+    assert_full_history(&history, &good);
+    let fails = |lines: Vec<Line>| {
+        std::panic::catch_unwind(|| assert_full_history(&history, &lines)).is_err()
+    };
+    let mut doubled = good.clone();
+    doubled.push(line("u", 2, 20, 5));
+    assert!(fails(doubled), "a re-sent copy");
+    let mut gap = good.clone();
+    gap.remove(2);
+    assert!(fails(gap), "a missing delete");
+    let mut reordered = good.clone();
+    reordered.swap(0, 1);
+    reordered[0].offset = 0;
+    reordered[1].offset = 1;
+    assert!(fails(reordered), "states out of order");
+}
