@@ -16,11 +16,12 @@ up *ARGS: setup plugins
 # The whole test suite, against real MariaDB, nisshi and the project's registry.
 test: setup plugins
     cargo test -p host -p bench --no-run
-    cargo test -p host --release --test faults --no-run
+    cargo test -p host --release --test faults --test consumer_faults --test pipeline_end_to_end --no-run
     scripts/services.sh
     cargo test -p host -p bench --no-fail-fast -- --test-threads 2
     just test-faults
     just test-faults-non-utc
+    just test-faults-binlog
 
 # Fault tests: crashes, restarts and bad input, with real processes; and a
 # Python plugin hot-swapped into a running pipeline (slow in a debug build).
@@ -31,6 +32,14 @@ test-faults: setup services plugins
 # at -05:00 (scripts/services.sh starts it on 127.0.0.1:3307).
 test-faults-non-utc: setup services plugins
     PIPELINE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3307 cargo test -p host --release --test faults --test consumer_faults -- --ignored --test-threads 1 --nocapture sigkill rebalances long_transaction sharing_a_timestamp blocked same_batch
+
+# The end-to-end test and the crash, restart and rebalance faults in binlog
+# mode, against the private MariaDB on 127.0.0.1:3307 (row-based binlog):
+# the writer also deletes, and the logs must hold MySQL's full history, each
+# intermediate state and each delete once. `mysql_restart` crashes and
+# restarts a MariaDB of its own on 127.0.0.1:3310 (data in run/mariadb-3310).
+test-faults-binlog: setup services plugins
+    PIPELINE_TEST_SOURCE_MODE=binlog PIPELINE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3307 cargo test -p host --release --test pipeline_end_to_end --test faults --test consumer_faults -- --include-ignored --test-threads 1 --nocapture every_update producer_restart sigkill rebalances mysql_restart blocked same_batch corrupt_position
 
 # Benchmarks (the `bench` crate): Criterion micro-benchmarks of the library,
 # then the end-to-end driver, which runs the release `pipeline` binary.

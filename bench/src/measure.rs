@@ -496,6 +496,7 @@ pub async fn offered_updates(pool: &Pool, config: &Config, options: &BenchOption
         products: i32::try_from(options.rows).unwrap_or(i32::MAX),
         round_robin: true,
         seed: 11,
+        delete_every: 0,
     };
     let (_never, shutdown) = tokio::sync::watch::channel(false);
     Ok(run_updates(pool, &config.source.table, &plan, shutdown).await?)

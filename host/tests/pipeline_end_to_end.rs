@@ -1,5 +1,8 @@
 //! Issue 3's acceptance: updater → producer → five consumers against real
 //! MariaDB, nisshi and the project's registry, run as separate processes.
+//! With `PIPELINE_TEST_SOURCE_MODE=binlog` (`just test-faults-binlog`) the
+//! same tests run in binlog mode, the updater also deletes, and the logs
+//! must hold MySQL's full history (`common::logs::assert_full_history`).
 
 mod common;
 
@@ -29,7 +32,14 @@ async fn every_update_appears_exactly_once_across_five_members() {
     harness.load_seed_and_wait();
     harness.update_round_robin(500, 50, 1);
     let history = harness.history(&pool).await;
-    assert_eq!(history.len(), 550);
+    assert_eq!(common::logs::writer_changes(&history), 550);
+    if harness.is_binlog() {
+        assert_eq!(
+            history.len(),
+            600,
+            "every 10th change deleted and re-inserted"
+        );
+    }
     let lines = harness.wait_for_lines(history.len(), Duration::from_secs(90));
     std::thread::sleep(Duration::from_secs(1)); // anything extra would show now
     let lines_after = harness.log_lines();
@@ -87,21 +97,77 @@ async fn producer_restart_resumes_from_the_saved_position() {
     harness.wait_for_lines(200, Duration::from_secs(60));
 
     harness.stop("producer", libc::SIGTERM);
-    let saved =
-        std::fs::read_to_string(harness.path("time_track/last_read_timestamp.json")).unwrap();
-    assert!(
-        saved.contains("last_read_id"),
-        "position saved on shutdown: {saved}"
-    );
+    let saved = std::fs::read_to_string(harness.position_file()).unwrap();
+    let field = if harness.is_binlog() {
+        "binlog_offset"
+    } else {
+        "last_read_id"
+    };
+    assert!(saved.contains(field), "position saved on shutdown: {saved}");
     // Changes made while the producer is down are picked up after restart.
     // One change per product: two changes of one row while nobody polls
     // coalesce into its latest state (polling CDC sees rows, not a binlog).
     harness.update_round_robin(50, 50, 2);
     harness.spawn("producer2", &["produce"]);
     let history = harness.history(&pool).await;
-    assert_eq!(history.len(), 250);
-    harness.wait_for_lines(250, Duration::from_secs(60));
+    assert_eq!(common::logs::writer_changes(&history), 250);
+    harness.wait_for_lines(history.len(), Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(1));
     assert_exactly_once(&history, &harness.log_lines());
     pool.disconnect().await.unwrap();
+}
+
+/// The binlog-mode check has teeth: a re-sent copy, a missing delete and
+/// an intermediate state out of order each fail it.
+#[test]
+fn the_full_history_check_catches_doubles_gaps_and_reordering() {
+    use common::logs::{Change, Line, assert_full_history};
+    let change = |op: &str, stamp: i64| Change {
+        op: op.into(),
+        id: 7,
+        last_updated: stamp,
+        name: "n".into(),
+        category: "cat_1".into(),
+        price: 1.0,
+    };
+    let line = |op: &str, stamp: i64, seq: i64, offset: i64| {
+        let record = serde_json::json!({
+            "id": 7, "last_updated": stamp, "name": "n", "category": "CAT_1",
+            "price": 1.0, "discount_price": null, "__op": op, "__seq": seq,
+        });
+        Line {
+            member: 1,
+            file_member: 1,
+            partition: 0,
+            offset,
+            record: record.as_object().unwrap().clone(),
+        }
+    };
+    let history = [
+        change("c", 1),
+        change("u", 2),
+        change("d", 2),
+        change("c", 3),
+    ];
+    let good = vec![
+        line("c", 1, 10, 0),
+        line("u", 2, 20, 1),
+        line("d", 2, 30, 2),
+        line("c", 3, 40, 4),
+    ];
+    assert_full_history(&history, &good);
+    let fails = |lines: Vec<Line>| {
+        std::panic::catch_unwind(|| assert_full_history(&history, &lines)).is_err()
+    };
+    let mut doubled = good.clone();
+    doubled.push(line("u", 2, 20, 5));
+    assert!(fails(doubled), "a re-sent copy");
+    let mut gap = good.clone();
+    gap.remove(2);
+    assert!(fails(gap), "a missing delete");
+    let mut reordered = good.clone();
+    reordered.swap(0, 1);
+    reordered[0].offset = 0;
+    reordered[1].offset = 1;
+    assert!(fails(reordered), "states out of order");
 }

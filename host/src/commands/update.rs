@@ -28,6 +28,9 @@ pub struct UpdateArgs {
     /// Seed of the update generator (same seed, same updates).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Every Nth change deletes the product and inserts it again (0: never).
+    #[arg(long, default_value_t = 0)]
+    delete_every: u64,
     /// Don't load data/ first.
     #[arg(long)]
     skip_seed: bool,
@@ -46,6 +49,7 @@ impl From<&UpdateArgs> for UpdateCommand {
                 products: args.products,
                 round_robin: args.round_robin,
                 seed: args.seed,
+                delete_every: args.delete_every,
             },
             skip_seed: args.skip_seed,
             bulk_rows: args.bulk_rows,

@@ -77,6 +77,11 @@ pub struct UpdatePlan {
     /// product per round, so nothing coalesces while products > rate × poll).
     pub round_robin: bool,
     pub seed: u64,
+    /// Every Nth change deletes the row and inserts it again (one
+    /// transaction, a fresh stamp) instead of updating it; 0: never. Binlog
+    /// mode delivers both, so tests can check that deletes arrive; timestamp
+    /// polling sees only the new row (deletes are not in a table).
+    pub delete_every: u64,
 }
 
 /// A small deterministic generator (xorshift64*): updates are reproducible
@@ -178,7 +183,11 @@ pub async fn run_updates(
             } else {
                 random.below(plan.products as u64) as i32 + 1
             };
-            apply_random_change(&mut conn, table, id, &mut random).await?;
+            if plan.delete_every > 0 && (done + 1).is_multiple_of(plan.delete_every) {
+                delete_and_insert_again(&mut conn, table, id).await?;
+            } else {
+                apply_random_change(&mut conn, table, id, &mut random).await?;
+            }
             done += 1;
         }
         // Sleep until the rate catches up with what has been sent.
@@ -191,6 +200,39 @@ pub async fn run_updates(
         }
     }
     Ok(done)
+}
+
+/// Deletes product `id` and inserts it again with the same values and a new
+/// stamp, in one transaction: two changes of the row, the delete in the
+/// middle of a transaction (binlog mode must deliver it all the same).
+async fn delete_and_insert_again(conn: &mut Conn, table: &str, id: i32) -> Result<()> {
+    let table = quote_identifier(table);
+    let mut transaction = conn
+        .start_transaction(mysql_async::TxOpts::default())
+        .await?;
+    let row: Option<(String, String, String)> = transaction
+        .exec_first(
+            format!(
+                "SELECT name, category, CAST(price AS CHAR) FROM {table} WHERE id = ? FOR UPDATE"
+            ),
+            (id,),
+        )
+        .await?;
+    if let Some((name, category, price)) = row {
+        transaction
+            .exec_drop(format!("DELETE FROM {table} WHERE id = ?"), (id,))
+            .await?;
+        transaction
+            .exec_drop(
+                format!(
+                    "INSERT INTO {table} (id, name, category, price, last_updated) VALUES (?, ?, ?, ?, NOW(6))"
+                ),
+                (id, name, category, price),
+            )
+            .await?;
+    }
+    transaction.commit().await?;
+    Ok(())
 }
 
 /// One change to product `id`: its price, its category or its name.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod logs;
+pub mod private_server;
 pub mod zones;
 
 use std::net::TcpListener;
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Opts, Pool};
-use pipeline::config::Config;
+use pipeline::config::{Config, SourceMode};
 use pipeline::process::{IsolatedDeployment, Processes, Stopped};
 
 pub const MYSQL_SERVER: &str = "mysql://root@127.0.0.1:3306";
@@ -35,6 +36,24 @@ pub fn mysql_server() -> String {
         )
 }
 
+/// The environment variable that runs every [`Harness::new`] deployment in
+/// binlog mode (`PIPELINE_TEST_SOURCE_MODE=binlog`, with
+/// `PIPELINE_TEST_MYSQL_URL` naming a server whose binary log is on, e.g.
+/// the private one on 3307): the end-to-end test and the fault suite run
+/// unchanged, and their checks then demand every change of MySQL's history
+/// (each intermediate state, each delete), see [`logs::assert_exactly_once`].
+pub const SOURCE_MODE_VARIABLE: &str = "PIPELINE_TEST_SOURCE_MODE";
+
+/// Whether [`Harness::new`] deployments run in binlog mode
+/// (`$PIPELINE_TEST_SOURCE_MODE` is `binlog`).
+pub fn binlog_mode() -> bool {
+    std::env::var(SOURCE_MODE_VARIABLE).is_ok_and(|mode| mode.trim().eq_ignore_ascii_case("binlog"))
+}
+
+/// In binlog mode the updater deletes and re-inserts every Nth product it
+/// changes, so the logs must show deletes too.
+pub const DELETE_EVERY: u32 = 10;
+
 /// The updater rate for round-robin updates over the 50 seed products: each
 /// product changes every 2 s, far apart compared with the poll interval and
 /// grace period. Polling delivers a row's latest state, so two changes of one
@@ -42,7 +61,8 @@ pub fn mysql_server() -> String {
 /// tests check every change, so they must not make such pairs.
 pub const SAFE_RATE: &str = "25";
 
-fn round_robin_args(updates: u32, products: u32, seed: u32) -> Vec<String> {
+fn round_robin_args(updates: u32, products: u32, seed: u32, binlog: bool) -> Vec<String> {
+    let delete_every = if binlog { DELETE_EVERY } else { 0 };
     [
         "update",
         "--skip-seed",
@@ -55,6 +75,8 @@ fn round_robin_args(updates: u32, products: u32, seed: u32) -> Vec<String> {
         &products.to_string(),
         "--seed",
         &seed.to_string(),
+        "--delete-every",
+        &delete_every.to_string(),
     ]
     .map(str::to_owned)
     .to_vec()
@@ -79,13 +101,24 @@ impl Harness {
     /// database, registry port and (through the library's
     /// `IsolatedDeployment`) topic, group and files; `extra_config` is TOML
     /// for anything else (the isolation settings win over it).
-    /// The server is [`mysql_server`]'s (`$PIPELINE_TEST_MYSQL_URL`).
+    /// The server is [`mysql_server`]'s (`$PIPELINE_TEST_MYSQL_URL`), the
+    /// mode [`binlog_mode`]'s (`$PIPELINE_TEST_SOURCE_MODE`).
     pub fn new(test: &str, extra_config: &str) -> Self {
-        Self::on_server(test, &mysql_server(), extra_config)
+        let mode = binlog_mode().then_some(SourceMode::Binlog);
+        Self::build(test, &mysql_server(), mode, extra_config)
     }
 
     /// The same deployment against another MySQL server (`mysql://user@host:port`).
     pub fn on_server(test: &str, mysql_server: &str, extra_config: &str) -> Self {
+        Self::build(test, mysql_server, None, extra_config)
+    }
+
+    /// The same deployment against another server, in binlog mode.
+    pub fn binlog_on_server(test: &str, mysql_server: &str, extra_config: &str) -> Self {
+        Self::build(test, mysql_server, Some(SourceMode::Binlog), extra_config)
+    }
+
+    fn build(test: &str, mysql_server: &str, mode: Option<SourceMode>, extra_config: &str) -> Self {
         ensure_plugins_built();
         let unique = format!(
             "{test}_{}_{}",
@@ -108,6 +141,9 @@ impl Harness {
         base.source.poll_interval_ms = 50;
         base.source.grace_period_ms = 50;
         base.source.value_schema_file = Some(root.join("schemas/product_value_avro_schema.json"));
+        if let Some(mode) = mode {
+            base.source.mode = mode;
+        }
         base.topic.partitions = 10;
         base.kafka
             .insert("bootstrap.servers".into(), "127.0.0.1:9092".into());
@@ -133,6 +169,21 @@ impl Harness {
 
     pub fn path(&self, relative: &str) -> PathBuf {
         self.dir.path().join(relative)
+    }
+
+    /// Whether this deployment reads the binary log.
+    pub fn is_binlog(&self) -> bool {
+        self.deployment.config.source.mode == SourceMode::Binlog
+    }
+
+    /// The producer's saved position, whichever the mode.
+    pub fn position_file(&self) -> PathBuf {
+        let source = &self.deployment.config.source;
+        if self.is_binlog() {
+            source.binlog_position_file.clone()
+        } else {
+            source.position_file.clone()
+        }
     }
 
     /// Changes the configuration file; processes started afterwards read it.
@@ -164,13 +215,13 @@ impl Harness {
     /// Runs the updater to completion: `updates` round-robin changes over
     /// products 1..=`products` at `SAFE_RATE`, from generator seed `seed`.
     pub fn update_round_robin(&self, updates: u32, products: u32, seed: u32) {
-        let args = round_robin_args(updates, products, seed);
+        let args = round_robin_args(updates, products, seed, self.is_binlog());
         self.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
     }
 
     /// Starts the same updater as `update_round_robin` as child `name`.
     pub fn spawn_round_robin(&mut self, name: &str, updates: u32, products: u32, seed: u32) {
-        let args = round_robin_args(updates, products, seed);
+        let args = round_robin_args(updates, products, seed, self.is_binlog());
         self.spawn(name, &args.iter().map(String::as_str).collect::<Vec<_>>());
     }
 
@@ -267,7 +318,8 @@ impl Harness {
 
     /// Creates the product table as the pipeline does, plus a history table
     /// filled by triggers: MySQL's own record of every change, to check the
-    /// logs against.
+    /// logs against. In binlog mode deletes are recorded too (with the row's
+    /// last state, as the delete's record carries it).
     pub async fn create_table_with_history(&self) -> Pool {
         let pool = self.pool().await;
         let mut conn = pool.get_conn().await.unwrap();
@@ -276,17 +328,24 @@ impl Harness {
             .unwrap();
         conn.query_drop(
             "CREATE TABLE IF NOT EXISTS product_history (
-                seq BIGINT AUTO_INCREMENT PRIMARY KEY,
+                seq BIGINT AUTO_INCREMENT PRIMARY KEY, op CHAR(1) NOT NULL,
                 id INT NOT NULL, name VARCHAR(255), category VARCHAR(64),
                 price DECIMAL(12,2), last_updated DATETIME(6))",
         )
         .await
         .unwrap();
-        for (event, name) in [("INSERT", "history_insert"), ("UPDATE", "history_update")] {
+        let mut triggers = vec![
+            ("INSERT", "history_insert", "c", "NEW"),
+            ("UPDATE", "history_update", "u", "NEW"),
+        ];
+        if self.is_binlog() {
+            triggers.push(("DELETE", "history_delete", "d", "OLD"));
+        }
+        for (event, name, op, row) in triggers {
             conn.query_drop(format!(
                 "CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON product FOR EACH ROW
-                 INSERT INTO product_history (id, name, category, price, last_updated)
-                 VALUES (NEW.id, NEW.name, NEW.category, NEW.price, NEW.last_updated)"
+                 INSERT INTO product_history (op, id, name, category, price, last_updated)
+                 VALUES ('{op}', {row}.id, {row}.name, {row}.category, {row}.price, {row}.last_updated)"
             ))
             .await
             .unwrap();
@@ -296,25 +355,32 @@ impl Harness {
     }
 
     /// Waits up to `within` for a line per change in MySQL's history (which
-    /// must hold `expected` changes), lets 3 s pass so an extra line would
-    /// show, then checks that the logs hold every change exactly once.
+    /// must hold `expected` changes, a delete and its re-insert counting as
+    /// one), lets 3 s pass so an extra line would show, then checks that the
+    /// logs hold every change exactly once.
     pub async fn check_exactly_once(&self, pool: &Pool, expected: usize, within: Duration) {
         let history = self.history(pool).await;
-        assert_eq!(history.len(), expected, "the changes made in MySQL");
+        assert_eq!(
+            logs::writer_changes(&history),
+            expected,
+            "the changes made in MySQL"
+        );
         self.wait_for_lines(history.len(), within);
         std::thread::sleep(Duration::from_secs(3));
         logs::assert_exactly_once(&history, &self.log_lines());
     }
 
-    /// Every change MySQL recorded: (id, last_updated µs, name, category, price).
+    /// Every change MySQL recorded, in the order it made them:
+    /// (op, id, last_updated µs, name, category, price).
     pub async fn history(&self, pool: &Pool) -> Vec<logs::Change> {
         let mut conn = pool.get_conn().await.unwrap();
-        let rows: Vec<(i32, mysql_async::Value, String, String, String)> = conn
-            .query("SELECT id, last_updated, name, category, CAST(price AS CHAR) FROM product_history ORDER BY seq")
+        let rows: Vec<(String, i32, mysql_async::Value, String, String, String)> = conn
+            .query("SELECT op, id, last_updated, name, category, CAST(price AS CHAR) FROM product_history ORDER BY seq")
             .await
             .unwrap();
         rows.into_iter()
-            .map(|(id, stamp, name, category, price)| logs::Change {
+            .map(|(op, id, stamp, name, category, price)| logs::Change {
+                op,
                 id: i64::from(id),
                 last_updated: pipeline::timestamp::Timestamp::from_mysql(&stamp)
                     .unwrap()
@@ -332,10 +398,26 @@ impl Harness {
     }
 
     /// Loads the 50 seed products and waits until they are all logged, so
-    /// no later update coalesces with its insert.
+    /// no later update coalesces with its insert. In binlog mode it first
+    /// waits for the producer's snapshot (its first saved position), so the
+    /// inserts are read from the log: each change is then in the logs as
+    /// the operation MySQL's history names.
     pub fn load_seed_and_wait(&self) {
+        self.wait_for_binlog_snapshot();
         self.run(&["update", "--count", "0"]);
         self.wait_for_lines(50, Duration::from_secs(60));
+    }
+
+    /// In binlog mode: waits until the producer saved its first position
+    /// (its snapshot is done; what is written from now on comes from the
+    /// log). Nothing to wait for in timestamp mode.
+    pub fn wait_for_binlog_snapshot(&self) {
+        if self.is_binlog() {
+            let position = self.position_file();
+            wait_until(Duration::from_secs(60), "the snapshot's position", || {
+                position.exists()
+            });
+        }
     }
 
     /// Waits until the logs hold at least `count` lines.
