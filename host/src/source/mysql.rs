@@ -110,7 +110,8 @@ pub async fn ensure_product_table(conn: &mut Conn, table: &str) -> Result<()> {
     .map(|_| ())
 }
 
-async fn table_exists(conn: &mut Conn, table: &str) -> Result<bool> {
+/// Whether `table` exists in the connection's database.
+pub async fn table_exists(conn: &mut Conn, table: &str) -> Result<bool> {
     let found: Option<u8> = conn
         .exec_first(
             "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
