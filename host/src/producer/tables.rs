@@ -57,11 +57,15 @@ pub async fn run_each(
         }
     };
     tokio::pin!(tails);
-    let results = tokio::select! {
-        results = &mut tails => results,
-        // Shutdown asked for (or no shutdown can come): each tail stops and
-        // saves what was acknowledged.
-        () = forward => tails.await,
+    let finished = tokio::select! {
+        results = &mut tails => Some(results),
+        () = forward => None,
+    };
+    // Shutdown asked for (or none can come): each tail stops and saves what
+    // the broker acknowledged.
+    let results = match finished {
+        Some(results) => results,
+        None => tails.await,
     };
     results.into_iter().collect::<Result<Vec<()>>>().map(drop)
 }
