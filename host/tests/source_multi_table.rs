@@ -276,6 +276,7 @@ async fn two_tables_flow_at_once_each_through_its_chain_and_survive_a_producer_k
         let text = std::fs::read_to_string(harness.path(file)).unwrap();
         assert!(text.contains("last_read_timestamp\": \""), "{file}: {text}");
     }
+    drop(conn);
     pool.disconnect().await.unwrap();
 }
 

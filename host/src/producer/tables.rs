@@ -73,7 +73,7 @@ pub async fn run_each(
     };
     tokio::pin!(tails);
     let finished = tokio::select! {
-        () = &mut tails => true,
+        _ = &mut tails => true,
         () = forward => false,
     };
     if !finished {
