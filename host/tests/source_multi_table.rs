@@ -295,7 +295,10 @@ async fn table_mistakes_stop_the_pipeline_at_start_naming_the_fix() {
             "source.tables=[{name = \"mt_events\", topic = \"shared\"}, {name = \"mt_more\", topic = \"shared\"}]",
             "its own topic",
         ),
-        ("plugins=[{path = \"x.wasm\", tables = [\"mt_nope\"]}]", "mt_nope"),
+        (
+            "plugins=[{path = \"x.wasm\", tables = [\"mt_nope\"]}]",
+            "mt_nope",
+        ),
     ];
     for (set, fix) in cases {
         let output = harness

@@ -80,10 +80,11 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| source.timestamp_column.clone()),
             value_schema_file: entry.value_schema_file.clone(),
-            topic: entry
-                .topic
-                .clone()
-                .unwrap_or_else(|| self.topic.name_pattern.replace(TABLE_PLACEHOLDER, &entry.name)),
+            topic: entry.topic.clone().unwrap_or_else(|| {
+                self.topic
+                    .name_pattern
+                    .replace(TABLE_PLACEHOLDER, &entry.name)
+            }),
             position_file: entry
                 .position_file
                 .clone()
@@ -126,7 +127,8 @@ impl Config {
     /// file, a plugin filtered to a table that is not configured, and more
     /// than one table in binlog mode.
     pub(super) fn validate_tables(&self, origin: &str) -> Result<()> {
-        let fail = |key: String, message: String| Err(Error::config(origin, format!("`{key}` {message}")));
+        let fail =
+            |key: String, message: String| Err(Error::config(origin, format!("`{key}` {message}")));
         let tables = self.tables();
         let key_of = |index: usize, field: &str| match index {
             0 if field == "name" => "source.table".to_owned(),
@@ -135,7 +137,12 @@ impl Config {
             n => format!("source.tables[{}].{field}", n - 1),
         };
         if self.source.tables.iter().any(|entry| entry.name.is_empty()) {
-            let index = self.source.tables.iter().position(|e| e.name.is_empty()).unwrap_or(0);
+            let index = self
+                .source
+                .tables
+                .iter()
+                .position(|e| e.name.is_empty())
+                .unwrap_or(0);
             return fail(key_of(index + 1, "name"), "is empty; name the table".into());
         }
         if self.source.tables.iter().any(|entry| entry.topic.is_none())
@@ -194,12 +201,20 @@ impl Config {
             );
         }
         for (index, plugin) in self.plugins.iter().enumerate() {
-            if let Some(unknown) = plugin.tables.iter().find(|name| !names.contains_key(name.as_str())) {
+            if let Some(unknown) = plugin
+                .tables
+                .iter()
+                .find(|name| !names.contains_key(name.as_str()))
+            {
                 return fail(
                     format!("plugins[{index}].tables"),
                     format!(
                         "names table `{unknown}`, which is not configured (configured: {}); name a table of [source] table or [[source.tables]]",
-                        names.keys().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
+                        names
+                            .keys()
+                            .map(|name| format!("`{name}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 );
             }
@@ -219,9 +234,10 @@ impl Config {
 
 /// `dir/name.json` → `dir/name.<table>.json`.
 fn position_file_of(first: &std::path::Path, table: &str) -> PathBuf {
-    let stem = first
-        .file_stem()
-        .map_or_else(|| "position".into(), |stem| stem.to_string_lossy().into_owned());
+    let stem = first.file_stem().map_or_else(
+        || "position".into(),
+        |stem| stem.to_string_lossy().into_owned(),
+    );
     let name = match first.extension() {
         Some(extension) => format!("{stem}.{table}.{}", extension.to_string_lossy()),
         None => format!("{stem}.{table}"),

@@ -16,8 +16,8 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use crate::codec::DecodeError;
-use crate::consumer::{Member, TopicPartition};
 use crate::consumer::partition_anchor::Anchor;
+use crate::consumer::{Member, TopicPartition};
 use crate::error::Result;
 use crate::plugin::ChainOutcome;
 use crate::record::Record;
@@ -45,7 +45,12 @@ struct BatchPositions(Delivered);
 impl BatchPositions {
     /// Whether the change at `position` is a duplicate of one written
     /// before or accepted earlier in this batch; notes it when it is not.
-    fn is_duplicate(&mut self, written: &Delivered, topic: &str, position: &SourcePosition) -> bool {
+    fn is_duplicate(
+        &mut self,
+        written: &Delivered,
+        topic: &str,
+        position: &SourcePosition,
+    ) -> bool {
         if written.has_position(topic, position) || self.0.has_position(topic, position) {
             return true;
         }
@@ -115,8 +120,9 @@ impl Member {
             };
             match self.decode(runtime, origin.message.payload(), shutdown) {
                 Some(Ok(record)) => {
-                    origin.source =
-                        self.routes[topic].columns.position_of(&record, origin.message.key());
+                    origin.source = self.routes[topic]
+                        .columns
+                        .position_of(&record, origin.message.key());
                     if let Some(position) = &origin.source
                         && accepted.is_duplicate(
                             &self.consumer.context().state().delivered,
@@ -375,9 +381,15 @@ mod tests {
         let mut batch = BatchPositions::default();
         assert!(!batch.is_duplicate(&written, "t", &at(7, 100)));
         assert!(!batch.is_duplicate(&written, "t", &at(8, 100)));
-        assert!(batch.is_duplicate(&written, "t", &at(7, 100)), "re-sent copy");
+        assert!(
+            batch.is_duplicate(&written, "t", &at(7, 100)),
+            "re-sent copy"
+        );
         assert!(batch.is_duplicate(&written, "t", &at(7, 90)), "superseded");
-        assert!(!batch.is_duplicate(&written, "t", &at(7, 101)), "a newer change");
+        assert!(
+            !batch.is_duplicate(&written, "t", &at(7, 101)),
+            "a newer change"
+        );
     }
 
     /// Several tables: the same key in two topics is two rows.

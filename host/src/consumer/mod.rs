@@ -46,9 +46,9 @@ use crate::retry::with_backoff;
 use crate::sink::{ConsumerLog, DeadLetterSink, SourceColumns, log_path};
 
 pub use counters::ConsumerCounters;
-pub use tables::{TableRoute, TopicPartition, Topics, load_chains};
 use log_identity::LogIdentity;
 use ownership::MemberContext;
+pub use tables::{TableRoute, TopicPartition, Topics, load_chains};
 
 /// How often the lag is refreshed.
 const LAG_INTERVAL: Duration = Duration::from_secs(2);

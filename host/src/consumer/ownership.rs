@@ -151,12 +151,13 @@ impl MemberContext {
         let mut points = Vec::new();
         for &partition in partitions {
             let topic = self.topics.name(partition.0);
-            let committed_offset = committed
-                .find_partition(topic, partition.1)
-                .and_then(|e| match e.offset() {
-                    Offset::Offset(offset) => Some(offset),
-                    _ => None,
-                });
+            let committed_offset =
+                committed
+                    .find_partition(topic, partition.1)
+                    .and_then(|e| match e.offset() {
+                        Offset::Offset(offset) => Some(offset),
+                        _ => None,
+                    });
             let logged = delivered.next_offset(topic, partition.1);
             if let Some(logged) = logged {
                 self.check_not_recreated(consumer, partition, logged)?;
@@ -295,7 +296,8 @@ impl MemberContext {
         if let Some(delivered) = scanned {
             state.delivered = delivered;
         }
-        self.counters.set_partitions(partition_numbers(&state.owned));
+        self.counters
+            .set_partitions(partition_numbers(&state.owned));
         tracing::info!(
             member = self.member,
             assigned = ?partitions,
@@ -356,7 +358,8 @@ impl MemberContext {
             state.owned.insert(partition);
         }
         state.delivered = delivered;
-        self.counters.set_partitions(partition_numbers(&state.owned));
+        self.counters
+            .set_partitions(partition_numbers(&state.owned));
         tracing::info!(
             member = self.member,
             resumed = ?resumed,
@@ -394,7 +397,8 @@ impl MemberContext {
         for partition in self.partitions_of(tpl) {
             state.release(partition);
         }
-        self.counters.set_partitions(partition_numbers(&state.owned));
+        self.counters
+            .set_partitions(partition_numbers(&state.owned));
         tracing::info!(
             member = self.member,
             revoked = ?self.partitions_of(tpl),

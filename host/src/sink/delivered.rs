@@ -178,7 +178,8 @@ mod tests {
         assert_eq!(delivered.next_offset("t", 0), Some(10));
         assert_eq!(delivered.next_offset("t", 1), None);
         assert!(
-            delivered.has_position("t", &position(7, 100)) && delivered.has_position("t", &position(7, 99))
+            delivered.has_position("t", &position(7, 100))
+                && delivered.has_position("t", &position(7, 99))
         );
         assert!(!delivered.has_position("t", &position(7, 101)));
         assert!(delivered.has_offset("t", 0, 9) && !delivered.has_offset("t", 0, 10));
