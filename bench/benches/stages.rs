@@ -142,6 +142,7 @@ fn consumer(c: &mut Criterion) {
     let plugins = "uppercase-category@0.1.0#1a2b3c4d,cat5-discount@0.1.0#5e6f7a8b";
     fn line<'a>(plugins: &'a str, record: &'a Record) -> LogLineRef<'a> {
         LogLineRef {
+            topic: "product_updates",
             partition: 3,
             offset: 17_000,
             member: 2,
@@ -178,6 +179,7 @@ fn consumer(c: &mut Criterion) {
     group.bench_function("json_line_via_map", |b| {
         b.iter(|| {
             let owned = LogLine {
+                topic: Some("product_updates".into()),
                 partition: 3,
                 offset: 17_000,
                 member: 2,

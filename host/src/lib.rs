@@ -11,22 +11,25 @@
 //! In data-path order:
 //!
 //! - [`updater`]: writes the demo, test and benchmark changes into MySQL.
-//! - [`source`]: the configured table as the catalog describes it (types, key, derived
+//! - [`source`]: each configured table as the catalog describes it (types, key, derived
 //!   schema), tailing it by `(stamp, key)`, and the saved position.
 //!   `source::binlog`, the other mode: the row-based binary log (every change, deletes too).
 //! - [`timestamp`]: `last_updated` stamps as UTC microseconds, to and from MySQL.
 //! - [`record`]: a row as named, typed fields, what every stage passes on.
-//! - [`producer`]: tails the source and produces each change; saves the position after the acks.
+//! - [`producer`]: tails each table and produces each change to its table's topic; saves each
+//!   table's position after the acks (`producer::tables`: one tail per table).
 //! - [`codec`]: Avro in the Confluent wire format, schemas through a registry.
 //! - [`registry`]: the Confluent-compatible Schema Registry server (`pipeline registry`).
 //! - [`kafka`]: librdkafka client settings and topic creation, for every client.
-//! - [`consumer`]: one group member: topic → decode → plugin chain → sink, then commit.
+//! - [`consumer`]: one group member: every table's topic → decode → that table's plugin chain
+//!   → sink, then commit (`consumer::tables`).
 //! - [`plugin`]: the wasmtime host: sandbox, chain, hot swap, `plugin check`/`new`.
 //! - [`sink`]: the members' JSON-lines logs and the dead letters.
 //!
 //! Around the path:
 //!
-//! - [`config`]: `pipeline.toml`, environment and `--set`, typed and checked at start.
+//! - [`config`]: `pipeline.toml`, environment and `--set`, typed and checked at start
+//!   (`config::tables`: `[[source.tables]]`, one view of the configuration per table).
 //! - [`error`]: the one error type; each variant says whether retrying can help.
 //! - [`retry`]: capped exponential backoff while a service is away.
 //! - [`fs`]: files replaced atomically and durably (position, progress, registry).

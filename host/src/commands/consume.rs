@@ -12,8 +12,8 @@ use crate::progress::{Snapshot, progress_dir, spawn_reporter};
 /// Ctrl-C/SIGTERM.
 pub async fn run(config: Config, member: u32) -> Result<()> {
     check_member(member)?;
-    let chain = consumer::load_chain(&config).await?;
-    run_with_chain(config, member, chain).await
+    let chains = consumer::load_chains(&config).await?;
+    run_with_chains(config, member, chains).await
 }
 
 fn check_member(member: u32) -> Result<()> {
@@ -24,8 +24,13 @@ fn check_member(member: u32) -> Result<()> {
 }
 
 /// Runs member `member` with `chain` (the bench's native reference runs the
-/// seed transforms compiled in).
+/// seed transforms compiled in) for the one configured table.
 pub async fn run_with_chain(config: Config, member: u32, chain: PluginChain) -> Result<()> {
+    run_with_chains(config, member, vec![chain]).await
+}
+
+/// Runs member `member` with one chain per configured table, in order.
+pub async fn run_with_chains(config: Config, member: u32, chains: Vec<PluginChain>) -> Result<()> {
     check_member(member)?;
     let counters = Arc::new(ConsumerCounters::default());
     let reported = Arc::clone(&counters);
@@ -48,7 +53,7 @@ pub async fn run_with_chain(config: Config, member: u32, chain: PluginChain) -> 
     let result = consumer::run(
         config,
         member,
-        chain,
+        chains,
         Arc::clone(&counters),
         super::shutdown_signal(),
     )

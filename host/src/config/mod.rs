@@ -8,6 +8,7 @@
 //! the key's name instead of being silently ignored.
 
 mod overrides;
+mod tables;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub use overrides::{apply_env_overrides, apply_override};
+pub use tables::{TABLE_PLACEHOLDER, TableEntry, TableSpec};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -130,6 +132,10 @@ pub struct SourceConfig {
     pub sequence_field: String,
     /// Binlog mode: the saved binary-log position (file and offset).
     pub binlog_position_file: PathBuf,
+    /// Tables served besides `table`, each with its own key, stamp column,
+    /// topic and position file (see `config::tables`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<TableEntry>,
 }
 
 /// How DECIMAL columns reach Avro.
@@ -174,6 +180,7 @@ impl Default for SourceConfig {
             operation_field: "__op".into(),
             sequence_field: "__seq".into(),
             binlog_position_file: "time_track/binlog_position.json".into(),
+            tables: Vec::new(),
         }
     }
 }
@@ -210,7 +217,11 @@ impl SourceConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TopicConfig {
+    /// The topic of `[source] table`.
     pub name: String,
+    /// The topic of each `[[source.tables]]` entry without a `topic` of
+    /// its own: `{table}` is replaced by the table's name.
+    pub name_pattern: String,
     /// Used when the pipeline creates the topic; an existing topic is left as it is.
     pub partitions: i32,
     pub replication_factor: i32,
@@ -220,6 +231,7 @@ impl Default for TopicConfig {
     fn default() -> Self {
         Self {
             name: "product_updates".into(),
+            name_pattern: "{table}_updates".into(),
             partitions: 10,
             replication_factor: 1,
         }
@@ -296,6 +308,9 @@ pub struct PluginConfig {
     /// (plus a constant 256 KiB): bounds what a plugin makes the host copy.
     #[serde(default = "PluginConfig::default_output_ratio")]
     pub output_ratio: u64,
+    /// The tables whose records this plugin transforms; empty: every table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<String>,
 }
 
 impl PluginConfig {
@@ -320,6 +335,7 @@ impl PluginConfig {
             allow_clock: false,
             allow_random: false,
             output_ratio: Self::default_output_ratio(),
+            tables: Vec::new(),
         }
     }
 }
@@ -464,7 +480,7 @@ impl Config {
                 );
             }
         }
-        Ok(())
+        self.validate_tables(origin)
     }
 
     /// The librdkafka bootstrap servers, defaulting to the local broker.

@@ -136,3 +136,117 @@ fn the_key_is_key_columns_else_id_column_else_the_primary_key() {
     );
     assert!(Config::from_toml("[source]\ndecimal_handling = \"exact\"\n", "t").is_err());
 }
+
+const TWO_TABLES: &str = r#"
+[source]
+table = "product"
+position_file = "time_track/last_read_timestamp.json"
+
+[[source.tables]]
+name = "orders"
+key_columns = ["region", "seq"]
+timestamp_column = "changed_at"
+
+[[plugins]]
+path = "a.wasm"
+tables = ["product"]
+
+[[plugins]]
+path = "b.wasm"
+"#;
+
+#[test]
+fn the_single_table_form_is_one_table() {
+    let config = Config::from_toml("[source]\ntable = \"t\"\nid_column = \"k\"\n", "t").unwrap();
+    let tables = config.tables();
+    assert_eq!(tables.len(), 1);
+    assert_eq!(tables[0].name, "t");
+    assert_eq!(tables[0].key_columns, ["k"]);
+    assert_eq!(tables[0].topic, "product_updates");
+    assert_eq!(
+        tables[0].position_file,
+        std::path::Path::new("time_track/last_read_timestamp.json")
+    );
+}
+
+#[test]
+fn extra_tables_get_a_topic_by_pattern_a_position_file_and_their_plugins() {
+    let config = Config::from_toml(TWO_TABLES, "t").unwrap();
+    let tables = config.tables();
+    assert_eq!(tables.len(), 2);
+    assert_eq!(tables[0].topic, "product_updates", "the seed's topic stays");
+    assert_eq!(tables[1].topic, "orders_updates");
+    assert_eq!(tables[1].key_columns, ["region", "seq"]);
+    assert_eq!(tables[1].timestamp_column, "changed_at");
+    assert_eq!(
+        tables[1].position_file,
+        std::path::Path::new("time_track/last_read_timestamp.orders.json")
+    );
+    let views = config.table_views();
+    assert_eq!(views[0].plugins.len(), 2);
+    assert_eq!(views[1].plugins.len(), 1, "a.wasm is for product only");
+    assert_eq!(views[1].source.table, "orders");
+    assert_eq!(views[1].topic.name, "orders_updates");
+    assert!(views[1].source.tables.is_empty());
+    assert_eq!(config.topics(), ["product_updates", "orders_updates"]);
+}
+
+#[test]
+fn table_mistakes_are_refused_naming_the_key_and_the_fix() {
+    let cases = [
+        (
+            "[[source.tables]]\nname = \"product\"\n",
+            "source.tables[0].name",
+            "list each table once",
+        ),
+        (
+            "[[source.tables]]\nname = \"a\"\n[[source.tables]]\nname = \"a\"\n",
+            "source.tables[1].name",
+            "list each table once",
+        ),
+        (
+            "[[source.tables]]\nname = \"a\"\ntopic = \"product_updates\"\n",
+            "source.tables[0].topic",
+            "its own topic",
+        ),
+        (
+            "[topic]\nname_pattern = \"all\"\n[[source.tables]]\nname = \"a\"\n",
+            "topic.name_pattern",
+            "{table}",
+        ),
+        (
+            "[[source.tables]]\nname = \"a\"\nposition_file = \"time_track/last_read_timestamp.json\"\n",
+            "source.tables[0].position_file",
+            "its own",
+        ),
+        (
+            "[[plugins]]\npath = \"a.wasm\"\ntables = [\"nope\"]\n",
+            "plugins[0].tables",
+            "`product`",
+        ),
+        (
+            "[source]\nmode = \"binlog\"\n[[source.tables]]\nname = \"a\"\n",
+            "source.tables",
+            "one binlog deployment per table",
+        ),
+        (
+            "[dead_letter]\nkind = \"kafka\"\ntopic = \"a_updates\"\n[[source.tables]]\nname = \"a\"\n",
+            "dead_letter.topic",
+            "of their own",
+        ),
+    ];
+    for (text, key, fix) in cases {
+        let message = Config::from_toml(text, "p.toml").unwrap_err().to_string();
+        assert!(message.contains(key), "{key}: {message}");
+        assert!(message.contains(fix), "{fix}: {message}");
+    }
+}
+
+#[test]
+fn tables_survive_a_round_trip_through_toml() {
+    let config = Config::from_toml(TWO_TABLES, "t").unwrap();
+    let text = toml::to_string_pretty(&config).unwrap();
+    let again = Config::from_toml(&text, "again").unwrap();
+    assert_eq!(again.tables(), config.tables());
+    assert_eq!(again.plugins[0].tables, ["product"]);
+}

@@ -4,7 +4,7 @@
 //! skipped when its source position (the decoded record's configured key
 //! and stamp, never the plugin output) is already in a log, superseded by a
 //! newer change of the same key, or taken by an earlier record of this same
-//! batch. Positions are noted as records are accepted, before the chain runs,
+//! batch, all within its own topic (one per table). Positions are noted as records are accepted, before the chain runs,
 //! so an original and its re-sent copy in one batch make one line.
 
 use std::collections::BTreeMap;
@@ -16,8 +16,8 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use crate::codec::DecodeError;
-use crate::consumer::Member;
 use crate::consumer::partition_anchor::Anchor;
+use crate::consumer::{Member, TopicPartition};
 use crate::error::Result;
 use crate::plugin::ChainOutcome;
 use crate::record::Record;
@@ -28,6 +28,8 @@ use crate::timestamp::Timestamp;
 /// Where a record came from (the message itself: its key and payload are
 /// copied only into a dead letter).
 struct Origin {
+    /// Its topic's number (its table's route).
+    topic: usize,
     partition: i32,
     offset: i64,
     message: OwnedMessage,
@@ -43,11 +45,16 @@ struct BatchPositions(Delivered);
 impl BatchPositions {
     /// Whether the change at `position` is a duplicate of one written
     /// before or accepted earlier in this batch; notes it when it is not.
-    fn is_duplicate(&mut self, written: &Delivered, position: &SourcePosition) -> bool {
-        if written.has_position(position) || self.0.has_position(position) {
+    fn is_duplicate(
+        &mut self,
+        written: &Delivered,
+        topic: &str,
+        position: &SourcePosition,
+    ) -> bool {
+        if written.has_position(topic, position) || self.0.has_position(topic, position) {
             return true;
         }
-        self.0.note_position(position);
+        self.0.note_position(topic, position);
         false
     }
 }
@@ -61,35 +68,39 @@ impl Member {
     ) -> Result<()> {
         self.counters.add_in(messages.len());
         let owned = self.consumer.context().state().owned.clone();
-        let mut handled: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut handled: BTreeMap<TopicPartition, i64> = BTreeMap::new();
         let mut origins = Vec::with_capacity(messages.len());
-        let mut records = Vec::with_capacity(messages.len());
+        // Per table: its records, in the order of `origins`.
+        let mut records: Vec<Vec<Record>> = self.routes.iter().map(|_| Vec::new()).collect();
         let mut letters = Vec::new();
         let mut duplicates = 0;
         let mut accepted = BatchPositions::default();
         for message in messages {
             let (partition, offset) = (message.partition(), message.offset());
+            // Subscribed to the configured topics only.
+            let Some(topic) = self.topics.index(message.topic()) else {
+                continue;
+            };
+            let at = (topic, partition);
             // Revoked while this batch was being polled (the new owner takes
             // it), or assigned but still locked by a zombie (fetched before
             // the pause; re-read after the take-over): not ours to write.
             // `owned` cannot change before the lines are written: locks are
             // only given up inside `poll`.
-            if !owned.contains(&partition) {
+            if !owned.contains(&at) {
                 continue;
             }
-            handled.insert(partition, offset);
+            handled.insert(at, offset);
             // Before any line of the partition is written (see partition_anchor).
             self.anchors
-                .ensure(&self.log_dir, &self.topic, partition, || {
+                .ensure(&self.log_dir, at, self.topics.name(topic), || {
                     Anchor::of(offset, message.key(), message.payload())
                 })?;
-            if self
-                .consumer
-                .context()
-                .state()
-                .delivered
-                .has_offset(partition, offset)
-            {
+            if self.consumer.context().state().delivered.has_offset(
+                self.topics.name(topic),
+                partition,
+                offset,
+            ) {
                 duplicates += 1;
                 continue;
             }
@@ -101,6 +112,7 @@ impl Member {
                 continue;
             }
             let mut origin = Origin {
+                topic,
                 partition,
                 offset,
                 message,
@@ -108,16 +120,21 @@ impl Member {
             };
             match self.decode(runtime, origin.message.payload(), shutdown) {
                 Some(Ok(record)) => {
-                    origin.source = self.columns.position_of(&record, origin.message.key());
+                    origin.source = self.routes[topic]
+                        .columns
+                        .position_of(&record, origin.message.key());
                     if let Some(position) = &origin.source
-                        && accepted
-                            .is_duplicate(&self.consumer.context().state().delivered, position)
+                        && accepted.is_duplicate(
+                            &self.consumer.context().state().delivered,
+                            self.topics.name(topic),
+                            position,
+                        )
                     {
                         duplicates += 1;
                         continue;
                     }
                     origins.push(origin);
-                    records.push(record);
+                    records[topic].push(record);
                 }
                 Some(Err(reason)) => letters.push(self.dead_letter(&origin, "decode", "", reason)),
                 None => return Ok(()), // shutting down; nothing written, nothing committed
@@ -125,17 +142,37 @@ impl Member {
         }
 
         let logged_at_us = Timestamp::now().micros();
-        let versions = self.chain.versions().to_owned();
+        // Each table's records through its own chain, then back in the
+        // batch's order.
+        let mut outcomes: Vec<_> = self
+            .routes
+            .iter_mut()
+            .zip(records)
+            .map(|(route, records)| {
+                if records.is_empty() {
+                    Vec::new().into_iter()
+                } else {
+                    route.chain.process(records).into_iter()
+                }
+            })
+            .collect();
         let mut lines = std::mem::take(&mut self.line_buffer);
         lines.clear();
         let mut written = 0;
-        let mut written_positions = Vec::with_capacity(records.len());
+        let mut written_positions = Vec::with_capacity(origins.len());
         let mut dropped = 0;
-        for (origin, outcome) in origins.iter().zip(self.chain.process(records)) {
+        for origin in &origins {
+            let Some(outcome) = outcomes[origin.topic].next() else {
+                // A chain returns one outcome per record (`PluginChain::process`).
+                return Err(crate::error::Error::task_failed(
+                    "plugin chain",
+                    "fewer outcomes than records",
+                ));
+            };
             match outcome {
                 ChainOutcome::Keep(record) => {
                     if let Some(position) = &origin.source {
-                        written_positions.push(position.clone());
+                        written_positions.push((origin.topic, position.clone()));
                         if self.stamp_is_time {
                             self.counters
                                 .latency()
@@ -143,10 +180,11 @@ impl Member {
                         }
                     }
                     let line = LogLineRef {
+                        topic: self.topics.name(origin.topic),
                         partition: origin.partition,
                         offset: origin.offset,
                         member: self.member,
-                        plugins: &versions,
+                        plugins: self.routes[origin.topic].chain.versions(),
                         logged_at_us,
                         source: origin.source.clone(),
                         record: RecordJson(&record),
@@ -173,11 +211,15 @@ impl Member {
         appended?;
         {
             let mut state = self.consumer.context().state();
-            for (&partition, &offset) in &handled {
-                state.delivered.note_offset(partition, offset);
+            for (&(topic, partition), &offset) in &handled {
+                state
+                    .delivered
+                    .note_offset(self.topics.name(topic), partition, offset);
             }
-            for position in &written_positions {
-                state.delivered.note_position(position);
+            for (topic, position) in &written_positions {
+                state
+                    .delivered
+                    .note_position(self.topics.name(*topic), position);
             }
         }
         self.commit(&handled)?;
@@ -226,6 +268,7 @@ impl Member {
     ) -> DeadLetterRecord {
         tracing::warn!(
             member = self.member,
+            topic = self.topics.name(origin.topic),
             partition = origin.partition,
             offset = origin.offset,
             stage,
@@ -233,7 +276,7 @@ impl Member {
             "record sent to the dead letters"
         );
         DeadLetterRecord {
-            topic: self.topic.clone(),
+            topic: self.topics.name(origin.topic).to_owned(),
             partition: origin.partition,
             offset: origin.offset,
             key: origin.message.key().map(<[u8]>::to_vec),
@@ -273,7 +316,7 @@ impl Member {
     /// where a partition resumes (see `ownership`), so a commit that is late
     /// or lost costs a re-read that the logs then skip, never a record. A
     /// commit per batch cost a broker write per batch.
-    pub(super) fn commit(&mut self, handled: &BTreeMap<i32, i64>) -> Result<()> {
+    pub(super) fn commit(&mut self, handled: &BTreeMap<TopicPartition, i64>) -> Result<()> {
         for (&partition, &offset) in handled {
             self.uncommitted.insert(partition, offset);
         }
@@ -297,10 +340,10 @@ impl Member {
         // member now: committing an older offset over theirs would be wrong.
         let owned = self.consumer.context().state().owned.clone();
         let mut offsets = TopicPartitionList::new();
-        for (&partition, &offset) in &self.uncommitted {
-            if owned.contains(&partition) {
+        for (&(topic, partition), &offset) in &self.uncommitted {
+            if owned.contains(&(topic, partition)) {
                 let _ = offsets.add_partition_offset(
-                    &self.topic,
+                    self.topics.name(topic),
                     partition,
                     Offset::Offset(offset + 1),
                 );
@@ -336,20 +379,36 @@ mod tests {
     fn a_copy_later_in_the_same_batch_is_a_duplicate() {
         let written = Delivered::default();
         let mut batch = BatchPositions::default();
-        assert!(!batch.is_duplicate(&written, &at(7, 100)));
-        assert!(!batch.is_duplicate(&written, &at(8, 100)));
-        assert!(batch.is_duplicate(&written, &at(7, 100)), "re-sent copy");
-        assert!(batch.is_duplicate(&written, &at(7, 90)), "superseded");
-        assert!(!batch.is_duplicate(&written, &at(7, 101)), "a newer change");
+        assert!(!batch.is_duplicate(&written, "t", &at(7, 100)));
+        assert!(!batch.is_duplicate(&written, "t", &at(8, 100)));
+        assert!(
+            batch.is_duplicate(&written, "t", &at(7, 100)),
+            "re-sent copy"
+        );
+        assert!(batch.is_duplicate(&written, "t", &at(7, 90)), "superseded");
+        assert!(
+            !batch.is_duplicate(&written, "t", &at(7, 101)),
+            "a newer change"
+        );
+    }
+
+    /// Several tables: the same key in two topics is two rows.
+    #[test]
+    fn the_same_key_in_another_topic_is_not_a_duplicate() {
+        let written = Delivered::default();
+        let mut batch = BatchPositions::default();
+        assert!(!batch.is_duplicate(&written, "t", &at(7, 100)));
+        assert!(!batch.is_duplicate(&written, "u", &at(7, 100)));
+        assert!(batch.is_duplicate(&written, "u", &at(7, 100)));
     }
 
     #[test]
     fn what_the_logs_hold_is_a_duplicate() {
         let mut written = Delivered::default();
-        written.note_position(&at(7, 100));
+        written.note_position("t", &at(7, 100));
         let mut batch = BatchPositions::default();
-        assert!(batch.is_duplicate(&written, &at(7, 100)));
-        assert!(!batch.is_duplicate(&written, &at(7, 150)));
-        assert!(batch.is_duplicate(&written, &at(7, 150)));
+        assert!(batch.is_duplicate(&written, "t", &at(7, 100)));
+        assert!(!batch.is_duplicate(&written, "t", &at(7, 150)));
+        assert!(batch.is_duplicate(&written, "t", &at(7, 150)));
     }
 }

@@ -1,12 +1,16 @@
-//! Which topic, on which cluster, the consumer logs were written from.
+//! Which topics, on which cluster, the consumer logs were written from.
 //!
 //! The logs say where each partition resumes and which offsets are already
-//! written, by partition and offset only. Read against another topic, or the
-//! same name on another cluster, they would make a member skip every record
-//! below the old offsets as "already written". The rule: **a member resumes
-//! over the logs only when `<log_dir>/identity.json` names the topic it reads
-//! and the cluster it is connected to** (recorded by the first member that
-//! writes there). A topic deleted and recreated under the same name is caught
+//! written, by topic, partition and offset; lines written before they
+//! carried their topic say partition and offset only, and belong to the
+//! first table's topic. Read against another topic, or the same name on
+//! another cluster, they would make a member skip every record below the
+//! old offsets as "already written". The rule: **a member resumes over the
+//! logs only when `<log_dir>/identity.json` names, as its first topic, the
+//! first topic it reads, and the cluster it is connected to** (recorded by
+//! the first member that writes there). Topics of tables added later are
+//! added to `topics`; their lines carry their topic, so they cannot be
+//! mistaken for another's. A topic deleted and recreated under the same name is caught
 //! per partition instead (see `ownership::check_not_recreated`).
 
 use std::fs;
@@ -19,7 +23,11 @@ use crate::error::{Error, Result};
 /// The topic and cluster the logs belong to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogIdentity {
+    /// The first table's topic: lines without a `topic` are of it.
     pub topic: String,
+    /// The other tables' topics (`[[source.tables]]`), as members have read them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topics: Vec<String>,
     /// The broker's cluster id; `None` where the broker gives none.
     pub cluster_id: Option<String>,
 }
@@ -60,7 +68,17 @@ impl LogIdentity {
             _ => true,
         };
         if recorded.topic == self.topic && same_cluster {
-            return Ok(());
+            let added: Vec<&String> = self
+                .topics
+                .iter()
+                .filter(|topic| !recorded.topics.contains(topic))
+                .collect();
+            if added.is_empty() {
+                return Ok(());
+            }
+            let mut union = recorded.clone();
+            union.topics.extend(added.into_iter().cloned());
+            return union.record(log_dir);
         }
         let describe = |identity: &LogIdentity| match &identity.cluster_id {
             Some(id) => format!("topic `{}` on cluster {id}", identity.topic),
@@ -89,7 +107,7 @@ impl LogIdentity {
         let text = serde_json::to_string_pretty(self)?;
         fs::write(&temporary, text).map_err(|error| Error::io(&temporary, error))?;
         fs::rename(&temporary, &path).map_err(|error| Error::io(&path, error))?;
-        tracing::info!(identity = %path.display(), topic = self.topic, cluster = ?self.cluster_id, "recorded which topic the consumer logs belong to");
+        tracing::info!(identity = %path.display(), topic = self.topic, topics = ?self.topics, cluster = ?self.cluster_id, "recorded which topic the consumer logs belong to");
         Ok(())
     }
 }
@@ -101,6 +119,7 @@ mod tests {
     fn identity(topic: &str, cluster: Option<&str>) -> LogIdentity {
         LogIdentity {
             topic: topic.into(),
+            topics: Vec::new(),
             cluster_id: cluster.map(str::to_owned),
         }
     }
@@ -115,6 +134,31 @@ mod tests {
             .check_or_record(dir.path())
             .unwrap();
         identity("t", None).check_or_record(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn tables_added_later_are_recorded_and_the_first_topic_decides() {
+        let dir = tempfile::tempdir().unwrap();
+        identity("t", Some("c1"))
+            .check_or_record(dir.path())
+            .unwrap();
+        let more = LogIdentity {
+            topics: vec!["u".into()],
+            ..identity("t", Some("c1"))
+        };
+        more.check_or_record(dir.path()).unwrap();
+        let recorded: LogIdentity =
+            serde_json::from_slice(&fs::read(LogIdentity::path(dir.path())).unwrap()).unwrap();
+        assert_eq!(recorded, more);
+        // A member configured with fewer tables still reads the first one's.
+        identity("t", Some("c1"))
+            .check_or_record(dir.path())
+            .unwrap();
+        let swapped = LogIdentity {
+            topics: vec!["t".into()],
+            ..identity("u", Some("c1"))
+        };
+        assert!(swapped.check_or_record(dir.path()).is_err());
     }
 
     #[test]

@@ -1,4 +1,8 @@
-//! A consumer-group member: topic → decode → plugin chain → its log.
+//! A consumer-group member: topics → decode → each table's plugin chain → its log.
+//!
+//! One group reads every table's topic (`[[source.tables]]`); a member
+//! subscribes to all of them and sends each record through its table's
+//! chain (see `tables`).
 //!
 //! Each member runs on its own thread: librdkafka's poll, the rebalance
 //! callbacks and the wasm calls are all blocking, and keeping them on one
@@ -23,6 +27,7 @@ mod log_identity;
 mod ownership;
 mod partition_anchor;
 mod partition_lock;
+mod tables;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,6 +48,7 @@ use crate::sink::{ConsumerLog, DeadLetterSink, SourceColumns, log_path};
 pub use counters::ConsumerCounters;
 use log_identity::LogIdentity;
 use ownership::MemberContext;
+pub use tables::{TableRoute, TopicPartition, Topics, load_chains};
 
 /// How often the lag is refreshed.
 const LAG_INTERVAL: Duration = Duration::from_secs(2);
@@ -51,17 +57,18 @@ const LAG_INTERVAL: Duration = Duration::from_secs(2);
 pub const STOP_BOUND: Duration = Duration::from_secs(8);
 
 /// Runs member `member` until `shutdown` turns true, and stops within
-/// `STOP_BOUND` of it.
+/// `STOP_BOUND` of it. `chains` holds one chain per configured table, in
+/// order (see [`load_chains`]).
 pub async fn run(
     config: Config,
     member: u32,
-    chain: PluginChain,
+    chains: Vec<PluginChain>,
     counters: Arc<ConsumerCounters>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     let stop_asked = shutdown.clone();
     tokio::select! {
-        result = run_member(config, member, chain, counters, shutdown) => result,
+        result = run_member(config, member, chains, counters, shutdown) => result,
         () = stop_overdue(stop_asked) => {
             tracing::warn!(
                 member,
@@ -80,19 +87,32 @@ pub async fn run(
 async fn run_member(
     config: Config,
     member: u32,
-    chain: PluginChain,
+    chains: Vec<PluginChain>,
     counters: Arc<ConsumerCounters>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
-    with_backoff("the Kafka broker", || {
-        ensure_topic(&config, &config.topic.name, config.topic.partitions)
-    })
-    .await?;
+    let topics = config.topics();
+    if chains.len() != topics.len() {
+        return Err(Error::config(
+            "consumer",
+            format!(
+                "{} plugin chains for {} tables: one chain per table is needed",
+                chains.len(),
+                topics.len()
+            ),
+        ));
+    }
+    for topic in &topics {
+        with_backoff("the Kafka broker", || {
+            ensure_topic(&config, topic, config.topic.partitions)
+        })
+        .await?;
+    }
     let dead_letters =
         with_backoff("the Kafka broker", || DeadLetterSink::open(&config, member)).await?;
     let runtime = Handle::current();
     tokio::task::spawn_blocking(move || {
-        let member = Member::new(&config, member, chain, dead_letters, counters)?;
+        let member = Member::new(&config, member, chains, dead_letters, counters)?;
         member.run(&runtime, &shutdown)
     })
     .await
@@ -107,7 +127,8 @@ async fn stop_overdue(mut shutdown: watch::Receiver<bool>) {
     tokio::time::sleep(STOP_BOUND).await;
 }
 
-/// Loads the configured plugin chain, checked against the value schema.
+/// Loads the configured plugin chain, checked against the value schema
+/// (of `config`'s one table: a view, see `Config::for_table`).
 pub async fn load_chain(config: &Config) -> Result<PluginChain> {
     let (schema, key) = crate::source::catalog::plugin_view(config).await?;
     let mut fields = crate::plugin::SchemaFields::from_avro(&schema.schema)?.with_keys(key);
@@ -136,21 +157,21 @@ pub async fn load_chain(config: &Config) -> Result<PluginChain> {
 
 struct Member {
     member: u32,
-    topic: String,
+    /// The topics read, one per table, numbered as `routes`.
+    topics: Topics,
     batch_size: usize,
-    /// The configured key and stamp columns: the duplicate rule's key.
-    columns: SourceColumns,
+    /// Per table (numbered as `topics`): its chain and duplicate-rule columns.
+    routes: Vec<TableRoute>,
     /// Whether the stamp is a time (timestamp mode), so commit-to-log latency
     /// can be taken from it; in binlog mode it is the log sequence number.
     stamp_is_time: bool,
     consumer: BaseConsumer<MemberContext>,
     decoder: WireDecoder,
-    chain: PluginChain,
     log: ConsumerLog,
     dead_letters: DeadLetterSink,
     counters: Arc<ConsumerCounters>,
     /// Offsets handled since the last commit (see `batch::commit`).
-    uncommitted: std::collections::BTreeMap<i32, i64>,
+    uncommitted: std::collections::BTreeMap<TopicPartition, i64>,
     last_commit: Instant,
     log_dir: std::path::PathBuf,
     /// The partitions whose anchor is known to be recorded.
@@ -163,23 +184,23 @@ impl Member {
     fn new(
         config: &Config,
         member: u32,
-        chain: PluginChain,
+        chains: Vec<PluginChain>,
         dead_letters: DeadLetterSink,
         counters: Arc<ConsumerCounters>,
     ) -> Result<Self> {
         let log = ConsumerLog::open(&log_path(&config.consumer.log_dir, member), false)?;
         let binlog = config.source.mode == crate::config::SourceMode::Binlog;
-        let stamp = if binlog {
-            &config.source.sequence_field
-        } else {
-            &config.source.timestamp_column
-        };
-        let columns = SourceColumns::new(&config.source.configured_key(), stamp);
+        let topics = Topics::new(config.topics());
+        let routes = tables::routes(config, chains);
+        let first_columns: SourceColumns = routes
+            .first()
+            .map(|route| route.columns.clone())
+            .ok_or_else(|| Error::config("source.table", "no table configured"))?;
         let context = MemberContext::new(
             member,
-            config.topic.name.clone(),
+            topics.clone(),
             config.consumer.log_dir.clone(),
-            columns.clone(),
+            first_columns,
             Arc::clone(&counters),
         )
         .with_probe({
@@ -197,28 +218,31 @@ impl Member {
             .set("client.id", format!("pipeline-consumer-{member}"))
             .create_with_context(context)?;
         LogIdentity {
-            topic: config.topic.name.clone(),
+            topic: topics.name(0).to_owned(),
+            topics: topics.all().iter().skip(1).cloned().collect(),
             cluster_id: consumer.client().fetch_cluster_id(Duration::from_secs(10)),
         }
         .check_or_record(&config.consumer.log_dir)?;
-        consumer.subscribe(&[&config.topic.name])?;
-        counters.set_plugin_versions(chain.versions());
+        let subscribed: Vec<&str> = topics.all().iter().map(String::as_str).collect();
+        consumer.subscribe(&subscribed)?;
+        let versions = tables::versions(&routes);
+        counters.set_plugin_versions(&versions);
         tracing::info!(
             member,
+            topics = ?topics.all(),
             log = %log.path().display(),
             dead_letters = dead_letters.describe(),
-            plugins = chain.versions(),
+            plugins = versions,
             "consumer started"
         );
         Ok(Self {
             member,
-            topic: config.topic.name.clone(),
+            topics,
             batch_size: config.consumer.batch_size,
-            columns,
+            routes,
             stamp_is_time: !binlog,
             consumer,
             decoder: WireDecoder::new(&config.schema_registry)?,
-            chain,
             log,
             dead_letters,
             counters,
@@ -241,10 +265,17 @@ impl Member {
             if !messages.is_empty() {
                 self.process(runtime, messages, shutdown)?;
             }
-            for event in self.chain.swap_in_ready() {
-                tracing::info!(member = self.member, ?event, "plugin swapped");
+            let mut swapped = false;
+            for route in &mut self.routes {
+                for event in route.chain.swap_in_ready() {
+                    tracing::info!(member = self.member, table = %route.table, ?event, "plugin swapped");
+                    swapped = true;
+                }
             }
-            self.counters.set_plugin_versions(self.chain.versions());
+            if swapped {
+                self.counters
+                    .set_plugin_versions(&tables::versions(&self.routes));
+            }
             if lag_checked.elapsed() >= LAG_INTERVAL {
                 self.refresh_lag();
                 lag_checked = Instant::now();

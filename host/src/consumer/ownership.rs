@@ -25,12 +25,13 @@ use rdkafka::types::RDKafkaRespErr;
 use crate::consumer::counters::ConsumerCounters;
 use crate::consumer::partition_anchor;
 use crate::consumer::partition_lock::PartitionLock;
+use crate::consumer::{TopicPartition, Topics};
 use crate::error::{Error, Result};
 use crate::sink::{Delivered, SourceColumns};
 
 /// A partition and the offset it resumes at (`None`: nothing committed or
 /// logged, start where the group's reset policy says).
-type ResumePoint = (i32, Option<i64>);
+type ResumePoint = (TopicPartition, Option<i64>);
 
 /// How long the broker may take to answer the take-over's questions.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,19 +40,19 @@ const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Default)]
 pub struct Ownership {
     /// Assigned and locked: the partitions this member writes.
-    pub owned: BTreeSet<i32>,
+    pub owned: BTreeSet<TopicPartition>,
     /// Assigned, but the lock is still held by another process: paused.
-    pub waiting: BTreeSet<i32>,
+    pub waiting: BTreeSet<TopicPartition>,
     pub delivered: Delivered,
-    locks: BTreeMap<i32, PartitionLock>,
+    locks: BTreeMap<TopicPartition, PartitionLock>,
     /// A reason to stop found inside a callback (logs from another topic).
     pub fatal: Option<Error>,
     /// Partitions whose anchor this process has checked (once is enough).
-    anchors_checked: BTreeSet<i32>,
+    anchors_checked: BTreeSet<TopicPartition>,
 }
 
 impl Ownership {
-    fn release(&mut self, partition: i32) {
+    fn release(&mut self, partition: TopicPartition) {
         self.owned.remove(&partition);
         self.waiting.remove(&partition);
         self.locks.remove(&partition);
@@ -61,8 +62,11 @@ impl Ownership {
 /// The rdkafka context of one member.
 pub struct MemberContext {
     member: u32,
-    topic: String,
+    /// The topics read, one per table; a [`TopicPartition`] numbers them so.
+    topics: Topics,
     log_dir: PathBuf,
+    /// The first table's columns (lines written before lines carried their
+    /// source position are of it).
     columns: SourceColumns,
     state: Mutex<Ownership>,
     counters: Arc<ConsumerCounters>,
@@ -73,14 +77,14 @@ pub struct MemberContext {
 impl MemberContext {
     pub fn new(
         member: u32,
-        topic: String,
+        topics: Topics,
         log_dir: PathBuf,
         columns: SourceColumns,
         counters: Arc<ConsumerCounters>,
     ) -> Self {
         Self {
             member,
-            topic,
+            topics,
             log_dir,
             columns,
             state: Mutex::new(Ownership::default()),
@@ -105,7 +109,10 @@ impl MemberContext {
 
     /// Takes the locks it can of `partitions`: the ones taken, and the ones
     /// another process holds.
-    fn take_locks(&self, partitions: &[i32]) -> (Vec<i32>, Vec<i32>) {
+    fn take_locks(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> (Vec<TopicPartition>, Vec<TopicPartition>) {
         let mut state = self.state();
         let (mut locked, mut held) = (Vec::new(), Vec::new());
         for &partition in partitions {
@@ -113,7 +120,8 @@ impl MemberContext {
                 locked.push(partition);
                 continue;
             }
-            match PartitionLock::try_take(&self.log_dir, &self.topic, partition) {
+            match PartitionLock::try_take(&self.log_dir, self.topics.name(partition.0), partition.1)
+            {
                 Ok(Some(lock)) => {
                     state.locks.insert(partition, lock);
                     locked.push(partition);
@@ -133,25 +141,24 @@ impl MemberContext {
     fn resume_points(
         &self,
         consumer: &BaseConsumer<Self>,
-        partitions: &[i32],
+        partitions: &[TopicPartition],
     ) -> Result<(Delivered, Vec<ResumePoint>)> {
-        let delivered = Delivered::scan(&self.log_dir, &self.columns)?;
-        let mut list = TopicPartitionList::new();
-        for &partition in partitions {
-            list.add_partition(&self.topic, partition);
-        }
+        let delivered = Delivered::scan(&self.log_dir, self.topics.name(0), &self.columns)?;
+        let list = self.list(partitions);
         let committed = consumer
             .committed_offsets(list.clone(), BROKER_TIMEOUT)
             .unwrap_or(list);
         let mut points = Vec::new();
         for &partition in partitions {
-            let committed_offset = committed
-                .find_partition(&self.topic, partition)
-                .and_then(|e| match e.offset() {
-                    Offset::Offset(offset) => Some(offset),
-                    _ => None,
-                });
-            let logged = delivered.next_offset(partition);
+            let topic = self.topics.name(partition.0);
+            let committed_offset =
+                committed
+                    .find_partition(topic, partition.1)
+                    .and_then(|e| match e.offset() {
+                        Offset::Offset(offset) => Some(offset),
+                        _ => None,
+                    });
+            let logged = delivered.next_offset(topic, partition.1);
             if let Some(logged) = logged {
                 self.check_not_recreated(consumer, partition, logged)?;
             }
@@ -170,41 +177,39 @@ impl MemberContext {
     fn check_not_recreated(
         &self,
         consumer: &BaseConsumer<Self>,
-        partition: i32,
+        at: TopicPartition,
         logged_next: i64,
     ) -> Result<()> {
-        let (low, high) = consumer.fetch_watermarks(&self.topic, partition, BROKER_TIMEOUT)?;
-        let unchecked = !self.state().anchors_checked.contains(&partition);
+        let (topic, partition) = (self.topics.name(at.0), at.1);
+        let (low, high) = consumer.fetch_watermarks(topic, partition, BROKER_TIMEOUT)?;
+        let unchecked = !self.state().anchors_checked.contains(&at);
         if let (true, Some(probe), Some(anchor)) = (
             unchecked,
             &self.probe,
-            partition_anchor::load(&self.log_dir, &self.topic, partition)?,
+            partition_anchor::load(&self.log_dir, topic, partition)?,
         ) && anchor.offset < high
-            && let Some(reason) =
-                partition_anchor::check(probe, &self.topic, partition, &anchor, low)?
+            && let Some(reason) = partition_anchor::check(probe, topic, partition, &anchor, low)?
         {
             return Err(Error::ForeignLogs {
                 path: self.log_dir.clone(),
                 message: format!(
-                    "{reason} (topic `{}`): the topic was deleted and recreated. Resuming would \
+                    "{reason} (topic `{topic}`): the topic was deleted and recreated. Resuming would \
                      skip its records below offset {logged_next} as already written. To start \
                      over, move {} aside (the members write new logs)",
-                    self.topic,
                     self.log_dir.display()
                 ),
             });
         }
-        self.state().anchors_checked.insert(partition);
+        self.state().anchors_checked.insert(at);
         if logged_next > high {
             return Err(Error::ForeignLogs {
                 path: self.log_dir.clone(),
                 message: format!(
-                    "they hold offset {} of partition {partition} of topic `{}`, which ends at \
+                    "they hold offset {} of partition {partition} of topic `{topic}`, which ends at \
                      offset {high}: the topic was recreated, or the logs were written against \
                      another cluster. Resuming would skip its records as already written. To \
                      start over, move {} aside (the members write new logs)",
                     logged_next - 1,
-                    self.topic,
                     self.log_dir.display()
                 ),
             });
@@ -220,8 +225,8 @@ impl MemberContext {
         if !cooperative {
             // An eager assignment is the whole new set, not an addition.
             let mut state = self.state();
-            let kept: BTreeSet<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-            let gone: Vec<i32> = state
+            let kept: BTreeSet<TopicPartition> = self.partitions_of(tpl).into_iter().collect();
+            let gone: Vec<TopicPartition> = state
                 .locks
                 .keys()
                 .filter(|p| !kept.contains(p))
@@ -233,7 +238,7 @@ impl MemberContext {
             state.owned.clear();
             state.waiting.clear();
         }
-        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        let partitions = self.partitions_of(tpl);
         let (mut locked, mut held) = self.take_locks(&partitions);
         let mut scanned = None;
         if !locked.is_empty() {
@@ -242,8 +247,8 @@ impl MemberContext {
                     for (partition, resume) in points {
                         if let Some(offset) = resume {
                             let _ = tpl.set_partition_offset(
-                                &self.topic,
-                                partition,
+                                self.topics.name(partition.0),
+                                partition.1,
                                 Offset::Offset(offset),
                             );
                         }
@@ -292,7 +297,7 @@ impl MemberContext {
             state.delivered = delivered;
         }
         self.counters
-            .set_partitions(state.owned.iter().copied().collect());
+            .set_partitions(partition_numbers(&state.owned));
         tracing::info!(
             member = self.member,
             assigned = ?partitions,
@@ -306,7 +311,7 @@ impl MemberContext {
     /// reads the logs, seeks each to its resume point and resumes it.
     /// Called from the member's loop between batches.
     pub fn take_over_waiting(&self, consumer: &BaseConsumer<Self>) {
-        let waiting: Vec<i32> = self.state().waiting.iter().copied().collect();
+        let waiting: Vec<TopicPartition> = self.state().waiting.iter().copied().collect();
         if waiting.is_empty() {
             return;
         }
@@ -331,10 +336,15 @@ impl MemberContext {
         let mut resumed = Vec::new();
         for (partition, resume) in points {
             let offset = resume.map_or(Offset::Beginning, Offset::Offset);
-            match consumer.seek(&self.topic, partition, offset, BROKER_TIMEOUT) {
+            match consumer.seek(
+                self.topics.name(partition.0),
+                partition.1,
+                offset,
+                BROKER_TIMEOUT,
+            ) {
                 Ok(()) => resumed.push(partition),
                 Err(error) => {
-                    tracing::warn!(member = self.member, partition, %error, "seek failed; retrying");
+                    tracing::warn!(member = self.member, topic = self.topics.name(partition.0), partition = partition.1, %error, "seek failed; retrying");
                     self.state().locks.remove(&partition);
                 }
             }
@@ -349,7 +359,7 @@ impl MemberContext {
         }
         state.delivered = delivered;
         self.counters
-            .set_partitions(state.owned.iter().copied().collect());
+            .set_partitions(partition_numbers(&state.owned));
         tracing::info!(
             member = self.member,
             resumed = ?resumed,
@@ -358,12 +368,21 @@ impl MemberContext {
         );
     }
 
-    fn list(&self, partitions: &[i32]) -> TopicPartitionList {
+    fn list(&self, partitions: &[TopicPartition]) -> TopicPartitionList {
         let mut list = TopicPartitionList::new();
-        for &partition in partitions {
-            list.add_partition(&self.topic, partition);
+        for &(topic, partition) in partitions {
+            list.add_partition(self.topics.name(topic), partition);
         }
         list
+    }
+
+    /// The list's partitions, in this member's topic numbering (a topic it
+    /// does not read cannot be assigned to it, and is left out).
+    fn partitions_of(&self, tpl: &TopicPartitionList) -> Vec<TopicPartition> {
+        tpl.elements()
+            .iter()
+            .filter_map(|e| Some((self.topics.index(e.topic())?, e.partition())))
+            .collect()
     }
 
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
@@ -375,14 +394,14 @@ impl MemberContext {
             tracing::warn!(member = self.member, %error, "unassigning partitions failed");
         }
         let mut state = self.state();
-        for element in tpl.elements() {
-            state.release(element.partition());
+        for partition in self.partitions_of(tpl) {
+            state.release(partition);
         }
         self.counters
-            .set_partitions(state.owned.iter().copied().collect());
+            .set_partitions(partition_numbers(&state.owned));
         tracing::info!(
             member = self.member,
-            revoked = ?tpl.elements().iter().map(|e| e.partition()).collect::<Vec<_>>(),
+            revoked = ?self.partitions_of(tpl),
             owned = ?state.owned,
             "partitions revoked"
         );
@@ -405,7 +424,7 @@ impl ConsumerContext for MemberContext {
                 tracing::error!(member = self.member, error = ?other, "rebalance failed; dropping the assignment");
                 let _ = consumer.unassign();
                 let mut state = self.state();
-                let partitions: Vec<i32> = state.locks.keys().copied().collect();
+                let partitions: Vec<TopicPartition> = state.locks.keys().copied().collect();
                 for partition in partitions {
                     state.release(partition);
                 }
@@ -414,4 +433,12 @@ impl ConsumerContext for MemberContext {
             }
         }
     }
+}
+
+/// The partition numbers of `owned`, for the progress snapshot (with
+/// several tables a number shows once per topic it is owned in).
+fn partition_numbers(owned: &BTreeSet<TopicPartition>) -> Vec<i32> {
+    let mut numbers: Vec<i32> = owned.iter().map(|&(_, partition)| partition).collect();
+    numbers.sort_unstable();
+    numbers
 }

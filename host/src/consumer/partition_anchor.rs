@@ -24,6 +24,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::consumer::TopicPartition;
 use crate::error::{Error, Result};
 
 /// How long reading the anchored record back may take.
@@ -79,31 +80,33 @@ pub fn load(log_dir: &Path, topic: &str, partition: i32) -> Result<Option<Anchor
     }
 }
 
-/// Records anchors, once per partition per process.
+/// Records anchors, once per topic-partition per process.
 #[derive(Debug, Default)]
 pub struct Anchors {
-    checked: BTreeSet<i32>,
+    checked: BTreeSet<TopicPartition>,
 }
 
 impl Anchors {
-    /// Records `anchor` for `partition` unless one is recorded already
-    /// (call before the partition's lines are written).
+    /// Records `anchor` for `topic`'s `partition` (`at` in the member's
+    /// topic numbering) unless one is recorded already (call before the
+    /// partition's lines are written).
     pub fn ensure(
         &mut self,
         log_dir: &Path,
+        at: TopicPartition,
         topic: &str,
-        partition: i32,
         anchor: impl FnOnce() -> Anchor,
     ) -> Result<()> {
-        if self.checked.contains(&partition) {
+        if self.checked.contains(&at) {
             return Ok(());
         }
+        let partition = at.1;
         if load(log_dir, topic, partition)?.is_none() {
             let path = anchor_path(log_dir, topic, partition);
             let text = serde_json::to_vec(&anchor())?;
             crate::fs::write_atomically(&path, &text)?;
         }
-        self.checked.insert(partition);
+        self.checked.insert(at);
         Ok(())
     }
 }
@@ -156,11 +159,11 @@ mod tests {
         let mut anchors = Anchors::default();
         let first = Anchor::of(3, Some(b"7"), Some(b"value"));
         anchors
-            .ensure(dir.path(), "t", 1, || first.clone())
+            .ensure(dir.path(), (0, 1), "t", || first.clone())
             .unwrap();
         let mut later = Anchors::default();
         later
-            .ensure(dir.path(), "t", 1, || Anchor::of(9, None, None))
+            .ensure(dir.path(), (0, 1), "t", || Anchor::of(9, None, None))
             .unwrap();
         assert_eq!(load(dir.path(), "t", 1).unwrap(), Some(first.clone()));
         assert_ne!(first, Anchor::of(3, Some(b"7"), Some(b"other")));

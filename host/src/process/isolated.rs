@@ -32,6 +32,14 @@ impl IsolatedDeployment {
         std::fs::create_dir_all(dir).map_err(|error| Error::io(dir, error))?;
         let mut config = base.clone();
         config.topic.name = format!("{}_{unique}", base.topic.name);
+        // Every further table's topic and position file is its own too.
+        config.topic.name_pattern = format!("{}_{unique}", base.topic.name_pattern);
+        for table in &mut config.source.tables {
+            if let Some(topic) = &mut table.topic {
+                *topic = format!("{topic}_{unique}");
+            }
+            table.position_file = None;
+        }
         config.consumer.group_id = format!("{}_{unique}", base.consumer.group_id);
         config.consumer.log_dir = dir.join("consumer_logs");
         config.source.position_file = dir.join("time_track/last_read_timestamp.json");

@@ -13,6 +13,7 @@ pub(crate) mod acker;
 mod counters;
 mod schema;
 mod start;
+mod tables;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,12 +25,12 @@ use tokio::sync::{mpsc, watch};
 
 use crate::codec::{ValueSchema, registry_settings};
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kafka::{ClientRole, client_config, ensure_topic};
 use crate::retry::{until_permanent_failure, with_backoff};
 use crate::source::key::{KeyColumns, message_key};
 use crate::source::late::{ClockWatch, LateChanges, PARTIAL_SCANS_PER_FULL};
-use crate::source::mysql::{connect, ensure_source_table};
+use crate::source::mysql::{connect, ensure_source_table, table_exists};
 use crate::source::{PositionFile, SourceRow, Tailer};
 use schema::TableSchema;
 use start::{check_start, report_beyond, report_clock_step, report_late};
@@ -48,14 +49,29 @@ const BATCHES_IN_FLIGHT: usize = 4096;
 /// Runs the producer until `shutdown` turns true; then lets in-flight records
 /// be acknowledged and saves the position. Transient failures (MySQL, broker,
 /// registry away) are waited out; the run restarts from the saved position.
+/// Several tables (`[[source.tables]]`) are tailed side by side in this
+/// process, each with its own position file, topic and acknowledgements
+/// (see `tables`).
 pub async fn run(
     config: &Config,
     counters: Arc<ProducerCounters>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     if config.source.mode == crate::config::SourceMode::Binlog {
         return crate::source::binlog::run(config, counters, shutdown).await;
     }
+    tables::run_each(config, counters, shutdown).await
+}
+
+/// Tails one table (`config` is its view, see `Config::for_table`).
+/// `create_missing`: create the table in the seed's shape if it does not
+/// exist (the first table only; a further table must exist).
+async fn run_table(
+    config: &Config,
+    counters: Arc<ProducerCounters>,
+    mut shutdown: watch::Receiver<bool>,
+    create_missing: bool,
+) -> Result<()> {
     // Bad local input stops the producer now, not after it has waited for
     // services that may never come.
     PositionFile::new(&config.source.position_file).load()?;
@@ -64,7 +80,7 @@ pub async fn run(
     }
     let pool = connect(&config.mysql.url).await?;
     until_permanent_failure("producer", &mut shutdown, async |shutdown| {
-        run_from_saved_position(config, &pool, &counters, shutdown).await
+        run_from_saved_position(config, &pool, &counters, shutdown, create_missing).await
     })
     .await
 }
@@ -74,12 +90,19 @@ async fn run_from_saved_position(
     pool: &Pool,
     counters: &Arc<ProducerCounters>,
     shutdown: &mut watch::Receiver<bool>,
+    create_missing: bool,
 ) -> Result<()> {
     let source = &config.source;
     let position_file = PositionFile::new(&source.position_file);
     let mut read_position = position_file.load()?;
     let (description, key_names) = with_backoff("MySQL", || async {
         let mut conn = pool.get_conn().await?;
+        if !create_missing && !table_exists(&mut conn, &source.table).await? {
+            return Err(Error::Source(format!(
+                "table `{}` not found in the configured database (mysql.url); create it, or remove its [[source.tables]] entry",
+                source.table
+            )));
+        }
         let described = ensure_source_table(
             &mut conn,
             &source.table,

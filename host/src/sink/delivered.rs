@@ -1,5 +1,7 @@
-//! What has already been written, across all members' logs: per partition
-//! the next offset to write, per source key the newest change stamp.
+//! What has already been written, across all members' logs: per topic and
+//! partition the next offset to write, per topic and source key the newest
+//! change stamp. Never mixed between topics: each table has its own topic,
+//! and the same key in two tables is two rows.
 //!
 //! Rebuilt by reading the logs whenever a member takes partitions over,
 //! because the logs, not the committed offsets, are the truth: a member
@@ -23,21 +25,22 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::sink::line::{LinePosition, SourceColumns, SourcePosition};
 
-/// Offsets and source positions already in the logs.
+/// Offsets and source positions already in the logs, per topic.
 #[derive(Debug, Default, Clone)]
 pub struct Delivered {
-    next_offset: HashMap<i32, i64>,
-    /// By the key's JSON text.
-    newest_stamp: HashMap<String, i64>,
+    next_offset: HashMap<String, HashMap<i32, i64>>,
+    /// By topic, then the key's JSON text.
+    newest_stamp: HashMap<String, HashMap<String, i64>>,
 }
 
 impl Delivered {
     /// Reads every `consumer_*/consumer_log.json` under `log_dir`, then makes
     /// each durable. Lines that do not parse, and a last line without its
     /// newline (torn by a crash, or being written right now by its member),
-    /// are not records. `columns` finds the position of lines written before
-    /// lines carried their source position.
-    pub fn scan(log_dir: &Path, columns: &SourceColumns) -> Result<Self> {
+    /// are not records. Lines without a `topic` (written before lines
+    /// carried it) are of `first_topic`; `columns` (that topic's) finds the
+    /// position of lines written before lines carried their source position.
+    pub fn scan(log_dir: &Path, first_topic: &str, columns: &SourceColumns) -> Result<Self> {
         let mut delivered = Self::default();
         let entries = match fs::read_dir(log_dir) {
             Ok(entries) => entries,
@@ -48,13 +51,13 @@ impl Delivered {
             let entry = entry.map_err(|error| Error::io(log_dir, error))?;
             let path = entry.path().join("consumer_log.json");
             if path.is_file() {
-                delivered.read_log(&path, columns)?;
+                delivered.read_log(&path, first_topic, columns)?;
             }
         }
         Ok(delivered)
     }
 
-    fn read_log(&mut self, path: &Path, columns: &SourceColumns) -> Result<()> {
+    fn read_log(&mut self, path: &Path, first_topic: &str, columns: &SourceColumns) -> Result<()> {
         let io = |error| Error::io(path, error);
         let file = fs::File::open(path).map_err(io)?;
         let mut reader = BufReader::with_capacity(256 * 1024, &file);
@@ -70,13 +73,14 @@ impl Delivered {
             let Ok(position) = serde_json::from_slice::<LinePosition>(&line) else {
                 continue;
             };
-            self.note_offset(position.partition, position.offset);
+            let topic = position.topic.as_deref().unwrap_or(first_topic);
+            self.note_offset(topic, position.partition, position.offset);
             let source = position.source.or_else(|| {
                 let old: serde_json::Value = serde_json::from_slice(&line).ok()?;
                 columns.position_in_logged(old.get("record")?.as_object()?)
             });
             if let Some(source) = source {
-                self.note_position(&source);
+                self.note_position(topic, &source);
             }
         }
         // What this member is about to build on must survive a power loss
@@ -84,39 +88,49 @@ impl Delivered {
         file.sync_data().map_err(io)
     }
 
-    /// The first offset of `partition` not yet in any log.
-    pub fn next_offset(&self, partition: i32) -> Option<i64> {
-        self.next_offset.get(&partition).copied()
+    /// The first offset of `topic`'s `partition` not yet in any log.
+    pub fn next_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.next_offset.get(topic)?.get(&partition).copied()
     }
 
-    /// Whether the record at `offset` of `partition` is already in a log.
-    pub fn has_offset(&self, partition: i32, offset: i64) -> bool {
-        self.next_offset(partition)
+    /// Whether the record at `offset` of `topic`'s `partition` is already in a log.
+    pub fn has_offset(&self, topic: &str, partition: i32, offset: i64) -> bool {
+        self.next_offset(topic, partition)
             .is_some_and(|next| offset < next)
     }
 
-    /// Whether the change at `position` is already in a log, or superseded
-    /// by a newer change of the same key (the producer re-sent it).
-    pub fn has_position(&self, position: &SourcePosition) -> bool {
+    /// Whether the change at `position` of `topic` is already in a log, or
+    /// superseded by a newer change of the same key (the producer re-sent it).
+    pub fn has_position(&self, topic: &str, position: &SourcePosition) -> bool {
         self.newest_stamp
-            .get(&position.key.to_string())
+            .get(topic)
+            .and_then(|keys| keys.get(&position.key.to_string()))
             .is_some_and(|&newest| position.stamp <= newest)
     }
 
-    /// Records that `offset` of `partition` has been handled (written,
-    /// filtered or dead-lettered).
-    pub fn note_offset(&mut self, partition: i32, offset: i64) {
-        let next = self.next_offset.entry(partition).or_insert(0);
+    /// Records that `offset` of `topic`'s `partition` has been handled
+    /// (written, filtered or dead-lettered).
+    pub fn note_offset(&mut self, topic: &str, partition: i32, offset: i64) {
+        let next = match self.next_offset.get_mut(topic) {
+            Some(partitions) => partitions.entry(partition).or_insert(0),
+            None => self
+                .next_offset
+                .entry(topic.to_owned())
+                .or_default()
+                .entry(partition)
+                .or_insert(0),
+        };
         *next = (*next).max(offset + 1);
     }
 
-    /// Records that the change at `position` was written (or accepted for
-    /// writing in the batch being built).
-    pub fn note_position(&mut self, position: &SourcePosition) {
-        let newest = self
-            .newest_stamp
-            .entry(position.key.to_string())
-            .or_insert(i64::MIN);
+    /// Records that the change at `position` of `topic` was written (or
+    /// accepted for writing in the batch being built).
+    pub fn note_position(&mut self, topic: &str, position: &SourcePosition) {
+        let keys = match self.newest_stamp.get_mut(topic) {
+            Some(keys) => keys,
+            None => self.newest_stamp.entry(topic.to_owned()).or_default(),
+        };
+        let newest = keys.entry(position.key.to_string()).or_insert(i64::MIN);
         *newest = (*newest).max(position.stamp);
     }
 }
@@ -160,14 +174,15 @@ mod tests {
                 ),
             ],
         );
-        let delivered = Delivered::scan(dir.path(), &columns()).unwrap();
-        assert_eq!(delivered.next_offset(0), Some(10));
-        assert_eq!(delivered.next_offset(1), None);
+        let delivered = Delivered::scan(dir.path(), "t", &columns()).unwrap();
+        assert_eq!(delivered.next_offset("t", 0), Some(10));
+        assert_eq!(delivered.next_offset("t", 1), None);
         assert!(
-            delivered.has_position(&position(7, 100)) && delivered.has_position(&position(7, 99))
+            delivered.has_position("t", &position(7, 100))
+                && delivered.has_position("t", &position(7, 99))
         );
-        assert!(!delivered.has_position(&position(7, 101)));
-        assert!(delivered.has_offset(0, 9) && !delivered.has_offset(0, 10));
+        assert!(!delivered.has_position("t", &position(7, 101)));
+        assert!(delivered.has_offset("t", 0, 9) && !delivered.has_offset("t", 0, 10));
     }
 
     /// Issue 17 item 7: a complete line whose newline never reached the file
@@ -184,9 +199,9 @@ mod tests {
                  {\"partition\":0,\"offset\":5,\"source\":{\"key\":7,\"stamp\":200},\"record\":{}}",
             )],
         );
-        let delivered = Delivered::scan(dir.path(), &columns()).unwrap();
-        assert_eq!(delivered.next_offset(0), Some(5));
-        assert!(!delivered.has_position(&position(7, 200)));
+        let delivered = Delivered::scan(dir.path(), "t", &columns()).unwrap();
+        assert_eq!(delivered.next_offset("t", 0), Some(5));
+        assert!(!delivered.has_position("t", &position(7, 200)));
     }
 
     /// Issue 17 item 11: the position is the decoded record's, carried in
@@ -201,9 +216,9 @@ mod tests {
                 "{\"partition\":0,\"offset\":4,\"source\":{\"key\":7,\"stamp\":100},\"record\":{\"sku\":7,\"changed_at\":9999}}\n",
             )],
         );
-        let delivered = Delivered::scan(dir.path(), &columns()).unwrap();
-        assert!(delivered.has_position(&position(7, 100)));
-        assert!(!delivered.has_position(&position(7, 101)));
+        let delivered = Delivered::scan(dir.path(), "t", &columns()).unwrap();
+        assert!(delivered.has_position("t", &position(7, 100)));
+        assert!(!delivered.has_position("t", &position(7, 101)));
     }
 
     /// Lines written before `source` existed still count, by the
@@ -218,15 +233,37 @@ mod tests {
                 "{\"partition\":2,\"offset\":4,\"record\":{\"sku\":7,\"changed_at\":100}}\n",
             )],
         );
-        let delivered = Delivered::scan(dir.path(), &columns()).unwrap();
-        assert_eq!(delivered.next_offset(2), Some(5));
-        assert!(delivered.has_position(&position(7, 100)));
-        assert!(!delivered.has_position(&position(7, 101)));
+        let delivered = Delivered::scan(dir.path(), "t", &columns()).unwrap();
+        assert_eq!(delivered.next_offset("t", 2), Some(5));
+        assert!(delivered.has_position("t", &position(7, 100)));
+        assert!(!delivered.has_position("t", &position(7, 101)));
+    }
+
+    /// Several tables: offsets and keys of one topic say nothing about
+    /// another's; lines without a topic are the first topic's.
+    #[test]
+    fn topics_are_never_mixed() {
+        let dir = tempfile::tempdir().unwrap();
+        write_logs(
+            dir.path(),
+            &[(
+                1,
+                "{\"partition\":0,\"offset\":4,\"source\":{\"key\":7,\"stamp\":100},\"record\":{}}\n\
+                 {\"topic\":\"u\",\"partition\":0,\"offset\":9,\"source\":{\"key\":8,\"stamp\":50},\"record\":{}}\n",
+            )],
+        );
+        let delivered = Delivered::scan(dir.path(), "t", &columns()).unwrap();
+        assert_eq!(delivered.next_offset("t", 0), Some(5));
+        assert_eq!(delivered.next_offset("u", 0), Some(10));
+        assert!(delivered.has_position("t", &position(7, 100)));
+        assert!(!delivered.has_position("u", &position(7, 100)));
+        assert!(delivered.has_position("u", &position(8, 50)));
+        assert!(!delivered.has_position("t", &position(8, 50)));
     }
 
     #[test]
     fn missing_log_dir_is_empty() {
-        let delivered = Delivered::scan(Path::new("/nonexistent/logs"), &columns()).unwrap();
-        assert_eq!(delivered.next_offset(0), None);
+        let delivered = Delivered::scan(Path::new("/nonexistent/logs"), "t", &columns()).unwrap();
+        assert_eq!(delivered.next_offset("t", 0), None);
     }
 }

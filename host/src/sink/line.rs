@@ -7,12 +7,17 @@ use serde_json::{Map, Value as Json};
 /// A processed record as written to `consumer_log.json`, one per line:
 ///
 /// ```json
-/// {"partition":3,"offset":17,"member":2,"plugins":"uppercase-category@0.1.0#1a2b…",
+/// {"topic":"product_updates","partition":3,"offset":17,"member":2,"plugins":"uppercase-category@0.1.0#1a2b…",
 ///  "logged_at_us":1764064800123456,"source":{"key":7,"stamp":1764064800012345},
 ///  "record":{"id":7,"name":"…","category":"CAT_5",…}}
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogLine {
+    /// The topic the record was read from (one per table). Absent in lines
+    /// written before the field existed: those are of the first table's
+    /// topic, the only one there was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
     pub partition: i32,
     pub offset: i64,
     /// The member that wrote the line (so the logs show who handled which
@@ -38,6 +43,7 @@ pub struct LogLine {
 /// `LogLine` with `record: record.to_json()` (a test below holds them to it).
 #[derive(Debug, Serialize)]
 pub struct LogLineRef<'a> {
+    pub topic: &'a str,
     pub partition: i32,
     pub offset: i64,
     pub member: u32,
@@ -104,6 +110,8 @@ pub struct SourcePosition {
 /// cheaper than the whole line (the record is skipped, not built).
 #[derive(Debug, Deserialize)]
 pub(crate) struct LinePosition {
+    #[serde(default)]
+    pub topic: Option<String>,
     pub partition: i32,
     pub offset: i64,
     #[serde(default)]
@@ -208,6 +216,7 @@ mod tests {
             }),
         ] {
             let owned = LogLine {
+                topic: Some("t".into()),
                 partition: 3,
                 offset: 17,
                 member: 2,
@@ -217,6 +226,7 @@ mod tests {
                 record: record.to_json(),
             };
             let borrowed = LogLineRef {
+                topic: "t",
                 partition: 3,
                 offset: 17,
                 member: 2,

@@ -94,6 +94,7 @@ pub async fn ensure_source_table(
     Ok((description, key_columns))
 }
 
+/// Whether `table` exists in the connection's database.
 pub async fn table_exists(conn: &mut Conn, table: &str) -> Result<bool> {
     let found: Option<u8> = conn
         .exec_first(
