@@ -19,7 +19,7 @@ use pipeline::config::Config;
 use pipeline::kafka::{ClientRole, client_config};
 use pipeline::sink::LogLine;
 
-use crate::deployment::percentile;
+use crate::deployment::{is_live_change, percentile};
 
 /// p50 and p99 of both legs, ms.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -71,6 +71,9 @@ pub fn measure(config: &Config, topic: &str, partitions: i32, log_dir: &Path) ->
             let Ok(line) = serde_json::from_str::<LogLine>(line) else {
                 continue;
             };
+            if !is_live_change(&line, &config.source.operation_field) {
+                continue;
+            }
             if let (Some(source), Some(&produced_ms)) =
                 (line.source, times.get(&(line.partition, line.offset)))
             {
