@@ -216,6 +216,7 @@ pub async fn measure(
     let mut latencies = deployment::latencies_ms(
         &latency.config.consumer.log_dir,
         &latency.config.source.operation_field,
+        i64::MIN,
     );
     report.latency_p50_ms = measured("baseline_latency_p50_ms", percentile(&mut latencies, 50.0));
     report.latency_p99_ms = measured("baseline_latency_p99_ms", percentile(&mut latencies, 99.0));

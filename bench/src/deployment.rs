@@ -285,9 +285,9 @@ pub fn is_live_change(line: &LogLine, operation_field: &str) -> bool {
         != Some("r")
 }
 
-/// Commit-to-log latencies (ms) of every line under `log_dir` (the changes
-/// only, see [`is_live_change`]).
-pub fn latencies_ms(log_dir: &Path, operation_field: &str) -> Vec<f64> {
+/// Commit-to-log latencies (ms) of every line under `log_dir` stamped at or
+/// after `since_us` (the changes only, see [`is_live_change`]).
+pub fn latencies_ms(log_dir: &Path, operation_field: &str, since_us: i64) -> Vec<f64> {
     let mut latencies = Vec::new();
     let Ok(entries) = std::fs::read_dir(log_dir) else {
         return latencies;
@@ -302,6 +302,7 @@ pub fn latencies_ms(log_dir: &Path, operation_field: &str) -> Vec<f64> {
                     .record
                     .get("last_updated")
                     .and_then(serde_json::Value::as_i64)
+                && stamp >= since_us
             {
                 latencies.push((line.logged_at_us - stamp) as f64 / 1000.0);
             }

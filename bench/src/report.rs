@@ -112,6 +112,8 @@ pub struct Scaling {
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Latency {
+    /// The update rate MySQL took (the bench offers `--rate`; a loaded
+    /// machine can take less).
     pub offered_rate_per_s: Option<f64>,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,

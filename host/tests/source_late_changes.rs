@@ -188,9 +188,13 @@ async fn writers_descheduled_between_stamp_and_write_lose_nothing_at_the_default
                 .await
                 .unwrap();
             }
-            // Each product changes once per round, a round takes seconds:
-            // no two changes of a row meet in one poll or one scan.
+            // Each product changes once per round, and rounds are seconds
+            // apart: no two changes of a row meet in one poll or before the
+            // late-change scan (every second) has found the first (a row's
+            // later change would carry its latest state; see the README's
+            // Limits of polling).
             for round in 0..ROUNDS {
+                tokio::time::sleep(Duration::from_secs(3)).await;
                 for pair in ids.chunks(2) {
                     let price = f64::from(round + 2);
                     if round % 2 == 0 {
