@@ -13,13 +13,13 @@ use pipeline::kafka::{ClientRole, client_config};
 use pipeline::source::PositionFile;
 use pipeline::timestamp::Timestamp;
 
+use crate::breakdown;
 use crate::deployment::{self, Deployment, percentile};
 use crate::measure::{
     BenchOptions, Preloaded, TIMEOUT, current_end, offered_updates, offered_updates_over,
     with_database,
 };
 use crate::report::{Latency, Report, measured};
-use crate::breakdown;
 
 /// Which source modes the latency runs measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -89,7 +89,12 @@ async fn timestamp_mode(
     let elapsed = started.elapsed();
     wait_for_changes(&deployment, since, count)?;
     deployment.stop();
-    summarise(&deployment, "latency", since, count as f64 / elapsed.as_secs_f64())
+    summarise(
+        &deployment,
+        "latency",
+        since,
+        count as f64 / elapsed.as_secs_f64(),
+    )
 }
 
 /// Changes one row (its stamp moves on), so a line reaches the logs.
@@ -193,12 +198,7 @@ async fn binlog_mode(base: &Config, options: &BenchOptions) -> Result<Latency> {
 
 /// The run's percentiles (changes stamped from `since` on), legs and
 /// settings; `achieved` is the update rate MySQL took.
-fn summarise(
-    deployment: &Deployment,
-    name: &str,
-    since: i64,
-    achieved: f64,
-) -> Result<Latency> {
+fn summarise(deployment: &Deployment, name: &str, since: i64, achieved: f64) -> Result<Latency> {
     let config = &deployment.config;
     let mut latencies = deployment::latencies_ms(
         &config.consumer.log_dir,
@@ -232,14 +232,8 @@ fn summarise(
             &key("commit_to_produce_p99_ms"),
             legs.commit_to_produce_p99_ms,
         ),
-        produce_to_log_p50_ms: measured(
-            &key("produce_to_log_p50_ms"),
-            legs.produce_to_log_p50_ms,
-        ),
-        produce_to_log_p99_ms: measured(
-            &key("produce_to_log_p99_ms"),
-            legs.produce_to_log_p99_ms,
-        ),
+        produce_to_log_p50_ms: measured(&key("produce_to_log_p50_ms"), legs.produce_to_log_p50_ms),
+        produce_to_log_p99_ms: measured(&key("produce_to_log_p99_ms"), legs.produce_to_log_p99_ms),
         grace_period_ms: (config.source.mode == SourceMode::Timestamp)
             .then_some(config.source.grace_period_ms as f64),
         poll_interval_ms: (config.source.mode == SourceMode::Timestamp)

@@ -477,7 +477,9 @@ pub async fn offered_updates_over(
     for writer in 0..writers {
         let rate = options.rate / writers as f64;
         let plan = UpdatePlan {
-            count: Some(total / writers as u64 + u64::from(writer < (total % writers as u64) as usize)),
+            count: Some(
+                total / writers as u64 + u64::from(writer < (total % writers as u64) as usize),
+            ),
             rate,
             burst: (rate / 100.0).ceil().max(1.0) as u64,
             first_product: i32::try_from(1 + writer * per_writer).unwrap_or(i32::MAX),
@@ -493,7 +495,9 @@ pub async fn offered_updates_over(
     }
     let mut done = 0;
     for task in tasks {
-        done += task.await.map_err(|error| anyhow!("an update writer: {error}"))??;
+        done += task
+            .await
+            .map_err(|error| anyhow!("an update writer: {error}"))??;
     }
     Ok(done)
 }
