@@ -93,6 +93,7 @@ async fn timestamp_mode(
         &deployment,
         "latency",
         since,
+        options.rate,
         count as f64 / elapsed.as_secs_f64(),
     )
 }
@@ -192,13 +193,20 @@ async fn binlog_mode(base: &Config, options: &BenchOptions) -> Result<Latency> {
         &deployment,
         "latency_binlog",
         since,
+        options.rate,
         count as f64 / elapsed.as_secs_f64(),
     )
 }
 
 /// The run's percentiles (changes stamped from `since` on), legs and
 /// settings; `achieved` is the update rate MySQL took.
-fn summarise(deployment: &Deployment, name: &str, since: i64, achieved: f64) -> Result<Latency> {
+fn summarise(
+    deployment: &Deployment,
+    name: &str,
+    since: i64,
+    offered: f64,
+    achieved: f64,
+) -> Result<Latency> {
     let config = &deployment.config;
     let mut latencies = deployment::latencies_ms(
         &config.consumer.log_dir,
@@ -219,7 +227,8 @@ fn summarise(deployment: &Deployment, name: &str, since: i64, achieved: f64) -> 
             .and_then(|value| value.parse::<f64>().ok())
     };
     Ok(Latency {
-        offered_rate_per_s: measured(&key("achieved_rate_per_s"), achieved),
+        offered_rate_per_s: Some(offered),
+        achieved_rate_per_s: measured(&key("achieved_rate_per_s"), achieved),
         changes: Some(latencies.len() as f64),
         p50_ms: measured(&key("p50_ms"), percentile(&mut latencies, 50.0)),
         p99_ms: measured(&key("p99_ms"), percentile(&mut latencies, 99.0)),

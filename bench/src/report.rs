@@ -112,9 +112,10 @@ pub struct Scaling {
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Latency {
-    /// The update rate MySQL took (the bench offers `--rate`; a loaded
-    /// machine can take less).
+    /// The update rate offered (`--rate`).
     pub offered_rate_per_s: Option<f64>,
+    /// The update rate MySQL took (a loaded machine can take less).
+    pub achieved_rate_per_s: Option<f64>,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub max_ms: Option<f64>,
@@ -241,8 +242,9 @@ impl Report {
             ),
             row(
                 &format!(
-                    "latency p50 / p99 / max (ms) at {} updates/s",
-                    number(self.latency.offered_rate_per_s, 0)
+                    "latency p50 / p99 / max (ms) at {} updates/s ({} taken)",
+                    number(self.latency.offered_rate_per_s, 0),
+                    number(self.latency.achieved_rate_per_s, 0)
                 ),
                 joined(&[
                     number(self.latency.p50_ms, 0),
@@ -302,7 +304,10 @@ impl Report {
                 "",
             ),
             row(
-                "binlog mode: latency p50 / p99 / max (ms)",
+                &format!(
+                    "binlog mode: latency p50 / p99 / max (ms) ({} updates/s taken)",
+                    number(self.latency_binlog.achieved_rate_per_s, 0)
+                ),
                 joined(&[
                     number(self.latency_binlog.p50_ms, 0),
                     number(self.latency_binlog.p99_ms, 0),
