@@ -213,7 +213,11 @@ pub async fn measure(
     let count = offered_updates(pool, config, options).await?;
     deployment::wait_for_lines(&latency.config.consumer.log_dir, count as usize, TIMEOUT)?;
     latency.stop();
-    let mut latencies = deployment::latencies_ms(&latency.config.consumer.log_dir);
+    let mut latencies = deployment::latencies_ms(
+        &latency.config.consumer.log_dir,
+        &latency.config.source.operation_field,
+        i64::MIN,
+    );
     report.latency_p50_ms = measured("baseline_latency_p50_ms", percentile(&mut latencies, 50.0));
     report.latency_p99_ms = measured("baseline_latency_p99_ms", percentile(&mut latencies, 99.0));
     Ok(report)

@@ -1,8 +1,8 @@
 //! Where a change's latency goes: commit → `produce()` → log line.
 //!
 //! Each log line carries its partition and offset, the change's stamp (the
-//! trigger's `SYSDATE(6)` at the write, the commit for these one-row
-//! updates) and when the line was written. The message at that offset
+//! record's timestamp column: the trigger's `SYSDATE(6)` at the write, the
+//! commit for these one-row updates) and when the line was written. The message at that offset
 //! carries the time librdkafka gave it at `produce()` (its CreateTime, in
 //! ms). So after the latency run the bench reads the topic's timestamps and
 //! splits each line's latency in two.
@@ -19,7 +19,7 @@ use pipeline::config::Config;
 use pipeline::kafka::{ClientRole, client_config};
 use pipeline::sink::LogLine;
 
-use crate::deployment::percentile;
+use crate::deployment::{is_live_change, percentile};
 
 /// p50 and p99 of both legs, ms.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,8 +60,17 @@ fn produce_times(
     Ok(times)
 }
 
-/// The breakdown of the lines under `log_dir`, read from `topic`.
-pub fn measure(config: &Config, topic: &str, partitions: i32, log_dir: &Path) -> Result<Breakdown> {
+/// The breakdown of the lines under `log_dir` stamped at or after
+/// `since_us`, read from `topic`. The stamp is the record's timestamp
+/// column (in binlog mode the line's source position carries the binlog
+/// sequence instead).
+pub fn measure(
+    config: &Config,
+    topic: &str,
+    partitions: i32,
+    log_dir: &Path,
+    since_us: i64,
+) -> Result<Breakdown> {
     let times = produce_times(config, topic, partitions)?;
     let (mut to_produce, mut to_log) = (Vec::new(), Vec::new());
     for entry in std::fs::read_dir(log_dir)?.flatten() {
@@ -71,11 +80,19 @@ pub fn measure(config: &Config, topic: &str, partitions: i32, log_dir: &Path) ->
             let Ok(line) = serde_json::from_str::<LogLine>(line) else {
                 continue;
             };
-            if let (Some(source), Some(&produced_ms)) =
-                (line.source, times.get(&(line.partition, line.offset)))
+            if !is_live_change(&line, &config.source.operation_field) {
+                continue;
+            }
+            let stamp = line
+                .record
+                .get(&config.source.timestamp_column)
+                .and_then(serde_json::Value::as_i64);
+            if let (Some(stamp), Some(&produced_ms)) =
+                (stamp, times.get(&(line.partition, line.offset)))
+                && stamp >= since_us
             {
                 let produced_us = produced_ms * 1000;
-                to_produce.push((produced_us - source.stamp) as f64 / 1000.0);
+                to_produce.push((produced_us - stamp) as f64 / 1000.0);
                 to_log.push((line.logged_at_us - produced_us) as f64 / 1000.0);
             }
         }

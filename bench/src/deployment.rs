@@ -276,8 +276,18 @@ pub fn wait_for_lines(
     )
 }
 
-/// Commit-to-log latencies (ms) of every line under `log_dir`.
-pub fn latencies_ms(log_dir: &Path) -> Vec<f64> {
+/// Whether a line is a change made during the run: not a row the binlog
+/// producer's snapshot read (operation "r" in `operation_field`).
+pub fn is_live_change(line: &LogLine, operation_field: &str) -> bool {
+    line.record
+        .get(operation_field)
+        .and_then(serde_json::Value::as_str)
+        != Some("r")
+}
+
+/// Commit-to-log latencies (ms) of every line under `log_dir` stamped at or
+/// after `since_us` (the changes only, see [`is_live_change`]).
+pub fn latencies_ms(log_dir: &Path, operation_field: &str, since_us: i64) -> Vec<f64> {
     let mut latencies = Vec::new();
     let Ok(entries) = std::fs::read_dir(log_dir) else {
         return latencies;
@@ -287,10 +297,12 @@ pub fn latencies_ms(log_dir: &Path) -> Vec<f64> {
             std::fs::read_to_string(entry.path().join("consumer_log.json")).unwrap_or_default();
         for line in text.lines() {
             if let Ok(line) = serde_json::from_str::<LogLine>(line)
+                && is_live_change(&line, operation_field)
                 && let Some(stamp) = line
                     .record
                     .get("last_updated")
                     .and_then(serde_json::Value::as_i64)
+                && stamp >= since_us
             {
                 latencies.push((line.logged_at_us - stamp) as f64 / 1000.0);
             }

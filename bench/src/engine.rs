@@ -1,7 +1,7 @@
 //! The broker a run measures and its storage engine, recorded in the report.
 //!
 //! With `--broker-engine URL` the bench starts a nisshi of its own on a free
-//! port with that engine (`memory://`, `sqlite://bench.db?mode=direct`,
+//! port (19092-19099, quiet logging) with that engine (`memory://`, `sqlite://bench.db?mode=direct`,
 //! `postgres://postgres@127.0.0.1:5432/...`), points every client at it and
 //! stops it at the end; a relative SQLite path lands in the run's working
 //! directory. Without it, the configured broker is used and its engine is
@@ -47,9 +47,7 @@ impl Broker {
             crate::cpu::set_broker_pid(pid);
             return Ok(Self { engine, own: None });
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = free_port()?;
         let listener = format!("tcp://127.0.0.1:{port}");
         let dir = dir.join("broker");
         std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
@@ -59,6 +57,9 @@ impl Broker {
             .args(["--listener-url", &listener])
             .args(["--advertised-listener-url", &listener])
             .args(["--group-initial-rebalance-delay", "1s"])
+            // At info level a `memory://` nisshi logs about 100 MB/s under
+            // load: the disk and the CPU it costs would be measured too.
+            .env("RUST_LOG", "warn")
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -104,6 +105,17 @@ impl Drop for Broker {
             let _ = child.wait();
         }
     }
+}
+
+/// The bench's brokers listen on the first free port of this range (kept
+/// apart from the services' 9092 and from the ports tests pick).
+const PORTS: std::ops::RangeInclusive<u16> = 19092..=19099;
+
+fn free_port() -> Result<u16> {
+    PORTS
+        .clone()
+        .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .with_context(|| format!("no free port for the bench's broker in {PORTS:?}"))
 }
 
 /// The pid and storage engine of the local nisshi listening on `port`.

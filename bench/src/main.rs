@@ -18,6 +18,7 @@ mod broker;
 mod cpu;
 mod deployment;
 mod engine;
+mod latency;
 mod measure;
 mod report;
 mod stages;
@@ -95,6 +96,16 @@ struct RunArgs {
     /// Measure only the broker alone (produce and consume ceilings).
     #[arg(long)]
     broker_only: bool,
+    /// Measure only the latency runs (no capacity, scaling or baseline).
+    #[arg(long)]
+    latency_only: bool,
+    /// Which source modes the latency runs measure.
+    #[arg(long, value_enum, default_value_t = latency::Modes::Both)]
+    source_mode: latency::Modes,
+    /// The MySQL server of the binlog-mode latency run (it needs a ROW
+    /// binary log; the database `pipeline_bench` is created there).
+    #[arg(long, default_value = "mysql://root@127.0.0.1:3307")]
+    binlog_url: String,
     /// Where the JSON report goes (and where `readme` reads it).
     #[arg(long, global = true, default_value = "target/bench/report.json")]
     out: PathBuf,
@@ -136,6 +147,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 out: args.out.clone(),
                 broker_engine: args.broker_engine.clone(),
                 broker_only: args.broker_only,
+                latency_only: args.latency_only,
+                source_mode: args.source_mode,
+                binlog_url: args.binlog_url.clone(),
             };
             let report = measure::run(&load()?, &options).await?;
             println!("{}", report.table());

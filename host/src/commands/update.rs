@@ -46,6 +46,7 @@ impl From<&UpdateArgs> for UpdateCommand {
                 count: args.count,
                 rate: args.rate,
                 burst: args.burst,
+                first_product: 1,
                 products: args.products,
                 round_robin: args.round_robin,
                 seed: args.seed,

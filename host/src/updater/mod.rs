@@ -71,7 +71,8 @@ pub struct UpdatePlan {
     pub rate: f64,
     /// Send updates in bursts of this many, then pause to keep the rate.
     pub burst: u64,
-    /// Update products 1..=products (they must exist).
+    /// Update `products` products from `first_product` on (they must exist).
+    pub first_product: i32,
     pub products: i32,
     /// Walk the products in order instead of at random (one touch per
     /// product per round, so nothing coalesces while products > rate × poll).
@@ -177,12 +178,13 @@ pub async fn run_updates(
     while plan.count.is_none_or(|count| done < count) && !*shutdown.borrow() {
         let this_burst = plan.count.map_or(burst, |count| burst.min(count - done));
         for _ in 0..this_burst {
-            let id = if plan.round_robin {
+            let offset = if plan.round_robin {
                 next_product = next_product % plan.products + 1;
-                next_product
+                next_product - 1
             } else {
-                random.below(plan.products as u64) as i32 + 1
+                random.below(plan.products as u64) as i32
             };
+            let id = plan.first_product + offset;
             if plan.delete_every > 0 && (done + 1).is_multiple_of(plan.delete_every) {
                 delete_and_insert_again(&mut conn, table, id).await?;
             } else {
