@@ -89,6 +89,13 @@ impl GtidState {
     }
 }
 
+/// Whether a GTID event opens a transaction of one event with no commit
+/// event after it (its `FL_STANDALONE` flag: DDL such as `CREATE
+/// DATABASE`): that event's end is the transaction's boundary.
+pub fn is_standalone(body: &[u8]) -> bool {
+    body.get(12).is_some_and(|flags| flags & 1 != 0)
+}
+
 impl fmt::Display for GtidState {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;

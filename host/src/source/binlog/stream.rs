@@ -118,6 +118,9 @@ impl Follower<'_> {
         let mut rows_in_chunk = 0;
         let mut unsaved = false;
         let mut last_save = Instant::now();
+        // The transaction being read is one event (MariaDB DDL): that
+        // query event is its boundary, no XID or COMMIT follows.
+        let mut standalone = false;
         loop {
             let event = tokio::select! {
                 event = tokio::time::timeout(HEARTBEAT_TIMEOUT, stream.next()) => match event {
@@ -142,6 +145,7 @@ impl Follower<'_> {
                 .map_err(|error| self.refused(error, start, by_gtid.is_some()))?;
             let header = event.header();
             if header.event_type_raw() == gtid::MARIADB_GTID_EVENT {
+                standalone = gtid::is_standalone(event.data());
                 if let Some(state) = &mut state
                     && !state.advance(event.data(), header.server_id())
                 {
@@ -170,7 +174,8 @@ impl Follower<'_> {
                 }
                 Some(EventData::XidEvent(_)) => true,
                 Some(EventData::QueryEvent(query)) => {
-                    query.query().trim().eq_ignore_ascii_case("COMMIT")
+                    std::mem::take(&mut standalone)
+                        || query.query().trim().eq_ignore_ascii_case("COMMIT")
                 }
                 Some(EventData::RowsEvent(rows)) => {
                     let Some(table_map) = stream.get_tme(rows.table_id()) else {
