@@ -379,6 +379,7 @@ async fn gtid_positions_survive_rotation_purge_of_their_file_and_restarts() {
         .collect();
     assert_eq!(snapshot.len(), 10);
     assert_eq!(snapshot[&1], 999.0);
+    drop((conn, other_domain));
     pool.disconnect().await.unwrap();
 }
 
@@ -456,6 +457,7 @@ async fn no_saved_position_falls_inside_a_transaction() {
     assert_eq!(lines.len(), rows, "each row once");
     let ids: BTreeSet<i64> = lines.iter().map(common::logs::Line::id).collect();
     assert_eq!(ids.len(), rows);
+    drop(conn);
     pool.disconnect().await.unwrap();
 }
 
@@ -619,5 +621,6 @@ async fn composite_keys_arrive_once_with_their_keys_and_tombstones() {
         let key: Value = serde_json::from_slice(message.key().unwrap()).unwrap();
         assert_eq!(key, line["source"]["key"]);
     }
+    drop(conn);
     pool.disconnect().await.unwrap();
 }
