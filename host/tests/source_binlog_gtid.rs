@@ -178,28 +178,28 @@ async fn purge_all_but_the_current_log(conn: &mut Conn) {
     panic!("the logs before {current} were not purged within 30 s");
 }
 
-/// Waits until the saved GTID position covers the server's at the call
-/// (every change so far acknowledged and its position saved; the producer's
-/// own `CREATE DATABASE IF NOT EXISTS` at a start may be logged later).
-async fn wait_for_saved_gtid(harness: &Harness, conn: &mut Conn) {
-    let sequences = |set: &BTreeSet<String>| -> BTreeMap<String, u64> {
-        set.iter()
-            .map(|gtid| {
-                let mut parts = gtid.split('-');
-                let domain = parts.next().unwrap().to_owned();
-                (domain, parts.nth(1).unwrap().parse().unwrap())
-            })
-            .collect()
-    };
-    let expected = sequences(&server_gtid(conn).await);
+/// Waits until the saved GTID position covers `last` (per domain, the
+/// sequence number of the test's last change): every change so far
+/// acknowledged and its position saved.
+fn wait_for_saved_gtid(harness: &Harness, last: &BTreeMap<String, u64>) {
     common::wait_until(Duration::from_secs(30), "the saved GTID position", || {
         saved(harness)["gtid"].as_str().is_some_and(|gtid| {
             let saved = sequences(&gtid_set(gtid));
-            expected
-                .iter()
+            last.iter()
                 .all(|(domain, seq)| saved.get(domain).is_some_and(|at| at >= seq))
         })
     });
+}
+
+/// Per domain, the sequence number of a GTID position.
+fn sequences(set: &BTreeSet<String>) -> BTreeMap<String, u64> {
+    set.iter()
+        .map(|gtid| {
+            let mut parts = gtid.split('-');
+            let domain = parts.next().unwrap().to_owned();
+            (domain, parts.nth(1).unwrap().parse().unwrap())
+        })
+        .collect()
 }
 
 /// Per key, the (op, price) of its lines in log order.
@@ -233,6 +233,8 @@ fn output_of(harness: &Harness, args: &[&str]) -> (Option<i32>, String) {
 struct History {
     expected: BTreeMap<i64, Vec<(String, f64)>>,
     count: usize,
+    /// Per domain, the sequence number of the last change's GTID.
+    last: BTreeMap<String, u64>,
 }
 
 impl History {
@@ -249,6 +251,12 @@ impl History {
                 .await
                 .unwrap();
         }
+        let gtid: String = conn
+            .query_first("SELECT @@SESSION.last_gtid")
+            .await
+            .unwrap()
+            .unwrap();
+        self.last.extend(sequences(&gtid_set(&gtid)));
         let op = if insert { "c" } else { "u" };
         self.expected
             .entry(id)
@@ -287,7 +295,7 @@ async fn gtid_positions_survive_rotation_purge_of_their_file_and_restarts() {
             .await;
     }
     harness.wait_for_lines(history.count, Duration::from_secs(60));
-    wait_for_saved_gtid(&harness, &mut conn).await;
+    wait_for_saved_gtid(&harness, &history.last);
     let domains: BTreeSet<String> = gtid_set(saved(&harness)["gtid"].as_str().unwrap())
         .iter()
         .map(|gtid| gtid.split('-').next().unwrap().to_owned())
@@ -321,7 +329,7 @@ async fn gtid_positions_survive_rotation_purge_of_their_file_and_restarts() {
             .await;
     }
     harness.wait_for_lines(history.count, Duration::from_secs(60));
-    wait_for_saved_gtid(&harness, &mut conn).await;
+    wait_for_saved_gtid(&harness, &history.last);
     harness.stop("producer", libc::SIGTERM);
     harness.spawn("producer", &["produce"]);
     for id in 7..=9 {
@@ -330,7 +338,7 @@ async fn gtid_positions_survive_rotation_purge_of_their_file_and_restarts() {
             .await;
     }
     harness.wait_for_lines(history.count, Duration::from_secs(60));
-    wait_for_saved_gtid(&harness, &mut conn).await;
+    wait_for_saved_gtid(&harness, &history.last);
     std::thread::sleep(Duration::from_secs(2));
     let count = history.count;
     assert_eq!(harness.log_lines().len(), count, "each change once");
