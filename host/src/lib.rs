@@ -13,7 +13,8 @@
 //! - [`updater`]: writes the demo, test and benchmark changes into MySQL.
 //! - [`source`]: each configured table as the catalog describes it (types, key, derived
 //!   schema), tailing it by `(stamp, key)`, and the saved position.
-//!   `source::binlog`, the other mode: the row-based binary log (every change, deletes too).
+//!   `source::binlog`, the other mode: the row-based binary log (every change, deletes too),
+//!   resumed by file and offset or by MariaDB GTID position.
 //! - [`timestamp`]: `last_updated` stamps as UTC microseconds, to and from MySQL.
 //! - [`record`]: a row as named, typed fields, what every stage passes on.
 //! - [`producer`]: tails each table and produces each change to its table's topic; saves each

@@ -135,12 +135,30 @@ pub struct SourceConfig {
     /// log (file number × 2^40 + offset), strictly increasing per key: the
     /// consumers' duplicate rule keys on it instead of `timestamp_column`.
     pub sequence_field: String,
-    /// Binlog mode: the saved binary-log position (file and offset).
+    /// Binlog mode: the saved binary-log position (file and offset, and the
+    /// GTID position when the server has one).
     pub binlog_position_file: PathBuf,
     /// Tables served besides `table`, each with its own key, stamp column,
     /// topic and position file (see `config::tables`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableEntry>,
+    /// Binlog mode: how a saved position is resumed: `auto` (by GTID when it
+    /// carries one, else by file and offset), `gtid` (by GTID only; refuses
+    /// a position without one) or `file` (by file and offset only).
+    pub binlog_position: BinlogResume,
+}
+
+/// How binlog mode resumes from its saved position.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BinlogResume {
+    /// By GTID when the saved position carries one, else by file and offset.
+    #[default]
+    Auto,
+    /// By GTID only (MariaDB `@slave_connect_state`).
+    Gtid,
+    /// By file and offset only.
+    File,
 }
 
 /// How DECIMAL columns reach Avro.
@@ -186,6 +204,7 @@ impl Default for SourceConfig {
             sequence_field: "__seq".into(),
             binlog_position_file: "time_track/binlog_position.json".into(),
             tables: Vec::new(),
+            binlog_position: BinlogResume::Auto,
         }
     }
 }

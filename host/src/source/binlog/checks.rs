@@ -108,27 +108,38 @@ pub fn missing_privileges(grants: &[String]) -> Vec<&'static str> {
     missing
 }
 
-/// Refuses a key column without a unique index of its own: records are
-/// keyed by it (one key's changes in order on one partition, the members'
-/// duplicate rule) and the snapshot pages through the table by it, so two
-/// rows sharing a key would be mixed up or skipped.
-pub async fn check_unique_key(conn: &mut Conn, table: &str, key: &str) -> Result<()> {
+/// Refuses key columns that no unique index makes unique together:
+/// records are keyed by them (one key's changes in order on one partition,
+/// the members' duplicate rule) and the snapshot pages through the table by
+/// them, so two rows sharing a key would be mixed up or skipped. Any unique
+/// index whose columns are all key columns will do.
+pub async fn check_unique_key(conn: &mut Conn, table: &str, key: &[String]) -> Result<()> {
+    let placeholders = vec!["?"; key.len()].join(", ");
+    let mut params: Vec<mysql_async::Value> = vec![table.into()];
+    params.extend(key.iter().map(|column| column.as_str().into()));
     let unique: Option<u8> = conn
         .exec_first(
-            "SELECT 1 FROM information_schema.STATISTICS
-             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND NON_UNIQUE = 0
-             GROUP BY INDEX_NAME HAVING COUNT(*) = 1 AND MAX(COLUMN_NAME) = ?",
-            (table, key),
+            format!(
+                "SELECT 1 FROM information_schema.STATISTICS
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND NON_UNIQUE = 0
+                 GROUP BY INDEX_NAME HAVING SUM(COLUMN_NAME IN ({placeholders})) = COUNT(*)
+                 LIMIT 1"
+            ),
+            params,
         )
         .await?;
     if unique.is_some() {
         return Ok(());
     }
+    let list = key
+        .iter()
+        .map(|column| crate::source::mysql::quote_identifier(column))
+        .collect::<Vec<_>>()
+        .join(", ");
     Err(Error::Binlog(format!(
-        "the key column `{key}` of table `{table}` has no unique index of its own: records are keyed by it and the snapshot pages by it. \
-         Fix: ALTER TABLE {} ADD UNIQUE ({}), or set source.key_columns to the table's one-column primary key",
+        "the key ({list}) of table `{table}` has no unique index over it: records are keyed by it and the snapshot pages by it. \
+         Fix: ALTER TABLE {} ADD UNIQUE ({list}), or set source.key_columns to the table's primary key",
         crate::source::mysql::quote_identifier(table),
-        crate::source::mysql::quote_identifier(key),
     )))
 }
 

@@ -16,10 +16,12 @@
 //! - [`stream`]: the log's row events as records.
 //! - [`convert`]: positional row values as the value schema's fields.
 //! - [`produce`]: records and tombstones to the broker; the ordered acker.
-//! - [`position`]: the saved file and offset.
+//! - [`position`]: the saved file and offset (and GTID position).
+//! - [`gtid`]: MariaDB GTID positions: tracked, saved, resumed by.
 
 pub mod checks;
 pub mod convert;
+pub mod gtid;
 pub mod position;
 pub mod produce;
 pub mod snapshot;
@@ -34,14 +36,16 @@ use rdkafka::producer::FutureProducer;
 use tokio::sync::{mpsc, watch};
 
 use crate::codec::{ValueSchema, WireEncoder, registry_settings};
-use crate::config::Config;
+use crate::config::{BinlogResume, Config};
 use crate::error::{Error, Result};
 use crate::kafka::{ClientRole, client_config, ensure_topic};
 use crate::producer::ProducerCounters;
 use crate::retry::{until_permanent_failure, with_backoff};
 use crate::source::catalog::TableDescription;
+use crate::source::key::KeyColumns;
 use crate::source::mysql::{SESSION_IN_UTC, connect};
 use convert::{CatalogColumn, RowConverter, binlog_schema, read_catalog};
+use gtid::GtidState;
 use position::{BinlogPosition, BinlogPositionFile};
 use produce::{Chunk, Operation, Sender, acknowledge_in_order};
 
@@ -84,8 +88,25 @@ async fn run_once(
     let source = &config.source;
     let position_file = BinlogPositionFile::new(&source.binlog_position_file);
     let saved = position_file.load()?;
-    let Some((catalog, table, key_column)) =
-        wait_for_table(pool, config, saved.as_ref(), &position_file, shutdown).await?
+    let mariadb = with_backoff("MySQL", || async {
+        let mut conn = pool.get_conn().await?;
+        gtid::is_mariadb(&mut conn).await
+    })
+    .await?;
+    let by_gtid = resume_by_gtid(
+        source.binlog_position,
+        saved.as_ref(),
+        mariadb,
+        &position_file,
+    )?;
+    let Some((catalog, table, key)) = wait_for_table(
+        pool,
+        config,
+        saved.as_ref().filter(|_| !by_gtid),
+        &position_file,
+        shutdown,
+    )
+    .await?
     else {
         return Ok(());
     };
@@ -113,7 +134,7 @@ async fn run_once(
         producer: &producer,
         topic: &config.topic.name,
         encoder: &encoder,
-        key_field: &key_column,
+        key: &key,
         operation_field: &source.operation_field,
         sequence_field: &source.sequence_field,
     };
@@ -124,21 +145,37 @@ async fn run_once(
         Arc::clone(counters),
     ));
     let outcome: Result<()> = async {
-        let start = match saved {
+        let position = match saved {
             Some(position) => position,
             None => {
                 take_snapshot(
-                    pool,
-                    config,
-                    &catalog,
-                    &key_column,
-                    &converter,
-                    &sender,
-                    &to_acker,
-                    counters,
+                    pool, config, &catalog, &key, &converter, &sender, &to_acker, counters,
                 )
                 .await?
             }
+        };
+        let gtid = match (mariadb, &position.gtid) {
+            (false, _) => None,
+            (true, Some(text)) => {
+                Some(GtidState::parse(text).map_err(|error| Error::Position {
+                    path: position_file.path().to_owned(),
+                    message: format!(
+                        "{error}; fix it, or delete the file to take a new snapshot of the table"
+                    ),
+                })?)
+            }
+            // Saved before GTIDs were recorded: the server says which GTID
+            // position that point is, so the positions saved from now on
+            // carry one.
+            (true, None) => {
+                let mut conn = pool.get_conn().await?;
+                gtid::position_at(&mut conn, &position.file, position.offset).await?
+            }
+        };
+        let start = stream::Start {
+            position,
+            gtid,
+            by_gtid,
         };
         let opts = Opts::from_url(&config.mysql.url)
             .map_err(|error| Error::config("mysql.url", format!("not a MySQL URL: {error}")))?;
@@ -154,6 +191,7 @@ async fn run_once(
                 .setup(vec![SESSION_IN_UTC])
                 .into(),
             server_id: server_id(source.server_id),
+            mariadb,
             checksums: !checksum.eq_ignore_ascii_case("NONE"),
             database,
             table: source.table.clone(),
@@ -169,15 +207,45 @@ async fn run_once(
     crate::producer::acker::finish_run(to_acker, acker, &producer, outcome).await
 }
 
-/// Runs the start checks and reads the table's columns, waiting (with a
-/// log line) while the table does not exist yet. `None` on shutdown.
+/// Whether the saved position is resumed by its GTID position (see
+/// `source.binlog_position`); refuses `gtid` where it cannot be done.
+fn resume_by_gtid(
+    resume: BinlogResume,
+    saved: Option<&BinlogPosition>,
+    mariadb: bool,
+    position_file: &BinlogPositionFile,
+) -> Result<bool> {
+    let has_gtid = saved.is_some_and(|position| position.gtid.is_some());
+    match resume {
+        BinlogResume::File => Ok(false),
+        BinlogResume::Auto => Ok(mariadb && has_gtid),
+        BinlogResume::Gtid if !mariadb => Err(Error::config(
+            "source.binlog_position",
+            "\"gtid\" resumes by MariaDB's GTID position; this server is not MariaDB \
+             (MySQL's gtid_executed is not implemented yet): use \"file\" or \"auto\"",
+        )),
+        BinlogResume::Gtid if saved.is_some() && !has_gtid => Err(Error::Position {
+            path: position_file.path().to_owned(),
+            message: "the saved position has no GTID (it was saved by file and offset): \
+                      run once with source.binlog_position = \"auto\" (it records the GTID), \
+                      or delete the file to take a new snapshot of the table"
+                .into(),
+        }),
+        BinlogResume::Gtid => Ok(true),
+    }
+}
+
+/// Runs the start checks and reads the table's columns and key, waiting
+/// (with a log line) while the table does not exist yet. `saved` is the
+/// position resumed by file and offset, checked against the server's logs.
+/// `None` on shutdown.
 async fn wait_for_table(
     pool: &Pool,
     config: &Config,
     saved: Option<&BinlogPosition>,
     position_file: &BinlogPositionFile,
     shutdown: &mut watch::Receiver<bool>,
-) -> Result<Option<(Vec<CatalogColumn>, TableDescription, String)>> {
+) -> Result<Option<(Vec<CatalogColumn>, TableDescription, KeyColumns)>> {
     let source = &config.source;
     loop {
         let (catalog, table) = with_backoff("MySQL", || async {
@@ -189,34 +257,24 @@ async fn wait_for_table(
             }
             let catalog = read_catalog(&mut conn, &source.table).await?;
             let table = TableDescription::read(&mut conn, &source.table).await;
-            // The snapshot pages through the table by the key column: it
-            // must be unique on its own.
+            // The snapshot pages through the table by the key, and records
+            // are keyed by it: it must be unique.
             if let Ok(described) = &table
                 && !catalog.is_empty()
                 && let Ok(keys) = described.key_columns(&source.configured_key())
-                && let [key] = keys.as_slice()
             {
-                checks::check_unique_key(&mut conn, &source.table, key).await?;
+                checks::check_unique_key(&mut conn, &source.table, &keys).await?;
             }
             Ok::<_, Error>((catalog, table))
         })
         .await?;
         if !catalog.is_empty() {
             let table = table?;
-            // Binlog mode pages its snapshot and keys its records by one
-            // column; a composite key is timestamp mode's for now.
-            let key = match table.key_columns(&source.configured_key())?.as_slice() {
-                [one] => one.clone(),
-                several => {
-                    return Err(Error::Binlog(format!(
-                        "table `{}` has a key of {} columns ({}): binlog mode takes a one-column key; \
-                         set source.key_columns to one unique column or use source.mode = \"timestamp\"",
-                        source.table,
-                        several.len(),
-                        several.join(", ")
-                    )));
-                }
-            };
+            let key = KeyColumns::new(
+                &table,
+                &table.key_columns(&source.configured_key())?,
+                &table.kinds(source.decimal_handling),
+            )?;
             return Ok(Some((catalog, table, key)));
         }
         tracing::warn!(table = %source.table, "waiting for the source table to exist (source.table)");
@@ -235,7 +293,7 @@ async fn take_snapshot(
     pool: &Pool,
     config: &Config,
     catalog: &[CatalogColumn],
-    key_column: &str,
+    key: &KeyColumns,
     converter: &RowConverter,
     sender: &Sender<'_>,
     to_acker: &mpsc::Sender<Chunk>,
@@ -245,26 +303,37 @@ async fn take_snapshot(
     let mut conn = pool.get_conn().await?;
     let position = snapshot::open_view(&mut conn).await?;
     let sequence = position.sequence()?;
-    tracing::info!(file = %position.file, offset = position.offset, table = %source.table, "snapshot of the table at this binlog position");
+    tracing::info!(file = %position.file, offset = position.offset, gtid = position.gtid.as_deref().unwrap_or_default(), table = %source.table, "snapshot of the table at this binlog position");
     let names: Vec<String> = catalog.iter().map(|column| column.name.clone()).collect();
-    let key_index = names
+    let key_names = key.names();
+    let key_indexes = key_names
         .iter()
-        .position(|name| name == key_column)
-        .ok_or_else(|| Error::Binlog(format!("no key column `{key_column}`")))?;
-    let mut after = None;
+        .map(|column| {
+            names
+                .iter()
+                .position(|name| name == column)
+                .ok_or_else(|| Error::Binlog(format!("no key column `{column}`")))
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    let mut after: Option<Vec<mysql_async::Value>> = None;
     let mut total = 0;
     loop {
         let page = snapshot::read_page(
             &mut conn,
             &source.table,
             &names,
-            key_column,
-            after.as_ref(),
+            &key_names,
+            after.as_deref(),
             source.batch_size,
         )
         .await?;
         let Some(last) = page.last() else { break };
-        after = Some(last[key_index].clone());
+        after = Some(
+            key_indexes
+                .iter()
+                .map(|index| last[*index].clone())
+                .collect(),
+        );
         let rows = page.len();
         let mut deliveries = Vec::with_capacity(rows);
         for values in page {

@@ -1,5 +1,7 @@
 //! The binlog producer's saved position: a binary-log file and the offset
-//! just after a transaction's commit event.
+//! just after a transaction's commit event, and (MariaDB) the GTID position
+//! at that same point: every transaction up to it, one `domain-server-seq`
+//! per replication domain, as `gtid_binlog_pos` writes it.
 //!
 //! The rule: the file names only a point *between* transactions (the end of
 //! an XID or `COMMIT` event, or a snapshot's position), written atomically
@@ -9,8 +11,13 @@
 //! which the consumers' duplicate rule drops.
 //!
 //! ```json
-//! {"binlog_file": "binlog.000003", "binlog_offset": 7811}
+//! {"binlog_file": "binlog.000003", "binlog_offset": 7811, "gtid": "0-3307-1234"}
 //! ```
+//!
+//! The file and offset always name the point (they number the records, see
+//! [`BinlogPosition::sequence`]); the GTID, when present, is what a restart
+//! connects by (`source.binlog_position`), so the point survives the purge
+//! of its file and a server that renumbered its files.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,6 +35,11 @@ pub struct BinlogPosition {
     pub file: String,
     #[serde(rename = "binlog_offset")]
     pub offset: u64,
+    /// The GTID position at this point (MariaDB: `0-1-1234,1-1-77`); absent
+    /// when the server logs no GTIDs or the position was saved before they
+    /// were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtid: Option<String>,
 }
 
 /// Offsets below this bit, file numbers above it, in a sequence number.
@@ -127,9 +139,17 @@ mod tests {
         let position = BinlogPosition {
             file: "binlog.000003".into(),
             offset: 7811,
+            gtid: Some("0-1-12,1-2-3".into()),
         };
         file.save(&position).unwrap();
         assert_eq!(file.load().unwrap(), Some(position));
+        // A position saved before GTIDs were recorded still loads.
+        fs::write(
+            file.path(),
+            r#"{"binlog_file": "binlog.000003", "binlog_offset": 7811}"#,
+        )
+        .unwrap();
+        assert_eq!(file.load().unwrap().unwrap().gtid, None);
         fs::write(file.path(), "{oops").unwrap();
         let message = file.load().unwrap_err().to_string();
         assert!(message.contains("binlog_position.json") && message.contains("delete the file"));

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::producer::ProducerCounters;
 use crate::record::{FieldValue, Record};
 use crate::source::binlog::position::{BinlogPosition, BinlogPositionFile};
+use crate::source::key::{KeyColumns, message_key};
 
 /// What a change was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,12 +51,14 @@ pub struct Chunk {
     pub rows: usize,
 }
 
-/// Produces records keyed by the key column, tombstones after deletes.
+/// Produces records keyed by the key columns (the message key is
+/// `source::key::message_key`'s JSON, as in timestamp mode), tombstones
+/// after deletes.
 pub struct Sender<'a> {
     pub producer: &'a FutureProducer,
     pub topic: &'a str,
     pub encoder: &'a WireEncoder,
-    pub key_field: &'a str,
+    pub key: &'a KeyColumns,
     pub operation_field: &'a str,
     pub sequence_field: &'a str,
 }
@@ -76,17 +79,7 @@ impl Sender<'_> {
             FieldValue::Text(operation.letter().to_owned()),
         );
         record.set(self.sequence_field, FieldValue::Long(sequence));
-        let key = match record.get(self.key_field) {
-            Some(FieldValue::Int(id)) => id.to_string(),
-            Some(FieldValue::Long(id)) => id.to_string(),
-            Some(FieldValue::Text(id)) => id.clone(),
-            other => {
-                return Err(Error::Source(format!(
-                    "the key column `{}` holds {other:?}, not an integer or text",
-                    self.key_field
-                )));
-            }
-        };
+        let key = message_key(&self.key.of_record(&record)?);
         let payload = self.encoder.encode(&record)?;
         deliveries.push(self.produce(&key, Some(&payload)).await?);
         if operation == Operation::Delete {

@@ -41,7 +41,13 @@ pub async fn open_view(conn: &mut Conn) -> Result<BinlogPosition> {
         let offset = offset
             .parse()
             .map_err(|_| Error::Binlog(format!("binlog_snapshot_position is `{offset}`")))?;
-        return Ok(BinlogPosition { file, offset });
+        // Only MariaDB has these variables; its GTID position at the same
+        // point lets the log be followed (and resumed) by GTID.
+        let gtid = super::gtid::position_at(conn, &file, offset)
+            .await?
+            .filter(|state| !state.is_empty())
+            .map(|state| state.to_string());
+        return Ok(BinlogPosition { file, offset, gtid });
     }
     // MySQL has no snapshot status variables: hold commits for the moment it
     // takes to open a fresh view and read the position.
@@ -66,7 +72,11 @@ pub async fn master_status(conn: &mut Conn) -> Result<BinlogPosition> {
     let file: Option<String> = row.get(0);
     let offset: Option<u64> = row.get(1);
     match (file, offset) {
-        (Some(file), Some(offset)) => Ok(BinlogPosition { file, offset }),
+        (Some(file), Some(offset)) => Ok(BinlogPosition {
+            file,
+            offset,
+            gtid: None,
+        }),
         _ => Err(Error::Binlog(format!(
             "SHOW MASTER STATUS returned {row:?}"
         ))),
@@ -76,37 +86,76 @@ pub async fn master_status(conn: &mut Conn) -> Result<BinlogPosition> {
 /// One page of the table in the open view, in key order: up to `limit`
 /// rows with a key after `after` (keyset pagination, so each page is an
 /// index range read and no result stream is held across produces).
+///
+/// The key columns are compared and ordered in their own collations: both
+/// sides of the comparison are SQL's, and the unique index over the key
+/// (`checks::check_unique_key`) makes that order strict, so no row is read
+/// twice or skipped, and the index serves the order.
 pub async fn read_page(
     conn: &mut Conn,
     table: &str,
     columns: &[String],
-    key_column: &str,
-    after: Option<&Value>,
+    key: &[String],
+    after: Option<&[Value]>,
     limit: usize,
 ) -> Result<Vec<Vec<Value>>> {
-    let (table, key) = (quote_identifier(table), quote_identifier(key_column));
+    let table = quote_identifier(table);
     let list = columns
         .iter()
         .map(|name| quote_identifier(name))
         .collect::<Vec<_>>()
         .join(", ");
-    // The binary protocol, as the log's values are typed (DATETIME as a
-    // date, not text).
-    let rows: Vec<Row> = match after {
-        None => {
-            conn.exec(
-                format!("SELECT {list} FROM {table} ORDER BY {key} LIMIT ?"),
-                (limit as u64,),
-            )
-            .await?
-        }
+    let key: Vec<String> = key.iter().map(|name| quote_identifier(name)).collect();
+    let order = key.join(", ");
+    let (filter, mut params) = match after {
+        None => (String::new(), Vec::new()),
         Some(after) => {
-            conn.exec(
-                format!("SELECT {list} FROM {table} WHERE {key} > ? ORDER BY {key} LIMIT ?"),
-                (after.clone(), limit as u64),
-            )
-            .await?
+            let (filter, params) = after_key(&key, after);
+            (format!("WHERE {filter} "), params)
         }
     };
+    params.push(Value::from(limit as u64));
+    // The binary protocol, as the log's values are typed (DATETIME as a
+    // date, not text).
+    let rows: Vec<Row> = conn
+        .exec(
+            format!("SELECT {list} FROM {table} {filter}ORDER BY {order} LIMIT ?"),
+            params,
+        )
+        .await?;
     Ok(rows.into_iter().map(Row::unwrap).collect())
+}
+
+/// `(k1, k2) > (v1, v2)` spelled out as `k1 > ? OR (k1 = ? AND k2 > ?)`,
+/// a form the range optimizer reads as index ranges (a row comparison is
+/// not always), with its parameters.
+fn after_key(key: &[String], after: &[Value]) -> (String, Vec<Value>) {
+    let mut terms = Vec::with_capacity(key.len());
+    let mut params = Vec::new();
+    for last in 0..key.len().min(after.len()) {
+        let mut parts = Vec::with_capacity(last + 1);
+        for (column, value) in key.iter().zip(after).take(last) {
+            parts.push(format!("{column} = ?"));
+            params.push(value.clone());
+        }
+        parts.push(format!("{} > ?", key[last]));
+        params.push(after[last].clone());
+        terms.push(format!("({})", parts.join(" AND ")));
+    }
+    (format!("({})", terms.join(" OR ")), params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rows_after_a_composite_key() {
+        let key = ["`a`".to_owned(), "`b`".to_owned()];
+        let (filter, params) = after_key(&key, &[Value::Int(1), Value::from("x")]);
+        assert_eq!(filter, "((`a` > ?) OR (`a` = ? AND `b` > ?))");
+        assert_eq!(params, [Value::Int(1), Value::Int(1), Value::from("x")]);
+        let (filter, _) = after_key(&key[..1], &[Value::Int(1)]);
+        assert_eq!(filter, "((`a` > ?))");
+    }
 }

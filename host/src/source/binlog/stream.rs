@@ -18,9 +18,12 @@ use tokio::sync::{mpsc, watch};
 
 use crate::error::{Error, Result};
 use crate::producer::ProducerCounters;
+use crate::record::Record;
 use crate::source::binlog::convert::{RowConverter, read_catalog};
+use crate::source::binlog::gtid::{self, GtidState};
 use crate::source::binlog::position::{BinlogPosition, sequence_at};
 use crate::source::binlog::produce::{Chunk, Operation, Sender};
+use crate::source::key::KeyColumns;
 
 /// Records handed on per chunk inside a long transaction, so a
 /// 100,000-row transaction is acknowledged as it goes (its position is
@@ -42,6 +45,8 @@ const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Follower<'a> {
     pub opts: Opts,
     pub server_id: u32,
+    /// Whether the server is MariaDB (its GTID events are tracked).
+    pub mariadb: bool,
     /// Whether the server's events end in a CRC32 (`binlog_checksum`).
     pub checksums: bool,
     pub database: String,
@@ -56,14 +61,25 @@ pub struct Follower<'a> {
     pub counters: &'a ProducerCounters,
 }
 
+/// Where the follower starts: a transaction boundary, the GTID position
+/// there (MariaDB, when known: then each saved position carries one) and
+/// whether the server is asked for the log by that GTID position or by the
+/// file and offset.
+#[derive(Debug, Clone)]
+pub struct Start {
+    pub position: BinlogPosition,
+    pub gtid: Option<GtidState>,
+    pub by_gtid: bool,
+}
+
 impl Follower<'_> {
     /// Streams from `start` until `shutdown` turns true or the connection
     /// fails (a transient error: the caller resumes from the saved position).
-    /// `refresh` re-reads the catalog when a table map's column count no
-    /// longer matches the converter (an ALTER TABLE).
+    /// The catalog is re-read when a table map's column count no longer
+    /// matches the converter (an ALTER TABLE).
     pub async fn follow(
         &self,
-        start: &BinlogPosition,
+        start: &Start,
         converter: &mut RowConverter,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<()> {
@@ -76,18 +92,35 @@ impl Follower<'_> {
             HEARTBEAT_PERIOD.as_nanos()
         ))
         .await?;
+        let by_gtid = start.gtid.as_ref().filter(|_| start.by_gtid);
+        if self.mariadb {
+            gtid::prepare_replica(&mut conn, by_gtid).await?;
+        }
+        // By GTID, the server ignores the file and offset and starts with
+        // a rotate to the file the GTID position is in.
         let request = BinlogStreamRequest::new(self.server_id)
-            .with_filename(start.file.as_bytes())
-            .with_pos(start.offset);
+            .with_filename(start.position.file.as_bytes())
+            .with_pos(start.position.offset);
         let mut stream = conn.get_binlog_stream(request).await?;
-        tracing::info!(file = %start.file, offset = start.offset, server_id = self.server_id, "following the binary log");
-        let mut file = start.file.clone();
+        let mut state = start.gtid.clone();
+        tracing::info!(
+            file = %start.position.file,
+            offset = start.position.offset,
+            gtid = %state.as_ref().map(ToString::to_string).unwrap_or_default(),
+            by_gtid = by_gtid.is_some(),
+            server_id = self.server_id,
+            "following the binary log"
+        );
+        let mut file = start.position.file.clone();
         let mut seen_format = false;
         let checksums = self.checksums;
         let mut deliveries = Vec::new();
         let mut rows_in_chunk = 0;
         let mut unsaved = false;
         let mut last_save = Instant::now();
+        // The transaction being read is one event (MariaDB DDL): that
+        // query event is its boundary, no XID or COMMIT follows.
+        let mut standalone = false;
         loop {
             let event = tokio::select! {
                 event = tokio::time::timeout(HEARTBEAT_TIMEOUT, stream.next()) => match event {
@@ -103,12 +136,25 @@ impl Follower<'_> {
             if *shutdown.borrow() {
                 break;
             }
-            let event = event.ok_or_else(|| {
-                Error::Mysql(mysql_async::Error::Driver(
-                    mysql_async::DriverError::ConnectionClosed,
-                ))
-            })??;
+            let event = event
+                .ok_or_else(|| {
+                    Error::Mysql(mysql_async::Error::Driver(
+                        mysql_async::DriverError::ConnectionClosed,
+                    ))
+                })?
+                .map_err(|error| self.refused(error, start, by_gtid.is_some()))?;
             let header = event.header();
+            if header.event_type_raw() == gtid::MARIADB_GTID_EVENT {
+                standalone = gtid::is_standalone(event.data());
+                if let Some(state) = &mut state
+                    && !state.advance(event.data(), header.server_id())
+                {
+                    return Err(Error::Binlog(
+                        "a MariaDB GTID event too short to hold its GTID".into(),
+                    ));
+                }
+                continue;
+            }
             let boundary = match event.read_data().map_err(binlog_io)? {
                 Some(EventData::RotateEvent(rotate)) => {
                     // The server's first (fake) rotate comes before any
@@ -128,7 +174,8 @@ impl Follower<'_> {
                 }
                 Some(EventData::XidEvent(_)) => true,
                 Some(EventData::QueryEvent(query)) => {
-                    query.query().trim().eq_ignore_ascii_case("COMMIT")
+                    std::mem::take(&mut standalone)
+                        || query.query().trim().eq_ignore_ascii_case("COMMIT")
                 }
                 Some(EventData::RowsEvent(rows)) => {
                     let Some(table_map) = stream.get_tme(rows.table_id()) else {
@@ -160,12 +207,17 @@ impl Follower<'_> {
                     }
                     let event_start = u64::from(header.log_pos()) - u64::from(header.event_size());
                     let base = sequence_at(&file, event_start)?;
-                    let (operation, changes) = changed_rows(&rows, table_map, converter)?;
-                    for (index, record) in changes.into_iter().enumerate() {
-                        self.sender
-                            .send(record, operation, base + index as i64, &mut deliveries)
-                            .await?;
-                        rows_in_chunk += 1;
+                    let changes = changed_rows(&rows, table_map, converter, self.sender.key)?;
+                    for (index, row) in changes.into_iter().enumerate() {
+                        // A key change is two records for two keys: one
+                        // sequence number serves both (the duplicate rule
+                        // is per key).
+                        for (operation, record) in row {
+                            self.sender
+                                .send(record, operation, base + index as i64, &mut deliveries)
+                                .await?;
+                            rows_in_chunk += 1;
+                        }
                     }
                     unsaved = true;
                     if rows_in_chunk >= CHUNK_ROWS {
@@ -180,6 +232,10 @@ impl Follower<'_> {
                 let end = BinlogPosition {
                     file: file.clone(),
                     offset: u64::from(header.log_pos()),
+                    gtid: state
+                        .as_ref()
+                        .filter(|state| !state.is_empty())
+                        .map(ToString::to_string),
                 };
                 self.hand_on(Some(end), &mut deliveries, &mut rows_in_chunk)
                     .await?;
@@ -194,6 +250,32 @@ impl Follower<'_> {
                 .await?;
         }
         Ok(())
+    }
+
+    /// The server's refusal to send the log from the start position (its
+    /// error 1236: the position's transactions or file were purged, or the
+    /// server never had them) as a start error naming the fix; other
+    /// errors as they are (transient: the caller reconnects).
+    fn refused(&self, error: mysql_async::Error, start: &Start, by_gtid: bool) -> Error {
+        let mysql_async::Error::Server(server) = &error else {
+            return error.into();
+        };
+        if server.code != 1236 {
+            return error.into();
+        }
+        let from = match (&start.gtid, by_gtid) {
+            (Some(gtid), true) => format!("GTID position {gtid}"),
+            _ => format!("{} offset {}", start.position.file, start.position.offset),
+        };
+        Error::Binlog(format!(
+            "the server cannot send the binary log from the saved {from} (in {}): {}. \
+             The changes since are lost to binlog mode. Fix: delete {} to take a new snapshot of the table \
+             (consumers log every row again, with op \"r\"), and keep binary logs longer \
+             (binlog_expire_logs_seconds / expire_logs_days) than the producer may be stopped",
+            self.position_path.display(),
+            server.message,
+            self.position_path.display(),
+        ))
     }
 
     async fn hand_on(
@@ -215,14 +297,17 @@ impl Follower<'_> {
     }
 }
 
-/// The operation of a rows event and its rows as records: the after image
-/// of an insert or update, the before image (the row's last state) of a
-/// delete.
+/// The rows of a rows event as records with their operation: the after
+/// image of an insert or update, the before image (the row's last state)
+/// of a delete. An update that changes the key is, as Debezium has it, a
+/// delete of the old key (so its tombstone lets a compacted topic drop it)
+/// and an insert of the new one.
 fn changed_rows(
     rows: &RowsEventData<'_>,
     table_map: &mysql_async::binlog::events::TableMapEvent<'_>,
     converter: &RowConverter,
-) -> Result<(Operation, Vec<crate::record::Record>)> {
+    key: &KeyColumns,
+) -> Result<Vec<Vec<(Operation, Record)>>> {
     let operation = match rows {
         RowsEventData::WriteRowsEvent(_) | RowsEventData::WriteRowsEventV1(_) => Operation::Insert,
         RowsEventData::DeleteRowsEvent(_) | RowsEventData::DeleteRowsEventV1(_) => {
@@ -230,35 +315,47 @@ fn changed_rows(
         }
         _ => Operation::Update,
     };
-    let mut records = Vec::new();
+    let mut changes = Vec::new();
     for row in rows.rows(table_map) {
         let (before, after) = row.map_err(binlog_io)?;
-        let image = if operation == Operation::Delete {
-            before
-        } else {
-            after
+        let change = match operation {
+            Operation::Delete => vec![(operation, image(before, converter)?)],
+            Operation::Update => {
+                let old = image(before, converter)?;
+                let new = image(after, converter)?;
+                if key.of_record(&old)? == key.of_record(&new)? {
+                    vec![(operation, new)]
+                } else {
+                    vec![(Operation::Delete, old), (Operation::Insert, new)]
+                }
+            }
+            _ => vec![(operation, image(after, converter)?)],
         };
-        let mut image = image.ok_or_else(|| {
-            Error::Binlog(
-                "a row event without the row's image: binlog_row_image must be FULL".into(),
-            )
-        })?;
-        let mut values = Vec::with_capacity(image.len());
-        for index in 0..image.len() {
-            let value = image.take(index).ok_or_else(|| {
-                Error::Binlog(
-                    "a row image without every column: binlog_row_image must be FULL".into(),
-                )
-            })?;
-            values.push(Value::try_from(value).map_err(|error| {
-                Error::Binlog(format!(
-                    "a JSON column could not be read from the log: {error}"
-                ))
-            })?);
-        }
-        records.push(converter.record(values)?);
+        changes.push(change);
     }
-    Ok((operation, records))
+    Ok(changes)
+}
+
+/// One row image as a record.
+fn image(
+    image: Option<mysql_async::binlog::row::BinlogRow>,
+    converter: &RowConverter,
+) -> Result<Record> {
+    let mut image = image.ok_or_else(|| {
+        Error::Binlog("a row event without the row's image: binlog_row_image must be FULL".into())
+    })?;
+    let mut values = Vec::with_capacity(image.len());
+    for index in 0..image.len() {
+        let value = image.take(index).ok_or_else(|| {
+            Error::Binlog("a row image without every column: binlog_row_image must be FULL".into())
+        })?;
+        values.push(Value::try_from(value).map_err(|error| {
+            Error::Binlog(format!(
+                "a JSON column could not be read from the log: {error}"
+            ))
+        })?);
+    }
+    converter.record(values)
 }
 
 fn binlog_io(error: std::io::Error) -> Error {
