@@ -95,6 +95,10 @@ struct RunArgs {
     /// Measure only the broker alone (produce and consume ceilings).
     #[arg(long)]
     broker_only: bool,
+    /// Measure only the members where they are CPU-bound (wasm, native and
+    /// the first plugin interface), after the producer fills the topic.
+    #[arg(long)]
+    cpu_bound_only: bool,
     /// Where the JSON report goes (and where `readme` reads it).
     #[arg(long, global = true, default_value = "target/bench/report.json")]
     out: PathBuf,
@@ -136,6 +140,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 out: args.out.clone(),
                 broker_engine: args.broker_engine.clone(),
                 broker_only: args.broker_only,
+                cpu_bound_only: args.cpu_bound_only,
             };
             let report = measure::run(&load()?, &options).await?;
             println!("{}", report.table());

@@ -21,6 +21,7 @@ use wasmtime::Store;
 use wasmtime::Trap;
 use wasmtime::component::Component;
 
+use super::bindings::batch::{Batch, BatchResult, RowOutcome, TransformBatch, TransformBatchPre};
 use super::bindings::{Manifest, Outcome, Row, Transform, TransformPre, Value};
 use super::cpu_budget::{Overspent, WALL_MARGIN};
 use super::engine;
@@ -55,8 +56,28 @@ pub struct Loaded {
     pub label: String,
     /// The first 8 hex digits of the file's SHA-256.
     pub hash: String,
-    pre: TransformPre<Host>,
+    pre: Pre,
     instance: Option<Instance>,
+}
+
+/// Which world a plugin exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum World {
+    /// `transform`: every record as named fields.
+    Rows,
+    /// `transform-batch`: the fields it reads, as positional values.
+    Batch,
+}
+
+/// A component linked and checked against one of the two worlds.
+enum Pre {
+    Rows(TransformPre<Host>),
+    Batch(TransformBatchPre<Host>),
+}
+
+enum Bindings {
+    Rows(Transform),
+    Batch(TransformBatch),
 }
 
 /// Why a call failed as a whole.
@@ -78,7 +99,7 @@ impl From<String> for CallFailure {
 
 struct Instance {
     store: Store<Host>,
-    bindings: Transform,
+    bindings: Bindings,
     /// `transform` calls made on it: 0 means fresh, no state left by others.
     calls: u64,
 }
@@ -104,20 +125,26 @@ impl Loaded {
             .instantiate_pre(&component)
             .map_err(|error| refused_import(&error))
             .and_then(|pre| {
-                TransformPre::new(pre).map_err(|error| {
-                    format!(
-                        "does not implement the `transform` world: {}",
-                        error.root_cause()
-                    )
-                })
+                // The newer world first: a component exporting both is
+                // called the cheaper way.
+                TransformBatchPre::new(pre.clone())
+                    .map(Pre::Batch)
+                    .or_else(|_| TransformPre::new(pre).map(Pre::Rows))
+                    .map_err(|error| {
+                        format!(
+                            "implements neither the `transform-batch` nor the `transform` world: {}",
+                            error.root_cause()
+                        )
+                    })
             })?;
         let _ticking = engine::Ticking::start();
         let mut instance = instantiate(&pre, config)?;
         start_budget(&mut instance.store, MANIFEST_BUDGET_MS, MANIFEST_MAX_BYTES);
-        let manifest = instance
-            .bindings
-            .call_manifest(&mut instance.store)
-            .map_err(|error| {
+        let manifest = match &instance.bindings {
+            Bindings::Rows(bindings) => bindings.call_manifest(&mut instance.store),
+            Bindings::Batch(bindings) => bindings.call_manifest(&mut instance.store),
+        };
+        let manifest = manifest.map_err(|error| {
                 let failure = describe_failure(&instance.store, &error, MANIFEST_BUDGET_MS);
                 let limit = if error.to_string().contains(FUEL_EXHAUSTED)
                     || format!("{error:#}").contains(FUEL_EXHAUSTED)
@@ -145,6 +172,14 @@ impl Loaded {
         &self.manifest.name
     }
 
+    /// The world the plugin exports.
+    pub fn world(&self) -> World {
+        match self.pre {
+            Pre::Rows(_) => World::Rows,
+            Pre::Batch(_) => World::Batch,
+        }
+    }
+
     /// Whether the next call runs on an instance no earlier call has touched.
     pub fn fresh(&self) -> bool {
         self.instance
@@ -157,23 +192,51 @@ impl Loaded {
         self.instance = None;
     }
 
-    /// Calls `transform` on `rows` within the time budget of `rows.len()`
-    /// records and the output cap of their size. On a trap the instance is
-    /// dropped (the next call makes a fresh one) and the error names the
-    /// limit that was hit, if any.
+    /// Calls `transform` on `rows` (a `transform` plugin) within the time
+    /// budget of `rows.len()` records and the output cap of their size. On
+    /// a trap the instance is dropped (the next call makes a fresh one) and
+    /// the error names the limit that was hit, if any.
     pub fn call(&mut self, rows: &[Row]) -> Result<Vec<Outcome>, CallFailure> {
+        let input_bytes = rows.iter().map(row_bytes).sum::<usize>();
+        self.run(rows.len(), input_bytes, |bindings, store| match bindings {
+            Bindings::Rows(bindings) => bindings.call_transform(store, rows),
+            Bindings::Batch(_) => Err(wasmtime::format_err!(
+                "internal error: a `transform-batch` plugin called with rows"
+            )),
+        })
+    }
+
+    /// Calls `transform-batch` on `batch` (a `transform-batch` plugin), with
+    /// the same budget, output cap and failure handling as [`Loaded::call`].
+    pub fn call_batch(&mut self, batch: &Batch) -> Result<BatchResult, CallFailure> {
+        let rows = usize::try_from(batch.rows).unwrap_or(usize::MAX);
+        self.run(rows, batch_bytes(batch), |bindings, store| match bindings {
+            Bindings::Batch(bindings) => bindings.call_transform_batch(store, batch),
+            Bindings::Rows(_) => Err(wasmtime::format_err!(
+                "internal error: a `transform` plugin called with a batch"
+            )),
+        })
+    }
+
+    /// One call of `rows` records of `input_bytes` within their limits (the
+    /// rule in the module comment), whichever the world.
+    fn run<T>(
+        &mut self,
+        rows: usize,
+        input_bytes: usize,
+        call: impl FnOnce(&Bindings, &mut Store<Host>) -> wasmtime::Result<T>,
+    ) -> Result<T, CallFailure> {
         let _ticking = engine::Ticking::start();
         let instance = match &mut self.instance {
             Some(instance) => instance,
             None => self.instance.insert(instantiate(&self.pre, &self.config)?),
         };
         instance.calls += 1;
-        let records = u64::try_from(rows.len()).unwrap_or(u64::MAX);
+        let records = u64::try_from(rows).unwrap_or(u64::MAX);
         let budget = batch_budget_ms(self.config.time_limit_ms, records);
-        let input_bytes = rows.iter().map(row_bytes).sum::<usize>();
         let output_cap = output_cap(&self.config, input_bytes);
         start_budget(&mut instance.store, budget, output_cap);
-        let result = instance.bindings.call_transform(&mut instance.store, rows);
+        let result = call(&instance.bindings, &mut instance.store);
         let overspent = instance.store.data().cpu.overspent();
         let failure = match result {
             Ok(_) if overspent == Some(Overspent::Wall) => CallFailure {
@@ -251,7 +314,7 @@ fn refused_import(error: &wasmtime::Error) -> String {
             "imports `{import}`, which the host does not provide (a plugin gets only WASI, with no capabilities)"
         ),
         _ => format!(
-            "does not implement the `transform` world: {}",
+            "implements neither the `transform-batch` nor the `transform` world: {}",
             error.root_cause()
         ),
     }
@@ -302,6 +365,32 @@ fn row_bytes(row: &Row) -> usize {
             .sum::<usize>()
 }
 
+/// The bytes the host holds for `batch`, counted as for [`row_bytes`]: an
+/// outcome per row, the column names, the values and their payloads.
+fn batch_bytes(batch: &Batch) -> usize {
+    let rows = usize::try_from(batch.rows).unwrap_or(usize::MAX);
+    let columns = batch
+        .columns
+        .iter()
+        .map(|column| std::mem::size_of_val(column) + column.name.len())
+        .sum::<usize>();
+    let values = batch
+        .values
+        .iter()
+        .map(|value| {
+            std::mem::size_of_val(value)
+                + match value {
+                    Value::Text(text) => text.len(),
+                    Value::Bytes(bytes) => bytes.len(),
+                    _ => 0,
+                }
+        })
+        .sum::<usize>();
+    rows.saturating_mul(std::mem::size_of::<RowOutcome>())
+        .saturating_add(columns)
+        .saturating_add(values)
+}
+
 /// The most bytes a call given `input_bytes` may return.
 fn output_cap(config: &PluginConfig, input_bytes: usize) -> usize {
     usize::try_from(config.output_ratio)
@@ -327,10 +416,18 @@ fn batch_budget_ms(time_limit_ms: u64, records: u64) -> u64 {
         .max(time_limit_ms)
 }
 
-fn instantiate(pre: &TransformPre<Host>, config: &PluginConfig) -> Result<Instance, String> {
-    let mut store = sandbox::store(pre.engine(), config);
+fn instantiate(pre: &Pre, config: &PluginConfig) -> Result<Instance, String> {
+    let engine = match pre {
+        Pre::Rows(pre) => pre.engine(),
+        Pre::Batch(pre) => pre.engine(),
+    };
+    let mut store = sandbox::store(engine, config);
     start_budget(&mut store, MANIFEST_BUDGET_MS, MANIFEST_MAX_BYTES); // for start functions
-    let bindings = pre.instantiate(&mut store).map_err(|error| {
+    let bindings = match pre {
+        Pre::Rows(pre) => pre.instantiate(&mut store).map(Bindings::Rows),
+        Pre::Batch(pre) => pre.instantiate(&mut store).map(Bindings::Batch),
+    };
+    let bindings = bindings.map_err(|error| {
         let hint = if store.data().limits.memory_refused {
             format!("; {INTERPRETER_HINT}")
         } else {
