@@ -296,7 +296,8 @@ fn cpu_bound(
     bound.native_cpu_ms_per_1k = measured("cpu_bound native CPU ms/1k", median(&mut cpu[1]));
     if !rates[2].is_empty() {
         let rows = median(&mut rates[2]);
-        bound.wasm_rows_records_per_s = measured("cpu_bound wasm (transform world) records/s", rows);
+        bound.wasm_rows_records_per_s =
+            measured("cpu_bound wasm (transform world) records/s", rows);
         bound.wasm_rows_cpu_ms_per_1k = measured(
             "cpu_bound wasm (transform world) CPU ms/1k",
             median(&mut cpu[2]),

@@ -12,6 +12,7 @@
 //! (the host's only copy is the plugin's output), and the batch's buffers
 //! are kept from one call to the next.
 
+use super::bindings::Manifest;
 use super::bindings::Value;
 use super::bindings::batch::{Batch, Column, RowOutcome};
 use super::bisect::{self, Records};
@@ -19,7 +20,6 @@ use super::convert::{from_value, to_value};
 use super::loaded::{CallFailure, Loaded};
 use super::schema::FieldSpec;
 use super::validate::{Expected, non_finite, value_type};
-use super::bindings::Manifest;
 use crate::record::{Field, FieldValue, Record};
 
 /// What became of one record in this step.
@@ -95,7 +95,12 @@ impl BatchStep {
         let writes = manifest
             .writes
             .iter()
-            .map(|write| output.spec(&write.name).cloned().ok_or_else(|| unknown(&write.name)))
+            .map(|write| {
+                output
+                    .spec(&write.name)
+                    .cloned()
+                    .ok_or_else(|| unknown(&write.name))
+            })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Self {
             read_at: vec![0; columns.len()],
@@ -251,7 +256,11 @@ fn check(plugin: &str, writes: &[FieldSpec], values: &[Value]) -> Result<(), Str
 /// The field called `name`, looked for first at `at` (where the last
 /// record had it: records of a batch share their layout), then everywhere.
 fn field_at<'a>(record: &'a mut Record, name: &str, at: &mut usize) -> Option<&'a mut Field> {
-    if record.fields.get(*at).is_none_or(|field| field.name != name) {
+    if record
+        .fields
+        .get(*at)
+        .is_none_or(|field| field.name != name)
+    {
         *at = record.fields.iter().position(|field| field.name == name)?;
     }
     record.fields.get_mut(*at)

@@ -21,10 +21,11 @@ use wasmtime::Store;
 use wasmtime::Trap;
 use wasmtime::component::Component;
 
-use super::bindings::batch::{Batch, BatchResult, RowOutcome, TransformBatch, TransformBatchPre};
-use super::bindings::{Manifest, Outcome, Row, Transform, TransformPre, Value};
+use super::bindings::batch::{Batch, BatchResult, TransformBatch, TransformBatchPre};
+use super::bindings::{Manifest, Outcome, Row, Transform, TransformPre};
 use super::cpu_budget::{Overspent, WALL_MARGIN};
 use super::engine;
+use super::limits::{OUTPUT_ALLOWANCE, batch_budget_ms, batch_bytes, output_cap, row_bytes};
 use super::sandbox::{self, BLOCKING_REFUSED, Host};
 use crate::config::PluginConfig;
 
@@ -37,9 +38,6 @@ pub const MANIFEST_MAX_BYTES: usize = 256 * 1024;
 /// Longest plugin name or version, in bytes: both are copied into every log
 /// line and dead letter.
 pub const MAX_LABEL_BYTES: usize = 64;
-
-/// What a call may return beyond `output_ratio` × its input, in bytes.
-pub const OUTPUT_ALLOWANCE: usize = 256 * 1024;
 
 /// Said when a plugin runs out of memory as it starts: the usual cause.
 const INTERPRETER_HINT: &str =
@@ -145,16 +143,16 @@ impl Loaded {
             Bindings::Batch(bindings) => bindings.call_manifest(&mut instance.store),
         };
         let manifest = manifest.map_err(|error| {
-                let failure = describe_failure(&instance.store, &error, MANIFEST_BUDGET_MS);
-                let limit = if error.to_string().contains(FUEL_EXHAUSTED)
-                    || format!("{error:#}").contains(FUEL_EXHAUSTED)
-                {
-                    format!("its manifest is larger than {MANIFEST_MAX_BYTES} bytes")
-                } else {
-                    failure
-                };
-                format!("manifest() failed: {limit}")
-            })?;
+            let failure = describe_failure(&instance.store, &error, MANIFEST_BUDGET_MS);
+            let limit = if error.to_string().contains(FUEL_EXHAUSTED)
+                || format!("{error:#}").contains(FUEL_EXHAUSTED)
+            {
+                format!("its manifest is larger than {MANIFEST_MAX_BYTES} bytes")
+            } else {
+                failure
+            };
+            format!("manifest() failed: {limit}")
+        })?;
         check_labels(&manifest)?;
         let hash = content_hash(bytes);
         Ok(Self {
@@ -346,76 +344,6 @@ pub fn off_runtime<R: Send>(work: impl FnOnce() -> R + Send) -> Result<R, String
     })
 }
 
-/// The bytes the host holds for `row`, counted as wasmtime counts lifted
-/// data: the field entries plus their names and payloads.
-fn row_bytes(row: &Row) -> usize {
-    std::mem::size_of::<Outcome>()
-        + row
-            .fields
-            .iter()
-            .map(|field| {
-                std::mem::size_of_val(field)
-                    + field.name.len()
-                    + match &field.value {
-                        Value::Text(text) => text.len(),
-                        Value::Bytes(bytes) => bytes.len(),
-                        _ => 0,
-                    }
-            })
-            .sum::<usize>()
-}
-
-/// The bytes the host holds for `batch`, counted as for [`row_bytes`]: an
-/// outcome per row, the column names, the values and their payloads.
-fn batch_bytes(batch: &Batch) -> usize {
-    let rows = usize::try_from(batch.rows).unwrap_or(usize::MAX);
-    let columns = batch
-        .columns
-        .iter()
-        .map(|column| std::mem::size_of_val(column) + column.name.len())
-        .sum::<usize>();
-    let values = batch
-        .values
-        .iter()
-        .map(|value| {
-            std::mem::size_of_val(value)
-                + match value {
-                    Value::Text(text) => text.len(),
-                    Value::Bytes(bytes) => bytes.len(),
-                    _ => 0,
-                }
-        })
-        .sum::<usize>();
-    rows.saturating_mul(std::mem::size_of::<RowOutcome>())
-        .saturating_add(columns)
-        .saturating_add(values)
-}
-
-/// The most bytes a call given `input_bytes` may return.
-fn output_cap(config: &PluginConfig, input_bytes: usize) -> usize {
-    usize::try_from(config.output_ratio)
-        .unwrap_or(usize::MAX)
-        .saturating_mul(input_bytes)
-        .saturating_add(OUTPUT_ALLOWANCE)
-}
-
-/// The most a whole batch may spend, in ms, however long it is. Real
-/// transforms take microseconds per record, so a batch that needs more is
-/// almost surely one looping record; without the cap it would burn
-/// `limit × batch length` (5 s for 500 records at 10 ms) before the retry.
-const BATCH_BUDGET_CAP_MS: u64 = 50;
-
-/// The epoch budget of one call over `records` records: the per-record limit
-/// times the batch length, capped at `BATCH_BUDGET_CAP_MS` but never below
-/// one record's limit. A batch of slow-but-legitimate records that hits the
-/// cap is retried record by record (see `bisect`), each within its own limit.
-fn batch_budget_ms(time_limit_ms: u64, records: u64) -> u64 {
-    time_limit_ms
-        .saturating_mul(records)
-        .min(BATCH_BUDGET_CAP_MS)
-        .max(time_limit_ms)
-}
-
 fn instantiate(pre: &Pre, config: &PluginConfig) -> Result<Instance, String> {
     let engine = match pre {
         Pre::Rows(pre) => pre.engine(),
@@ -473,17 +401,4 @@ pub fn file_label(path: &Path) -> String {
         || path.display().to_string(),
         |name| name.to_string_lossy().into_owned(),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::batch_budget_ms;
-
-    #[test]
-    fn a_batch_budget_is_capped_but_never_below_one_record() {
-        assert_eq!(batch_budget_ms(10, 1), 10);
-        assert_eq!(batch_budget_ms(10, 3), 30);
-        assert_eq!(batch_budget_ms(10, 500), 50);
-        assert_eq!(batch_budget_ms(200, 500), 200);
-    }
 }

@@ -9,6 +9,7 @@
 //! - `cpu_budget`: time limits in the calling thread's CPU time, and the wall-clock watchdog;
 //! - `sandbox`: the capability-free WASI context and the memory/table limits;
 //! - `loaded`: one compiled, instantiated plugin version;
+//! - `limits`: what one call may cost (CPU budget, output bytes), from its input;
 //! - `bisect`: batch calls that isolate the one record that traps;
 //! - `batch`: a `transform-batch` plugin's step of the chain (columns, values);
 //! - `validate` and `schema`: manifests and kept rows checked against the schema;
@@ -26,6 +27,7 @@ mod check;
 mod convert;
 mod cpu_budget;
 mod engine;
+mod limits;
 mod loaded;
 pub mod native;
 mod sandbox;

@@ -141,7 +141,11 @@ impl Slot {
         let mut verdicts = std::mem::take(&mut step.verdicts);
         let mut kept_positions = Vec::with_capacity(records.len());
         let mut kept = Vec::with_capacity(records.len());
-        for ((record, &position), verdict) in records.into_iter().zip(positions.iter()).zip(verdicts.drain(..)) {
+        for ((record, &position), verdict) in records
+            .into_iter()
+            .zip(positions.iter())
+            .zip(verdicts.drain(..))
+        {
             let outcome = match verdict {
                 Verdict::Keep => {
                     kept.push(record);

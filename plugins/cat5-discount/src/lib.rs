@@ -44,9 +44,9 @@ impl Guest for Cat5Discount {
         // The columns are the manifest's `reads`: category, then price.
         for row in batch.values.chunks_exact(batch.columns.len().max(1)) {
             let [category, price] = row else {
-                result
-                    .outcomes
-                    .push(RowOutcome::Fail("expected the columns category, price".into()));
+                result.outcomes.push(RowOutcome::Fail(
+                    "expected the columns category, price".into(),
+                ));
                 continue;
             };
             let discount_price = match (category, price) {

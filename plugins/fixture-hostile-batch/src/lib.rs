@@ -34,7 +34,10 @@ impl Guest for HostileBatch {
             name: "fixture-hostile-batch".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             reads: vec!["id".into(), "price".into()],
-            writes: vec![write("id", FieldType::Int), write("price", FieldType::Double)],
+            writes: vec![
+                write("id", FieldType::Int),
+                write("price", FieldType::Double),
+            ],
         }
     }
 
@@ -71,7 +74,9 @@ impl Guest for HostileBatch {
                         result.values.push(Value::Text(alias));
                     }
                 }
-                105 => result.outcomes.push(RowOutcome::Fail("x".repeat(1_000_000))),
+                105 => result
+                    .outcomes
+                    .push(RowOutcome::Fail("x".repeat(1_000_000))),
                 106 => {
                     for _ in 0..300_000 {
                         result.outcomes.push(RowOutcome::Drop(String::new()));
