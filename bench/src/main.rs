@@ -106,6 +106,10 @@ struct RunArgs {
     /// binary log; the database `pipeline_bench` is created there).
     #[arg(long, default_value = "mysql://root@127.0.0.1:3307")]
     binlog_url: String,
+    /// Measure only the members where they are CPU-bound (wasm, native and
+    /// the first plugin interface), after the producer fills the topic.
+    #[arg(long)]
+    cpu_bound_only: bool,
     /// Where the JSON report goes (and where `readme` reads it).
     #[arg(long, global = true, default_value = "target/bench/report.json")]
     out: PathBuf,
@@ -150,6 +154,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 latency_only: args.latency_only,
                 source_mode: args.source_mode,
                 binlog_url: args.binlog_url.clone(),
+                cpu_bound_only: args.cpu_bound_only,
             };
             let report = measure::run(&load()?, &options).await?;
             println!("{}", report.table());

@@ -48,6 +48,9 @@ pub struct BenchOptions {
     pub source_mode: latency::Modes,
     /// The MySQL server of the binlog-mode latency run.
     pub binlog_url: String,
+    /// Measure only the members CPU-bound (wasm, native, the `transform`
+    /// world), after the producer fills the topic.
+    pub cpu_bound_only: bool,
 }
 
 pub const TIMEOUT: Duration = Duration::from_secs(600);
@@ -90,7 +93,9 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
         return Ok(report);
     }
 
-    report.broker = broker::measure(&config, options.rows).await?;
+    if !options.cpu_bound_only {
+        report.broker = broker::measure(&config, options.rows).await?;
+    }
 
     // Producer alone, then the members alone on the topic it filled.
     let mut produced = Deployment::new(
@@ -109,6 +114,13 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
     report.producer_peak_rss_mib = measured("producer_peak_rss_mib", rss);
     produced.stop();
     let full_topic = produced.config.topic.name.clone();
+    if options.cpu_bound_only {
+        cpu_bound(&config, options, &full_topic, &mut report)?;
+        pool.disconnect().await?;
+        drop(broker_process);
+        report.write_json(&options.out)?;
+        return Ok(report);
+    }
 
     // The members read 100k records in about two seconds, so one broker
     // stall moves a single reading by a third: alternate wasm and native
@@ -238,8 +250,12 @@ fn our_cpu(cpu: &CpuUse) -> Option<f64> {
 /// fetches, so their own CPU, not the broker's fetch cycle, is the limit.
 const CPU_BOUND_FETCH_WAIT_MS: u32 = 500;
 
-/// The members alone on the full topic with a long fetch wait, wasm and
-/// native alternated: records/s and CPU per record of each.
+/// The members alone on the full topic with a long fetch wait, wasm,
+/// native and the first plugin interface alternated: records/s and CPU per
+/// record of each. `wasm` is the configured chain (the seed plugins, in the
+/// `transform-batch` world); `wasm_rows` the same transforms built against
+/// the `transform` world (`plugins/fixture-rows-*`), the chain as it was
+/// before the batch world, measured in the same run for comparison.
 fn cpu_bound(
     config: &Config,
     options: &BenchOptions,
@@ -251,17 +267,23 @@ fn cpu_bound(
         "fetch.wait.max.ms".into(),
         CPU_BOUND_FETCH_WAIT_MS.to_string(),
     );
-    let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-    let mut cpu: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let rows_config = rows_world_twin(&config);
+    let mut rates: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let mut cpu: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     for round in 0..CONSUMER_ROUNDS {
-        for (index, native) in [false, true].into_iter().enumerate() {
-            let name = format!(
-                "cpu_bound_{}_{round}",
-                if native { "native" } else { "wasm" }
-            );
+        for (index, label) in ["wasm", "native", "wasm_rows"].into_iter().enumerate() {
+            let (run_config, native) = match label {
+                "native" => (&config, true),
+                "wasm_rows" => match &rows_config {
+                    Some(rows_config) => (rows_config, false),
+                    None => continue,
+                },
+                _ => (&config, false),
+            };
+            let name = format!("cpu_bound_{label}_{round}");
             let (rate, _, ms_per_1k) =
-                consumers_alone(&config, options, topic, options.rows, native, &name)?;
-            tracing::info!(native, round, rate, ms_per_1k, "members CPU-bound");
+                consumers_alone(run_config, options, topic, options.rows, native, &name)?;
+            tracing::info!(label, round, rate, ms_per_1k, "members CPU-bound");
             rates[index].push(rate);
             cpu[index].extend(ms_per_1k);
         }
@@ -273,9 +295,36 @@ fn cpu_bound(
     bound.native_records_per_s = measured("cpu_bound native records/s", native);
     bound.wasm_cpu_ms_per_1k = measured("cpu_bound wasm CPU ms/1k", median(&mut cpu[0]));
     bound.native_cpu_ms_per_1k = measured("cpu_bound native CPU ms/1k", median(&mut cpu[1]));
+    if !rates[2].is_empty() {
+        let rows = median(&mut rates[2]);
+        bound.wasm_rows_records_per_s =
+            measured("cpu_bound wasm (transform world) records/s", rows);
+        bound.wasm_rows_cpu_ms_per_1k = measured(
+            "cpu_bound wasm (transform world) CPU ms/1k",
+            median(&mut cpu[2]),
+        );
+        bound.wasm_rows_vs_native_ratio =
+            measured("cpu_bound wasm (transform world) / native", rows / native);
+    }
     report.wasm_vs_native_ratio_cpu_bound =
         measured("wasm_vs_native_ratio_cpu_bound", wasm / native);
     Ok(())
+}
+
+/// `config` with each plugin replaced by its `transform`-world twin
+/// (`plugins/wasm/fixture_rows_<file>`), if every plugin has one.
+fn rows_world_twin(config: &Config) -> Option<Config> {
+    let mut twin = config.clone();
+    for plugin in &mut twin.plugins {
+        let file = plugin.path.file_name()?.to_str()?;
+        let path = plugin.path.with_file_name(format!("fixture_rows_{file}"));
+        if !path.exists() {
+            tracing::warn!(path = %path.display(), "no transform-world twin: wasm_rows not measured");
+            return None;
+        }
+        plugin.path = path;
+    }
+    Some(twin)
 }
 
 /// Rounds of the consumers-alone runs, wasm and native in turn.

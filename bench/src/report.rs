@@ -72,6 +72,11 @@ pub struct CpuBound {
     /// The members' CPU per 1,000 records.
     pub wasm_cpu_ms_per_1k: Option<f64>,
     pub native_cpu_ms_per_1k: Option<f64>,
+    /// The same transforms built against the `transform` world (every
+    /// record as named fields), the interface before `transform-batch`.
+    pub wasm_rows_records_per_s: Option<f64>,
+    pub wasm_rows_cpu_ms_per_1k: Option<f64>,
+    pub wasm_rows_vs_native_ratio: Option<f64>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -275,6 +280,15 @@ impl Report {
                 number(self.wasm_vs_native_ratio_cpu_bound, 2),
                 String::new(),
                 "≥ 0.95",
+            ),
+            row(
+                "the same, plugins of the first interface (`transform` world): records/s, ÷ native",
+                joined(&[
+                    number(self.cpu_bound.wasm_rows_records_per_s, 0),
+                    number(self.cpu_bound.wasm_rows_vs_native_ratio, 2),
+                ]),
+                String::new(),
+                "",
             ),
             row(
                 "members' CPU per 1,000 records: wasm / native (ms)",

@@ -38,6 +38,7 @@ pub const STAGES: &[(&str, &str)] = &[
         "before_consumer_wire_decode",
     ),
     ("consumer/json_line_via_map", "before_consumer_json_line"),
+    ("seed_chain/wasm_rows", "before_consumer_plugin_chain_wasm"),
 ];
 
 /// Where Criterion wrote its results: next to the bench binary's profile

@@ -55,6 +55,48 @@ fn seed_chain_uppercases_and_discounts_cat5() {
     );
 }
 
+/// Issue 16: the seed plugins speak the `transform-batch` world; the same
+/// transforms built against the first version (`transform`, as a user's
+/// existing plugin is) still load, alone or mixed with batch plugins in one
+/// chain, and every combination gives the native seed's records.
+#[test]
+fn plugins_of_both_worlds_load_mix_and_agree() {
+    let chain_of = |files: &[&str]| {
+        let plugins: Vec<_> = files
+            .iter()
+            .map(|file| PluginConfig::at(wasm(file)))
+            .collect();
+        PluginChain::load(&plugins, &schema()).unwrap()
+    };
+    let (uppercase, cat5) = ("uppercase_category", "cat5_discount");
+    let (old_uppercase, old_cat5) = (
+        "fixture_rows_uppercase_category",
+        "fixture_rows_cat5_discount",
+    );
+    let batch_world = chain_of(&[uppercase, cat5]);
+    assert_eq!(batch_world.worlds(), ["transform-batch", "transform-batch"]);
+    let rows_world = chain_of(&[old_uppercase, old_cat5]);
+    assert_eq!(rows_world.worlds(), ["transform", "transform"]);
+    let mut batch: Vec<_> = products(1..=300);
+    for (record, category) in batch.iter_mut().zip(["café_5", "straße", "cat_5"]) {
+        record.set("category", FieldValue::Text(category.into()));
+    }
+    let expected = PluginChain::native_seed().process(batch.clone());
+    for mut chain in [
+        batch_world,
+        rows_world,
+        chain_of(&[old_uppercase, cat5]),
+        chain_of(&[uppercase, old_cat5]),
+        chain_of(&[uppercase, old_uppercase, cat5, old_cat5]),
+    ] {
+        let versions = chain.versions().to_owned();
+        // Twice: the second batch reuses the first one's buffers.
+        for _ in 0..2 {
+            assert_eq!(chain.process(batch.clone()), expected, "{versions}");
+        }
+    }
+}
+
 #[test]
 fn versions_name_each_plugin_with_version_and_hash() {
     let chain = seed_chain();

@@ -199,3 +199,53 @@ fn the_cli_gives_a_verdict_on_every_hostile_plugin() {
         );
     }
 }
+
+/// The Rust template builds as it is, into a `transform-batch` plugin that
+/// passes records through unchanged (issue 16: new plugins start in the
+/// batch world). Built in a workspace of its own laid out like this one
+/// (`wit/` beside `plugins/NAME`), sharing the build's target directory.
+#[test]
+fn a_new_rust_plugin_builds_as_it_is_in_the_batch_world() {
+    let root = plugin_support::root();
+    let workspace = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    std::fs::write(
+        workspace.path().join("Cargo.toml"),
+        "[workspace]\nresolver = \"3\"\nmembers = [\"plugins/*\"]\n\n\
+         [workspace.package]\nedition = \"2024\"\nlicense = \"MIT\"\n\n\
+         [profile.release]\nstrip = true\n",
+    )
+    .unwrap();
+    std::fs::create_dir(workspace.path().join("wit")).unwrap();
+    std::fs::copy(
+        root.join("wit/transform.wit"),
+        workspace.path().join("wit/transform.wit"),
+    )
+    .unwrap();
+    new_plugin(&workspace.path().join("plugins"), "pass-through").unwrap();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), std::path::PathBuf::from);
+    let status = std::process::Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--offline",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+        ])
+        .arg("--target-dir")
+        .arg(&target)
+        .current_dir(workspace.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the Rust template does not build");
+    let file = target.join("wasm32-wasip2/release/pass_through.wasm");
+    let report = check_plugin(&file, &schema()).unwrap();
+    assert_eq!(report.world, "transform-batch", "{report}");
+    assert!(
+        report
+            .samples
+            .iter()
+            .all(|(input, outcome)| outcome == &ChainOutcome::Keep(input.clone())),
+        "{report}"
+    );
+}

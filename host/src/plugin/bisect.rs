@@ -25,28 +25,64 @@
 use super::bindings::{Outcome, Row};
 use super::loaded::{CallFailure, Loaded};
 
-/// Appends one result per row of `rows` to `out`, in order: the plugin's
-/// outcome, or why the row's call failed.
-pub fn call(plugin: &mut Loaded, rows: &[Row], out: &mut Vec<Result<Outcome, String>>) {
-    if rows.is_empty() {
+/// A run of records a plugin can be called on, in either world.
+pub trait Records: Sized {
+    /// Where the results go, one per record, in order.
+    type Out;
+    fn len(&self) -> usize;
+    /// Records `start..end` of these.
+    fn slice(&self, start: usize, end: usize) -> Self;
+    /// Calls the plugin; on success appends one result per record to `out`
+    /// (and nothing on failure: a wrong number of outcomes is a failure).
+    fn call(&self, plugin: &mut Loaded, out: &mut Self::Out) -> Result<(), CallFailure>;
+    /// Appends the result of one record whose call failed.
+    fn failed(out: &mut Self::Out, reason: String);
+}
+
+impl Records for &[Row] {
+    type Out = Vec<Result<Outcome, String>>;
+
+    fn len(&self) -> usize {
+        <[Row]>::len(self)
+    }
+
+    fn slice(&self, start: usize, end: usize) -> Self {
+        &self[start..end]
+    }
+
+    fn call(&self, plugin: &mut Loaded, out: &mut Self::Out) -> Result<(), CallFailure> {
+        let outcomes = plugin.call(self)?;
+        if outcomes.len() != self.len() {
+            return Err(CallFailure::from(format!(
+                "returned {} outcomes for {} records",
+                outcomes.len(),
+                self.len()
+            )));
+        }
+        out.extend(outcomes.into_iter().map(Ok));
+        Ok(())
+    }
+
+    fn failed(out: &mut Self::Out, reason: String) {
+        out.push(Err(reason));
+    }
+}
+
+/// Appends one result per record of `rows` to `out`, in order: the plugin's
+/// outcome, or why the record's call failed.
+pub fn call<R: Records>(plugin: &mut Loaded, rows: R, out: &mut R::Out) {
+    let len = rows.len();
+    if len == 0 {
         return;
     }
     let fresh = plugin.fresh();
-    let failure = match plugin.call(rows) {
-        Ok(outcomes) if outcomes.len() == rows.len() => {
-            out.extend(outcomes.into_iter().map(Ok));
-            return;
-        }
-        Ok(outcomes) => CallFailure::from(format!(
-            "returned {} outcomes for {} records",
-            outcomes.len(),
-            rows.len()
-        )),
+    let failure = match rows.call(plugin, out) {
+        Ok(()) => return,
         Err(failure) => failure,
     };
-    if failure.timed_out && rows.len() > 1 {
-        for row in rows.chunks(1) {
-            call(plugin, row, out);
+    if failure.timed_out && len > 1 {
+        for one in 0..len {
+            call(plugin, rows.slice(one, one + 1), out);
         }
         return;
     }
@@ -55,11 +91,11 @@ pub fn call(plugin: &mut Loaded, rows: &[Row], out: &mut Vec<Result<Outcome, Str
         call(plugin, rows, out);
         return;
     }
-    if rows.len() == 1 {
-        out.push(Err(failure.reason));
+    if len == 1 {
+        R::failed(out, failure.reason);
         return;
     }
-    let (left, right) = rows.split_at(rows.len() / 2);
-    call(plugin, left, out);
-    call(plugin, right, out);
+    let middle = len / 2;
+    call(plugin, rows.slice(0, middle), out);
+    call(plugin, rows.slice(middle, len), out);
 }

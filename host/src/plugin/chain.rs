@@ -1,14 +1,13 @@
 //! [`PluginChain`]: the consumer's one entry point to the plugins.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::bindings::{Outcome, Row};
-use super::convert::{to_record, to_row};
-use super::loaded::{Loaded, file_label};
+use super::loaded::{Loaded, World, file_label};
+use super::native;
 use super::schema::SchemaFields;
-use super::validate::{Expected, plan};
+use super::slot::{Slot, Stage, steps, steps_of};
+use super::validate::plan;
 use super::watch::Watcher;
-use super::{bisect, native};
 use crate::config::PluginConfig;
 use crate::error::{Error, Result};
 use crate::record::Record;
@@ -56,12 +55,6 @@ pub struct PluginStats {
     pub time: Duration,
 }
 
-struct Slot {
-    plugin: Loaded,
-    expected: Expected,
-    stats: PluginStats,
-}
-
 /// The configured plugins, in order, with hot swap.
 ///
 /// There are two kinds of chain: the wasm chain from [`PluginChain::load`]
@@ -88,13 +81,12 @@ impl PluginChain {
             })?;
             loaded.push(plugin);
         }
-        let plans =
-            plan(schema, loaded.iter().map(|plugin| &plugin.manifest)).map_err(|message| {
-                Error::Plugin {
-                    plugin: "chain".into(),
-                    message,
-                }
-            })?;
+        let refused = |message| Error::Plugin {
+            plugin: "chain".into(),
+            message,
+        };
+        let plans = plan(schema, loaded.iter().map(|plugin| &plugin.manifest)).map_err(refused)?;
+        let steps = steps(schema, &loaded, &plans).map_err(refused)?;
         let watcher = if loaded.is_empty() {
             None
         } else {
@@ -110,7 +102,9 @@ impl PluginChain {
         let slots = loaded
             .into_iter()
             .zip(plans)
-            .map(|(plugin, expected)| Slot {
+            .zip(steps)
+            .map(|((plugin, expected), step)| Slot {
+                step,
                 stats: PluginStats {
                     name: plugin.name().to_owned(),
                     version: plugin.label.clone(),
@@ -154,58 +148,30 @@ impl PluginChain {
             return batch.into_iter().map(ChainOutcome::Keep).collect();
         }
         let mut outcomes: Vec<Option<ChainOutcome>> = (0..batch.len()).map(|_| None).collect();
-        let mut rows: Vec<Row> = batch.into_iter().map(to_row).collect();
-        let mut positions: Vec<usize> = (0..rows.len()).collect();
-        let mut results = Vec::with_capacity(rows.len());
+        let mut positions: Vec<usize> = (0..batch.len()).collect();
+        let mut stage = Stage::Records(batch);
         for slot in &mut self.slots {
-            if rows.is_empty() {
+            if positions.is_empty() {
                 break;
             }
-            results.clear();
-            let started = Instant::now();
-            bisect::call(&mut slot.plugin, &rows, &mut results);
-            slot.stats.time += started.elapsed();
-            slot.stats.records_in += rows.len() as u64;
-            let mut kept = Vec::with_capacity(rows.len());
-            let mut kept_positions = Vec::with_capacity(rows.len());
-            for ((input, &position), result) in rows.iter().zip(&positions).zip(results.drain(..)) {
-                let outcome = match result {
-                    Ok(Outcome::Keep(row)) => {
-                        match slot.expected.check(
-                            slot.plugin.name(),
-                            input,
-                            &row,
-                            &mut self.scratch,
-                        ) {
-                            Ok(()) => {
-                                kept.push(row);
-                                kept_positions.push(position);
-                                continue;
-                            }
-                            Err(reason) => slot.failed(reason),
-                        }
-                    }
-                    Ok(Outcome::Drop(reason)) => {
-                        slot.stats.dropped += 1;
-                        ChainOutcome::Dropped {
-                            plugin: slot.plugin.name().to_owned(),
-                            reason: truncate_reason(reason),
-                        }
-                    }
-                    Ok(Outcome::Fail(reason)) => slot.failed(truncate_reason(reason)),
-                    Err(reason) => {
-                        let reason = format!("plugin {} {reason}", slot.plugin.name());
-                        slot.failed(reason)
-                    }
-                };
-                outcomes[position] = Some(outcome);
-            }
-            slot.stats.records_out += kept.len() as u64;
-            rows = kept;
-            positions = kept_positions;
+            slot.stats.records_in += positions.len() as u64;
+            stage = match slot.plugin.world() {
+                World::Rows => Stage::Rows(slot.rows_step(
+                    stage.into_rows(),
+                    &mut positions,
+                    &mut outcomes,
+                    &mut self.scratch,
+                )),
+                World::Batch => Stage::Records(slot.batch_step(
+                    stage.into_records(),
+                    &mut positions,
+                    &mut outcomes,
+                )),
+            };
+            slot.stats.records_out += positions.len() as u64;
         }
-        for (row, position) in rows.into_iter().zip(positions) {
-            outcomes[position] = Some(ChainOutcome::Keep(to_record(row)));
+        for (record, position) in stage.into_records().into_iter().zip(positions) {
+            outcomes[position] = Some(ChainOutcome::Keep(record));
         }
         outcomes
             .into_iter()
@@ -244,10 +210,22 @@ impl PluginChain {
                     &slot.plugin.manifest
                 }
             });
-            match plan(&self.schema, manifests) {
-                Ok(plans) => {
-                    for (slot, expected) in self.slots.iter_mut().zip(plans) {
+            let planned = plan(&self.schema, manifests).and_then(|plans| {
+                let plugins = self.slots.iter().enumerate().map(|(index, slot)| {
+                    if index == ready.index {
+                        &ready.plugin
+                    } else {
+                        &slot.plugin
+                    }
+                });
+                let steps = steps_of(&self.schema, plugins, &plans)?;
+                Ok((plans, steps))
+            });
+            match planned {
+                Ok((plans, steps)) => {
+                    for ((slot, expected), step) in self.slots.iter_mut().zip(plans).zip(steps) {
                         slot.expected = expected;
+                        slot.step = step;
                     }
                     let slot = &mut self.slots[ready.index];
                     let from = std::mem::replace(&mut slot.plugin, ready.plugin);
@@ -279,6 +257,18 @@ impl PluginChain {
     /// The running versions, `name@version#hash` joined by commas, in chain order.
     pub fn versions(&self) -> &str {
         &self.versions
+    }
+
+    /// The world each plugin exports (`transform-batch` or `transform`), in
+    /// chain order.
+    pub fn worlds(&self) -> Vec<&'static str> {
+        self.slots
+            .iter()
+            .map(|slot| match slot.plugin.world() {
+                World::Batch => "transform-batch",
+                World::Rows => "transform",
+            })
+            .collect()
     }
 
     /// Counters per plugin, in chain order.
@@ -319,15 +309,4 @@ pub fn truncate_reason(mut reason: String) -> String {
     reason.truncate(end);
     reason.push_str(&format!("… ({cut} more bytes cut)"));
     reason
-}
-
-impl Slot {
-    fn failed(&mut self, reason: String) -> ChainOutcome {
-        self.stats.failed += 1;
-        ChainOutcome::Failed(DeadLetter {
-            plugin: self.plugin.name().to_owned(),
-            version: self.plugin.label.clone(),
-            reason,
-        })
-    }
 }

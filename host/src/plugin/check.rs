@@ -20,6 +20,8 @@ const SAMPLES: usize = 5;
 pub struct CheckReport {
     /// `name@version#hash`.
     pub version: String,
+    /// The world it exports: `transform-batch` or `transform`.
+    pub world: &'static str,
     /// Each sample record and what the plugin did with it.
     pub samples: Vec<(Record, ChainOutcome)>,
     pub stats: PluginStats,
@@ -50,6 +52,7 @@ fn check_here(config: &PluginConfig, schema: &SchemaFields) -> Result<CheckRepor
     let outcomes = chain.process(records.clone());
     Ok(CheckReport {
         version: chain.versions().to_owned(),
+        world: chain.worlds().first().copied().unwrap_or_default(),
         samples: records.into_iter().zip(outcomes).collect(),
         stats: chain.stats().into_iter().next().unwrap_or_default(),
     })
@@ -84,7 +87,11 @@ pub fn sample_records(schema: &SchemaFields, count: usize) -> Vec<Record> {
 
 impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}: loaded, manifest fits the schema", self.version)?;
+        writeln!(
+            f,
+            "{}: loaded (the `{}` world), manifest fits the schema",
+            self.version, self.world
+        )?;
         for (record, outcome) in &self.samples {
             let input = serde_json::Value::Object(record.to_json());
             match outcome {

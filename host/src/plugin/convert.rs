@@ -32,7 +32,7 @@ pub fn to_record(row: Row) -> Record {
     }
 }
 
-fn to_value(value: FieldValue) -> Value {
+pub fn to_value(value: FieldValue) -> Value {
     match value {
         FieldValue::Null => Value::Null,
         FieldValue::Boolean(b) => Value::Boolean(b),
@@ -49,7 +49,7 @@ fn to_value(value: FieldValue) -> Value {
     }
 }
 
-fn from_value(value: Value) -> FieldValue {
+pub fn from_value(value: Value) -> FieldValue {
     match value {
         Value::Null => FieldValue::Null,
         Value::Boolean(b) => FieldValue::Boolean(b),

@@ -21,9 +21,11 @@ use wasmtime::Store;
 use wasmtime::Trap;
 use wasmtime::component::Component;
 
-use super::bindings::{Manifest, Outcome, Row, Transform, TransformPre, Value};
+use super::bindings::batch::{Batch, BatchResult, TransformBatch, TransformBatchPre};
+use super::bindings::{Manifest, Outcome, Row, Transform, TransformPre};
 use super::cpu_budget::{Overspent, WALL_MARGIN};
 use super::engine;
+use super::limits::{OUTPUT_ALLOWANCE, batch_budget_ms, batch_bytes, output_cap, row_bytes};
 use super::sandbox::{self, BLOCKING_REFUSED, Host};
 use crate::config::PluginConfig;
 
@@ -36,9 +38,6 @@ pub const MANIFEST_MAX_BYTES: usize = 256 * 1024;
 /// Longest plugin name or version, in bytes: both are copied into every log
 /// line and dead letter.
 pub const MAX_LABEL_BYTES: usize = 64;
-
-/// What a call may return beyond `output_ratio` × its input, in bytes.
-pub const OUTPUT_ALLOWANCE: usize = 256 * 1024;
 
 /// Said when a plugin runs out of memory as it starts: the usual cause.
 const INTERPRETER_HINT: &str =
@@ -55,8 +54,28 @@ pub struct Loaded {
     pub label: String,
     /// The first 8 hex digits of the file's SHA-256.
     pub hash: String,
-    pre: TransformPre<Host>,
+    pre: Pre,
     instance: Option<Instance>,
+}
+
+/// Which world a plugin exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum World {
+    /// `transform`: every record as named fields.
+    Rows,
+    /// `transform-batch`: the fields it reads, as positional values.
+    Batch,
+}
+
+/// A component linked and checked against one of the two worlds.
+enum Pre {
+    Rows(TransformPre<Host>),
+    Batch(TransformBatchPre<Host>),
+}
+
+enum Bindings {
+    Rows(Transform),
+    Batch(TransformBatch),
 }
 
 /// Why a call failed as a whole.
@@ -78,7 +97,7 @@ impl From<String> for CallFailure {
 
 struct Instance {
     store: Store<Host>,
-    bindings: Transform,
+    bindings: Bindings,
     /// `transform` calls made on it: 0 means fresh, no state left by others.
     calls: u64,
 }
@@ -104,30 +123,36 @@ impl Loaded {
             .instantiate_pre(&component)
             .map_err(|error| refused_import(&error))
             .and_then(|pre| {
-                TransformPre::new(pre).map_err(|error| {
-                    format!(
-                        "does not implement the `transform` world: {}",
-                        error.root_cause()
-                    )
-                })
+                // The newer world first: a component exporting both is
+                // called the cheaper way.
+                TransformBatchPre::new(pre.clone())
+                    .map(Pre::Batch)
+                    .or_else(|_| TransformPre::new(pre).map(Pre::Rows))
+                    .map_err(|error| {
+                        format!(
+                            "implements neither the `transform-batch` nor the `transform` world: {}",
+                            error.root_cause()
+                        )
+                    })
             })?;
         let _ticking = engine::Ticking::start();
         let mut instance = instantiate(&pre, config)?;
         start_budget(&mut instance.store, MANIFEST_BUDGET_MS, MANIFEST_MAX_BYTES);
-        let manifest = instance
-            .bindings
-            .call_manifest(&mut instance.store)
-            .map_err(|error| {
-                let failure = describe_failure(&instance.store, &error, MANIFEST_BUDGET_MS);
-                let limit = if error.to_string().contains(FUEL_EXHAUSTED)
-                    || format!("{error:#}").contains(FUEL_EXHAUSTED)
-                {
-                    format!("its manifest is larger than {MANIFEST_MAX_BYTES} bytes")
-                } else {
-                    failure
-                };
-                format!("manifest() failed: {limit}")
-            })?;
+        let manifest = match &instance.bindings {
+            Bindings::Rows(bindings) => bindings.call_manifest(&mut instance.store),
+            Bindings::Batch(bindings) => bindings.call_manifest(&mut instance.store),
+        };
+        let manifest = manifest.map_err(|error| {
+            let failure = describe_failure(&instance.store, &error, MANIFEST_BUDGET_MS);
+            let limit = if error.to_string().contains(FUEL_EXHAUSTED)
+                || format!("{error:#}").contains(FUEL_EXHAUSTED)
+            {
+                format!("its manifest is larger than {MANIFEST_MAX_BYTES} bytes")
+            } else {
+                failure
+            };
+            format!("manifest() failed: {limit}")
+        })?;
         check_labels(&manifest)?;
         let hash = content_hash(bytes);
         Ok(Self {
@@ -145,6 +170,14 @@ impl Loaded {
         &self.manifest.name
     }
 
+    /// The world the plugin exports.
+    pub fn world(&self) -> World {
+        match self.pre {
+            Pre::Rows(_) => World::Rows,
+            Pre::Batch(_) => World::Batch,
+        }
+    }
+
     /// Whether the next call runs on an instance no earlier call has touched.
     pub fn fresh(&self) -> bool {
         self.instance
@@ -157,23 +190,51 @@ impl Loaded {
         self.instance = None;
     }
 
-    /// Calls `transform` on `rows` within the time budget of `rows.len()`
-    /// records and the output cap of their size. On a trap the instance is
-    /// dropped (the next call makes a fresh one) and the error names the
-    /// limit that was hit, if any.
+    /// Calls `transform` on `rows` (a `transform` plugin) within the time
+    /// budget of `rows.len()` records and the output cap of their size. On
+    /// a trap the instance is dropped (the next call makes a fresh one) and
+    /// the error names the limit that was hit, if any.
     pub fn call(&mut self, rows: &[Row]) -> Result<Vec<Outcome>, CallFailure> {
+        let input_bytes = rows.iter().map(row_bytes).sum::<usize>();
+        self.run(rows.len(), input_bytes, |bindings, store| match bindings {
+            Bindings::Rows(bindings) => bindings.call_transform(store, rows),
+            Bindings::Batch(_) => Err(wasmtime::format_err!(
+                "internal error: a `transform-batch` plugin called with rows"
+            )),
+        })
+    }
+
+    /// Calls `transform-batch` on `batch` (a `transform-batch` plugin), with
+    /// the same budget, output cap and failure handling as [`Loaded::call`].
+    pub fn call_batch(&mut self, batch: &Batch) -> Result<BatchResult, CallFailure> {
+        let rows = usize::try_from(batch.rows).unwrap_or(usize::MAX);
+        self.run(rows, batch_bytes(batch), |bindings, store| match bindings {
+            Bindings::Batch(bindings) => bindings.call_transform_batch(store, batch),
+            Bindings::Rows(_) => Err(wasmtime::format_err!(
+                "internal error: a `transform` plugin called with a batch"
+            )),
+        })
+    }
+
+    /// One call of `rows` records of `input_bytes` within their limits (the
+    /// rule in the module comment), whichever the world.
+    fn run<T>(
+        &mut self,
+        rows: usize,
+        input_bytes: usize,
+        call: impl FnOnce(&Bindings, &mut Store<Host>) -> wasmtime::Result<T>,
+    ) -> Result<T, CallFailure> {
         let _ticking = engine::Ticking::start();
         let instance = match &mut self.instance {
             Some(instance) => instance,
             None => self.instance.insert(instantiate(&self.pre, &self.config)?),
         };
         instance.calls += 1;
-        let records = u64::try_from(rows.len()).unwrap_or(u64::MAX);
+        let records = u64::try_from(rows).unwrap_or(u64::MAX);
         let budget = batch_budget_ms(self.config.time_limit_ms, records);
-        let input_bytes = rows.iter().map(row_bytes).sum::<usize>();
         let output_cap = output_cap(&self.config, input_bytes);
         start_budget(&mut instance.store, budget, output_cap);
-        let result = instance.bindings.call_transform(&mut instance.store, rows);
+        let result = call(&instance.bindings, &mut instance.store);
         let overspent = instance.store.data().cpu.overspent();
         let failure = match result {
             Ok(_) if overspent == Some(Overspent::Wall) => CallFailure {
@@ -251,7 +312,7 @@ fn refused_import(error: &wasmtime::Error) -> String {
             "imports `{import}`, which the host does not provide (a plugin gets only WASI, with no capabilities)"
         ),
         _ => format!(
-            "does not implement the `transform` world: {}",
+            "implements neither the `transform-batch` nor the `transform` world: {}",
             error.root_cause()
         ),
     }
@@ -283,54 +344,18 @@ pub fn off_runtime<R: Send>(work: impl FnOnce() -> R + Send) -> Result<R, String
     })
 }
 
-/// The bytes the host holds for `row`, counted as wasmtime counts lifted
-/// data: the field entries plus their names and payloads.
-fn row_bytes(row: &Row) -> usize {
-    std::mem::size_of::<Outcome>()
-        + row
-            .fields
-            .iter()
-            .map(|field| {
-                std::mem::size_of_val(field)
-                    + field.name.len()
-                    + match &field.value {
-                        Value::Text(text) => text.len(),
-                        Value::Bytes(bytes) => bytes.len(),
-                        _ => 0,
-                    }
-            })
-            .sum::<usize>()
-}
-
-/// The most bytes a call given `input_bytes` may return.
-fn output_cap(config: &PluginConfig, input_bytes: usize) -> usize {
-    usize::try_from(config.output_ratio)
-        .unwrap_or(usize::MAX)
-        .saturating_mul(input_bytes)
-        .saturating_add(OUTPUT_ALLOWANCE)
-}
-
-/// The most a whole batch may spend, in ms, however long it is. Real
-/// transforms take microseconds per record, so a batch that needs more is
-/// almost surely one looping record; without the cap it would burn
-/// `limit × batch length` (5 s for 500 records at 10 ms) before the retry.
-const BATCH_BUDGET_CAP_MS: u64 = 50;
-
-/// The epoch budget of one call over `records` records: the per-record limit
-/// times the batch length, capped at `BATCH_BUDGET_CAP_MS` but never below
-/// one record's limit. A batch of slow-but-legitimate records that hits the
-/// cap is retried record by record (see `bisect`), each within its own limit.
-fn batch_budget_ms(time_limit_ms: u64, records: u64) -> u64 {
-    time_limit_ms
-        .saturating_mul(records)
-        .min(BATCH_BUDGET_CAP_MS)
-        .max(time_limit_ms)
-}
-
-fn instantiate(pre: &TransformPre<Host>, config: &PluginConfig) -> Result<Instance, String> {
-    let mut store = sandbox::store(pre.engine(), config);
+fn instantiate(pre: &Pre, config: &PluginConfig) -> Result<Instance, String> {
+    let engine = match pre {
+        Pre::Rows(pre) => pre.engine(),
+        Pre::Batch(pre) => pre.engine(),
+    };
+    let mut store = sandbox::store(engine, config);
     start_budget(&mut store, MANIFEST_BUDGET_MS, MANIFEST_MAX_BYTES); // for start functions
-    let bindings = pre.instantiate(&mut store).map_err(|error| {
+    let bindings = match pre {
+        Pre::Rows(pre) => pre.instantiate(&mut store).map(Bindings::Rows),
+        Pre::Batch(pre) => pre.instantiate(&mut store).map(Bindings::Batch),
+    };
+    let bindings = bindings.map_err(|error| {
         let hint = if store.data().limits.memory_refused {
             format!("; {INTERPRETER_HINT}")
         } else {
@@ -376,17 +401,4 @@ pub fn file_label(path: &Path) -> String {
         || path.display().to_string(),
         |name| name.to_string_lossy().into_owned(),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::batch_budget_ms;
-
-    #[test]
-    fn a_batch_budget_is_capped_but_never_below_one_record() {
-        assert_eq!(batch_budget_ms(10, 1), 10);
-        assert_eq!(batch_budget_ms(10, 3), 30);
-        assert_eq!(batch_budget_ms(10, 500), 50);
-        assert_eq!(batch_budget_ms(200, 500), 200);
-    }
 }

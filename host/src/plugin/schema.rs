@@ -49,6 +49,18 @@ impl FieldType {
         })
     }
 
+    pub(crate) fn to_wit(self) -> bindings::FieldType {
+        match self {
+            FieldType::Boolean => bindings::FieldType::Boolean,
+            FieldType::Int => bindings::FieldType::Int,
+            FieldType::Long => bindings::FieldType::Long,
+            FieldType::Float => bindings::FieldType::Float,
+            FieldType::Double => bindings::FieldType::Double,
+            FieldType::Text => bindings::FieldType::Text,
+            FieldType::Bytes => bindings::FieldType::Bytes,
+        }
+    }
+
     pub(crate) fn from_wit(ty: bindings::FieldType) -> Self {
         match ty {
             bindings::FieldType::Boolean => FieldType::Boolean,

@@ -28,17 +28,10 @@ pub fn plan<'a>(
     schema: &SchemaFields,
     manifests: impl IntoIterator<Item = &'a Manifest>,
 ) -> Result<Vec<Expected>, String> {
-    let mut fields: Vec<FieldSpec> = schema.fields().to_vec();
-    for field in &mut fields {
-        if schema.is_key(&field.name) {
-            field.optional = false;
-        }
-    }
-    let mut index: HashMap<String, usize> = fields
-        .iter()
-        .enumerate()
-        .map(|(position, field)| (field.name.clone(), position))
-        .collect();
+    let Expected {
+        mut fields,
+        mut index,
+    } = input(schema);
     let mut plans = Vec::new();
     for manifest in manifests {
         for read in &manifest.reads {
@@ -89,7 +82,29 @@ pub fn plan<'a>(
     Ok(plans)
 }
 
+/// The fields the first plugin of a chain is given: the schema's, the key
+/// never null.
+pub fn input(schema: &SchemaFields) -> Expected {
+    let mut fields: Vec<FieldSpec> = schema.fields().to_vec();
+    for field in &mut fields {
+        if schema.is_key(&field.name) {
+            field.optional = false;
+        }
+    }
+    let index = fields
+        .iter()
+        .enumerate()
+        .map(|(position, field)| (field.name.clone(), position))
+        .collect();
+    Expected { fields, index }
+}
+
 impl Expected {
+    /// The field called `name`.
+    pub fn spec(&self, name: &str) -> Option<&FieldSpec> {
+        self.index.get(name).map(|&position| &self.fields[position])
+    }
+
     /// Checks a kept row; `input` is the row the plugin was given (fields it
     /// carried that the schema does not know may pass through unchanged in
     /// type). `seen` is scratch space, reused to avoid an allocation per row.
@@ -169,7 +184,7 @@ impl Expected {
 }
 
 /// The value, if it is a NaN or an infinity.
-fn non_finite(value: &Value) -> Option<f64> {
+pub fn non_finite(value: &Value) -> Option<f64> {
     match value {
         Value::Double(number) if !number.is_finite() => Some(*number),
         Value::Float(number) if !number.is_finite() => Some(f64::from(*number)),
@@ -177,7 +192,7 @@ fn non_finite(value: &Value) -> Option<f64> {
     }
 }
 
-fn value_type(value: &Value) -> Option<FieldType> {
+pub fn value_type(value: &Value) -> Option<FieldType> {
     Some(match value {
         Value::Null => return None,
         Value::Boolean(_) => FieldType::Boolean,

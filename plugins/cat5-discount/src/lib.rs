@@ -4,12 +4,16 @@
 //! discounted price is computed in decimal and rounded to cents half away
 //! from zero (`money.rs` states the rule; the host's native twin includes the
 //! same file).
+//!
+//! A `transform-batch` plugin: it is sent `category` and `price`, and returns
+//! `discount_price` alone.
 
-wit_bindgen::generate!({ path: "../../wit", world: "transform" });
+wit_bindgen::generate!({ path: "../../wit", world: "transform-batch" });
 
 mod money;
 
-use pipeline::transform::types::{Field, FieldSpec, FieldType, Value};
+use pipeline::transform::batch_types::RowOutcome;
+use pipeline::transform::types::{FieldSpec, FieldType, Value};
 
 const DISCOUNTED_CATEGORY: &str = "CAT_5";
 /// The share of the price that is paid: 20% off.
@@ -31,40 +35,45 @@ impl Guest for Cat5Discount {
         }
     }
 
-    fn transform(rows: Vec<Row>) -> Vec<Outcome> {
-        rows.into_iter().map(add_discount_price).collect()
-    }
-}
-
-fn add_discount_price(mut row: Row) -> Outcome {
-    let category = row
-        .fields
-        .iter()
-        .find(|f| f.name == "category")
-        .map(|f| &f.value);
-    let price = row
-        .fields
-        .iter()
-        .find(|f| f.name == "price")
-        .map(|f| &f.value);
-    let discount_price = match (category, price) {
-        (Some(Value::Text(category)), Some(Value::Double(price)))
-            if category.eq_ignore_ascii_case(DISCOUNTED_CATEGORY) =>
-        {
-            Value::Double(money::percent_of_in_cents(*price, PERCENT_PAID))
+    fn transform_batch(batch: Batch) -> BatchResult {
+        let rows = batch.rows as usize;
+        let mut result = BatchResult {
+            outcomes: Vec::with_capacity(rows),
+            values: Vec::with_capacity(rows),
+        };
+        // The columns are the manifest's `reads`: category, then price.
+        for row in batch.values.chunks_exact(batch.columns.len().max(1)) {
+            let [category, price] = row else {
+                result.outcomes.push(RowOutcome::Fail(
+                    "expected the columns category, price".into(),
+                ));
+                continue;
+            };
+            let discount_price = match (category, price) {
+                (Value::Text(category), Value::Double(price))
+                    if category.eq_ignore_ascii_case(DISCOUNTED_CATEGORY) =>
+                {
+                    Value::Double(money::percent_of_in_cents(*price, PERCENT_PAID))
+                }
+                (_, Value::Double(_)) => Value::Null,
+                (_, Value::Null) => {
+                    result
+                        .outcomes
+                        .push(RowOutcome::Fail("record has no field `price`".into()));
+                    continue;
+                }
+                _ => {
+                    result
+                        .outcomes
+                        .push(RowOutcome::Fail("field `price` is not a double".into()));
+                    continue;
+                }
+            };
+            result.values.push(discount_price);
+            result.outcomes.push(RowOutcome::Keep);
         }
-        (_, Some(Value::Double(_))) => Value::Null,
-        (_, None) => return Outcome::Fail("record has no field `price`".into()),
-        (_, Some(_)) => return Outcome::Fail("field `price` is not a double".into()),
-    };
-    match row.fields.iter_mut().find(|f| f.name == "discount_price") {
-        Some(field) => field.value = discount_price,
-        None => row.fields.push(Field {
-            name: "discount_price".into(),
-            value: discount_price,
-        }),
+        result
     }
-    Outcome::Keep(row)
 }
 
 export!(Cat5Discount);

@@ -1,9 +1,12 @@
 //! Seed-style filter: drops records whose `price` is not positive (zero,
 //! negative, NaN or null), with the price in the reason; keeps the rest
 //! unchanged. A record without a double `price` is a failure, not a drop.
+//!
+//! A `transform-batch` plugin: it is sent `price` alone and writes nothing.
 
-wit_bindgen::generate!({ path: "../../wit", world: "transform" });
+wit_bindgen::generate!({ path: "../../wit", world: "transform-batch" });
 
+use pipeline::transform::batch_types::RowOutcome;
 use pipeline::transform::types::Value;
 
 struct PriceFilter;
@@ -18,23 +21,22 @@ impl Guest for PriceFilter {
         }
     }
 
-    fn transform(rows: Vec<Row>) -> Vec<Outcome> {
-        rows.into_iter().map(filter).collect()
+    fn transform_batch(batch: Batch) -> BatchResult {
+        // One column, `price`: one value per row; no `writes`, so no values back.
+        let outcomes = batch.values.iter().map(filter).collect();
+        BatchResult {
+            outcomes,
+            values: Vec::new(),
+        }
     }
 }
 
-fn filter(row: Row) -> Outcome {
-    match row
-        .fields
-        .iter()
-        .find(|field| field.name == "price")
-        .map(|field| &field.value)
-    {
-        Some(Value::Double(price)) if *price > 0.0 => Outcome::Keep(row),
-        Some(Value::Double(price)) => Outcome::Drop(format!("price {price} is not positive")),
-        Some(Value::Null) => Outcome::Drop("price is null".into()),
-        Some(_) => Outcome::Fail("field `price` is not a double".into()),
-        None => Outcome::Fail("record has no field `price`".into()),
+fn filter(price: &Value) -> RowOutcome {
+    match price {
+        Value::Double(price) if *price > 0.0 => RowOutcome::Keep,
+        Value::Double(price) => RowOutcome::Drop(format!("price {price} is not positive")),
+        Value::Null => RowOutcome::Drop("price is null".into()),
+        _ => RowOutcome::Fail("field `price` is not a double".into()),
     }
 }
 

@@ -1,6 +1,10 @@
-wit_bindgen::generate!({ path: "../../wit", world: "transform" });
+//! `price` rounded to a whole number (half away from zero). A
+//! `transform-batch` plugin: it is sent `price` alone and returns it.
 
-use pipeline::transform::types::Value;
+wit_bindgen::generate!({ path: "../../wit", world: "transform-batch" });
+
+use pipeline::transform::batch_types::RowOutcome;
+use pipeline::transform::types::{FieldSpec, FieldType, Value};
 
 struct RoundPrices;
 
@@ -10,21 +14,27 @@ impl Guest for RoundPrices {
             name: "round-prices".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             reads: vec!["price".into()],
-            writes: vec![],
+            writes: vec![FieldSpec {
+                name: "price".into(),
+                type_: FieldType::Double,
+                optional: false,
+            }],
         }
     }
 
-    fn transform(rows: Vec<Row>) -> Vec<Outcome> {
-        rows.into_iter()
-            .map(|mut row| {
-                for field in &mut row.fields {
-                    if let ("price", Value::Double(price)) = (field.name.as_str(), &field.value) {
-                        field.value = Value::Double(price.round());
-                    }
-                }
-                Outcome::Keep(row)
+    fn transform_batch(batch: Batch) -> BatchResult {
+        let values: Vec<Value> = batch
+            .values
+            .into_iter()
+            .map(|price| match price {
+                Value::Double(price) => Value::Double(price.round()),
+                other => other,
             })
-            .collect()
+            .collect();
+        BatchResult {
+            outcomes: vec![RowOutcome::Keep; values.len()],
+            values,
+        }
     }
 }
 

@@ -4,10 +4,13 @@
 //! (Rust's `str::to_uppercase`), which is what the seed's Python
 //! `str.upper()` applies: `café_5` becomes `CAFÉ_5` and `straße` becomes
 //! `STRASSE` (one character may become several).
+//!
+//! A `transform-batch` plugin: it is sent `category` alone and returns it.
 
-wit_bindgen::generate!({ path: "../../wit", world: "transform" });
+wit_bindgen::generate!({ path: "../../wit", world: "transform-batch" });
 
-use pipeline::transform::types::Value;
+use pipeline::transform::batch_types::RowOutcome;
+use pipeline::transform::types::{FieldSpec, FieldType, Value};
 
 struct UppercaseCategory;
 
@@ -17,26 +20,48 @@ impl Guest for UppercaseCategory {
             name: "uppercase-category".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             reads: vec!["category".into()],
-            writes: vec![],
+            // Changed in place, with its own type.
+            writes: vec![FieldSpec {
+                name: "category".into(),
+                type_: FieldType::Text,
+                optional: false,
+            }],
         }
     }
 
-    fn transform(rows: Vec<Row>) -> Vec<Outcome> {
-        rows.into_iter().map(uppercase_category).collect()
+    fn transform_batch(batch: Batch) -> BatchResult {
+        let rows = batch.rows as usize;
+        let mut result = BatchResult {
+            outcomes: Vec::with_capacity(rows),
+            values: Vec::with_capacity(rows),
+        };
+        // One column, `category` (the manifest's `reads`): one value per row.
+        for value in batch.values {
+            match value {
+                Value::Text(category) => {
+                    result.values.push(Value::Text(uppercase(category)));
+                    result.outcomes.push(RowOutcome::Keep);
+                }
+                Value::Null => {
+                    result.values.push(Value::Null);
+                    result.outcomes.push(RowOutcome::Keep);
+                }
+                _ => result
+                    .outcomes
+                    .push(RowOutcome::Fail("field `category` is not text".into())),
+            }
+        }
+        result
     }
 }
 
-fn uppercase_category(mut row: Row) -> Outcome {
-    match row.fields.iter_mut().find(|field| field.name == "category") {
-        Some(field) => match &mut field.value {
-            Value::Text(category) => {
-                *category = category.to_uppercase();
-                Outcome::Keep(row)
-            }
-            Value::Null => Outcome::Keep(row),
-            _ => Outcome::Fail("field `category` is not text".into()),
-        },
-        None => Outcome::Fail("record has no field `category`".into()),
+/// ASCII text in place (no allocation), anything else by the full mapping.
+fn uppercase(mut text: String) -> String {
+    if text.is_ascii() {
+        text.make_ascii_uppercase();
+        text
+    } else {
+        text.to_uppercase()
     }
 }
 
