@@ -16,7 +16,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use mysql_async::binlog::events::TableMapEvent;
+use mysql_async::binlog::events::{OptionalMetadataField, TableMapEvent};
+use mysql_async::consts::ColumnType;
 use mysql_async::{Conn, Opts};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use serde_json::Value as Json;
@@ -93,29 +94,42 @@ impl TableVersion {
         }
         let columns = table_map.columns_count() as usize;
         let signature = signature(table_map);
+        let first = self.seen.is_none();
         let known = match &self.seen {
             // The first map of this run: the converter was built from the
-            // catalog read at start.
+            // catalog read at start, but the log may be older than it (a
+            // restart catching up): checked against the catalog below.
             None => columns == self.converter.columns(),
             Some((_, seen)) => *seen == signature,
         };
         self.seen = Some((id, signature));
-        if known {
+        if known && !first {
             return Ok(());
         }
         let mut conn = Conn::new(opts.clone()).await?;
         let catalog = read_catalog(&mut conn, &self.source.table).await?;
-        let table = TableDescription::read(&mut conn, &self.source.table).await?;
+        let table = if known {
+            None
+        } else {
+            Some(TableDescription::read(&mut conn, &self.source.table).await?)
+        };
         conn.disconnect().await?;
-        if catalog.len() != columns {
+        let mismatch = if catalog.len() != columns {
+            Some(format!("has {columns} columns, the catalog {}", catalog.len()))
+        } else {
+            disagreement(table_map, &catalog)
+        };
+        if let Some(mismatch) = mismatch {
             return Err(Error::Binlog(format!(
-                "a row event of `{}` has {columns} columns, the catalog {}: the table was altered again since this event; \
-                 binlog mode cannot name this event's columns. Fix: delete {} to take a new snapshot",
+                "a row event of `{}` {mismatch}: the table was altered after this event was written; \
+                 binlog mode cannot name this event's columns (it never guesses). Fix: delete {} to take a new snapshot",
                 self.source.table,
-                catalog.len(),
                 position_path.display()
             )));
         }
+        let Some(table) = table else {
+            return Ok(());
+        };
         let schema = value_schema(&self.source, &table, &catalog)?;
         if schema.schema.canonical_form() != self.schema.schema.canonical_form() {
             let change = describe_change(&self.schema, &schema);
@@ -153,6 +167,74 @@ fn signature(table_map: &TableMapEvent<'_>) -> Vec<u8> {
     let nulls = table_map.null_bitmask();
     signature.extend((0..columns).map(|index| nulls.get(index).is_some_and(|bit| *bit) as u8));
     signature
+}
+
+/// Where the event's columns visibly disagree with the catalog's: a name
+/// (when the server logs them, `binlog_row_metadata = FULL`) or a kind of
+/// type (integer, text, ...; widening within a kind is fine).
+fn disagreement(table_map: &TableMapEvent<'_>, catalog: &[CatalogColumn]) -> Option<String> {
+    for field in table_map.iter_optional_meta().flatten() {
+        if let OptionalMetadataField::ColumnName(names) = field {
+            for (index, name) in names.iter_names().enumerate() {
+                let name = name.ok()?;
+                let expected = &catalog.get(index)?.name;
+                if name.name() != expected.as_str() {
+                    return Some(format!(
+                        "names column {} `{}`, the catalog `{expected}`",
+                        index + 1,
+                        name.name()
+                    ));
+                }
+            }
+        }
+    }
+    for (index, column) in catalog.iter().enumerate() {
+        let Ok(Some(logged)) = table_map.get_column_type(index) else {
+            continue;
+        };
+        if let (Some(log_kind), Some(catalog_kind)) =
+            (logged_kind(logged), catalog_kind(&column.data_type))
+            && log_kind != catalog_kind
+        {
+            return Some(format!(
+                "holds {log_kind} in column {} where the catalog has `{}` {}",
+                index + 1,
+                column.name,
+                column.data_type
+            ));
+        }
+    }
+    None
+}
+
+fn logged_kind(ty: ColumnType) -> Option<&'static str> {
+    use ColumnType::*;
+    Some(match ty {
+        MYSQL_TYPE_TINY | MYSQL_TYPE_SHORT | MYSQL_TYPE_INT24 | MYSQL_TYPE_LONG
+        | MYSQL_TYPE_LONGLONG => "an integer",
+        MYSQL_TYPE_FLOAT | MYSQL_TYPE_DOUBLE => "a float",
+        MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL => "a decimal",
+        MYSQL_TYPE_DATE | MYSQL_TYPE_NEWDATE | MYSQL_TYPE_DATETIME | MYSQL_TYPE_DATETIME2
+        | MYSQL_TYPE_TIMESTAMP | MYSQL_TYPE_TIMESTAMP2 | MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2
+        | MYSQL_TYPE_YEAR => "a date or time",
+        MYSQL_TYPE_VARCHAR | MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_STRING | MYSQL_TYPE_ENUM
+        | MYSQL_TYPE_SET | MYSQL_TYPE_TINY_BLOB | MYSQL_TYPE_MEDIUM_BLOB | MYSQL_TYPE_LONG_BLOB
+        | MYSQL_TYPE_BLOB | MYSQL_TYPE_JSON => "text or bytes",
+        _ => return None,
+    })
+}
+
+fn catalog_kind(data_type: &str) -> Option<&'static str> {
+    Some(match data_type {
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => "an integer",
+        "float" | "double" | "real" => "a float",
+        "decimal" | "numeric" => "a decimal",
+        "date" | "datetime" | "timestamp" | "time" | "year" => "a date or time",
+        "char" | "varchar" | "binary" | "varbinary" | "enum" | "set" | "tinytext" | "text"
+        | "mediumtext" | "longtext" | "tinyblob" | "blob" | "mediumblob" | "longblob"
+        | "json" => "text or bytes",
+        _ => return None,
+    })
 }
 
 /// "added `a`; dropped `b`; changed `c`": the fields that differ.
