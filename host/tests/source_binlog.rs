@@ -709,3 +709,40 @@ async fn an_incompatible_alter_while_running_stops_with_the_column_and_the_fix()
     assert_eq!(registry_get(&harness, "versions"), serde_json::json!([1]));
     pool.disconnect().await.unwrap();
 }
+
+/// A restart behind an ALTER (the log still holds rows written before it,
+/// in the old shape, with the same column count) never names old values by
+/// the new columns: the producer stops with exit code 2 and the fix, and
+/// nothing is produced under the wrong names.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_behind_an_alter_never_names_old_rows_by_new_columns() {
+    require_non_utc_server();
+    let mut harness = Harness::on_server("binlog_alter_behind", NON_UTC_SERVER, BINLOG);
+    let pool = create_plain_table(&harness).await;
+    start_pipeline(&mut harness);
+    let mut conn = pool.get_conn().await.unwrap();
+    conn.query_drop("INSERT INTO product (id, name, category, price) VALUES (1, 'a', 'cat_1', 1)")
+        .await
+        .unwrap();
+    harness.wait_for_lines(1, Duration::from_secs(60));
+    harness.stop("producer", libc::SIGTERM);
+    conn.query_drop("UPDATE product SET price = 2 WHERE id = 1")
+        .await
+        .unwrap();
+    conn.query_drop("ALTER TABLE product DROP COLUMN category, ADD COLUMN stock INT NULL AFTER name")
+        .await
+        .unwrap();
+    drop(conn);
+    let (code, output) = output_of(&harness, &["produce"]);
+    assert_eq!(code, Some(2), "{output}");
+    assert!(
+        output.contains("cannot name this event's columns")
+            && output.contains("`stock`")
+            && output.contains("binlog_position.json"),
+        "names the column and the fix: {output}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let lines = harness.log_lines();
+    assert_eq!(lines.len(), 1, "nothing produced under the wrong names");
+    pool.disconnect().await.unwrap();
+}
