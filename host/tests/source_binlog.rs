@@ -579,7 +579,10 @@ async fn a_column_added_while_running_keeps_the_changes_flowing() {
     let lines = harness.log_lines();
     let expected: BTreeMap<i64, Vec<(String, f64)>> = [
         (1, vec![("c".to_owned(), 1.0), ("u".to_owned(), 2.0)]),
-        (2, vec![("c".to_owned(), 3.0), ("u".to_owned(), 12345678901.5)]),
+        (
+            2,
+            vec![("c".to_owned(), 3.0), ("u".to_owned(), 12345678901.5)],
+        ),
     ]
     .into_iter()
     .collect();
@@ -588,9 +591,16 @@ async fn a_column_added_while_running_keeps_the_changes_flowing() {
     // The records after the ALTER carry the new column, encoded under the
     // second registered version; the one before it under the first.
     let version_ids: Vec<u32> = (1..=2)
-        .map(|version| registry_get(&harness, &format!("versions/{version}"))["id"].as_u64().unwrap() as u32)
+        .map(|version| {
+            registry_get(&harness, &format!("versions/{version}"))["id"]
+                .as_u64()
+                .unwrap() as u32
+        })
         .collect();
-    assert_eq!(registry_get(&harness, "versions"), serde_json::json!([1, 2]));
+    assert_eq!(
+        registry_get(&harness, "versions"),
+        serde_json::json!([1, 2])
+    );
     for line in &lines {
         let colour = line.record.get("colour").cloned();
         let (expected_colour, expected_id) = match (line.id(), line.record["__op"].as_str()) {
@@ -729,9 +739,11 @@ async fn a_restart_behind_an_alter_never_names_old_rows_by_new_columns() {
     conn.query_drop("UPDATE product SET price = 2 WHERE id = 1")
         .await
         .unwrap();
-    conn.query_drop("ALTER TABLE product DROP COLUMN category, ADD COLUMN stock INT NULL AFTER name")
-        .await
-        .unwrap();
+    conn.query_drop(
+        "ALTER TABLE product DROP COLUMN category, ADD COLUMN stock INT NULL AFTER name",
+    )
+    .await
+    .unwrap();
     drop(conn);
     let (code, output) = output_of(&harness, &["produce"]);
     assert_eq!(code, Some(2), "{output}");

@@ -115,7 +115,10 @@ impl TableVersion {
         };
         conn.disconnect().await?;
         let mismatch = if catalog.len() != columns {
-            Some(format!("has {columns} columns, the catalog {}", catalog.len()))
+            Some(format!(
+                "has {columns} columns, the catalog {}",
+                catalog.len()
+            ))
         } else {
             disagreement(table_map, &catalog)
         };
@@ -134,15 +137,16 @@ impl TableVersion {
         if schema.schema.canonical_form() != self.schema.schema.canonical_form() {
             let change = describe_change(&self.schema, &schema);
             tracing::info!(table = %self.source.table, %change, "the table changed shape; registering a new schema version");
-            self.encoder = crate::producer::schema::register(&self.settings, &self.subject, &schema)
-                .await
-                .map_err(|error| match error {
-                    Error::Source(message) => Error::Source(format!(
-                        "ALTER TABLE `{}` ({change}): {message}",
-                        self.source.table
-                    )),
-                    other => other,
-                })?;
+            self.encoder =
+                crate::producer::schema::register(&self.settings, &self.subject, &schema)
+                    .await
+                    .map_err(|error| match error {
+                        Error::Source(message) => Error::Source(format!(
+                            "ALTER TABLE `{}` ({change}): {message}",
+                            self.source.table
+                        )),
+                        other => other,
+                    })?;
             self.schema = schema;
         }
         self.converter = RowConverter::new(&catalog, &self.schema)?;
@@ -214,12 +218,25 @@ fn logged_kind(ty: ColumnType) -> Option<&'static str> {
         | MYSQL_TYPE_LONGLONG => "an integer",
         MYSQL_TYPE_FLOAT | MYSQL_TYPE_DOUBLE => "a float",
         MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL => "a decimal",
-        MYSQL_TYPE_DATE | MYSQL_TYPE_NEWDATE | MYSQL_TYPE_DATETIME | MYSQL_TYPE_DATETIME2
-        | MYSQL_TYPE_TIMESTAMP | MYSQL_TYPE_TIMESTAMP2 | MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2
+        MYSQL_TYPE_DATE
+        | MYSQL_TYPE_NEWDATE
+        | MYSQL_TYPE_DATETIME
+        | MYSQL_TYPE_DATETIME2
+        | MYSQL_TYPE_TIMESTAMP
+        | MYSQL_TYPE_TIMESTAMP2
+        | MYSQL_TYPE_TIME
+        | MYSQL_TYPE_TIME2
         | MYSQL_TYPE_YEAR => "a date or time",
-        MYSQL_TYPE_VARCHAR | MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_STRING | MYSQL_TYPE_ENUM
-        | MYSQL_TYPE_SET | MYSQL_TYPE_TINY_BLOB | MYSQL_TYPE_MEDIUM_BLOB | MYSQL_TYPE_LONG_BLOB
-        | MYSQL_TYPE_BLOB | MYSQL_TYPE_JSON => "text or bytes",
+        MYSQL_TYPE_VARCHAR
+        | MYSQL_TYPE_VAR_STRING
+        | MYSQL_TYPE_STRING
+        | MYSQL_TYPE_ENUM
+        | MYSQL_TYPE_SET
+        | MYSQL_TYPE_TINY_BLOB
+        | MYSQL_TYPE_MEDIUM_BLOB
+        | MYSQL_TYPE_LONG_BLOB
+        | MYSQL_TYPE_BLOB
+        | MYSQL_TYPE_JSON => "text or bytes",
         _ => return None,
     })
 }
@@ -231,8 +248,9 @@ fn catalog_kind(data_type: &str) -> Option<&'static str> {
         "decimal" | "numeric" => "a decimal",
         "date" | "datetime" | "timestamp" | "time" | "year" => "a date or time",
         "char" | "varchar" | "binary" | "varbinary" | "enum" | "set" | "tinytext" | "text"
-        | "mediumtext" | "longtext" | "tinyblob" | "blob" | "mediumblob" | "longblob"
-        | "json" => "text or bytes",
+        | "mediumtext" | "longtext" | "tinyblob" | "blob" | "mediumblob" | "longblob" | "json" => {
+            "text or bytes"
+        }
         _ => return None,
     })
 }
