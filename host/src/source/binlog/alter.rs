@@ -53,6 +53,8 @@ pub struct TableVersion {
     schema: ValueSchema,
     pub converter: RowConverter,
     pub encoder: WireEncoder,
+    /// The columns the converter was built for.
+    catalog: Vec<CatalogColumn>,
     /// The table id and column signature of the last table map checked.
     seen: Option<(u64, Vec<u8>)>,
 }
@@ -75,6 +77,7 @@ impl TableVersion {
             source: source.clone(),
             schema,
             encoder,
+            catalog: catalog.to_vec(),
             seen: None,
         })
     }
@@ -94,25 +97,22 @@ impl TableVersion {
         }
         let columns = table_map.columns_count() as usize;
         let signature = signature(table_map);
-        let first = self.seen.is_none();
         let known = match &self.seen {
             // The first map of this run: the converter was built from the
-            // catalog read at start, but the log may be older than it (a
-            // restart catching up): checked against the catalog below.
-            None => columns == self.converter.columns(),
+            // catalog read at start, but the log may be older than that (a
+            // restart catching up): the map must agree with that catalog.
+            None => {
+                columns == self.catalog.len() && disagreement(table_map, &self.catalog).is_none()
+            }
             Some((_, seen)) => *seen == signature,
         };
         self.seen = Some((id, signature));
-        if known && !first {
+        if known {
             return Ok(());
         }
         let mut conn = Conn::new(opts.clone()).await?;
         let catalog = read_catalog(&mut conn, &self.source.table).await?;
-        let table = if known {
-            None
-        } else {
-            Some(TableDescription::read(&mut conn, &self.source.table).await?)
-        };
+        let table = TableDescription::read(&mut conn, &self.source.table).await?;
         conn.disconnect().await?;
         let mismatch = if catalog.len() != columns {
             Some(format!(
@@ -130,9 +130,6 @@ impl TableVersion {
                 position_path.display()
             )));
         }
-        let Some(table) = table else {
-            return Ok(());
-        };
         let schema = value_schema(&self.source, &table, &catalog)?;
         if schema.schema.canonical_form() != self.schema.schema.canonical_form() {
             let change = describe_change(&self.schema, &schema);
@@ -150,6 +147,7 @@ impl TableVersion {
             self.schema = schema;
         }
         self.converter = RowConverter::new(&catalog, &self.schema)?;
+        self.catalog = catalog;
         Ok(())
     }
 }
