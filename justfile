@@ -39,7 +39,7 @@ test-faults-non-utc: setup services plugins
 # intermediate state and each delete once. `mysql_restart` crashes and
 # restarts a MariaDB of its own on 127.0.0.1:3310 (data in run/mariadb-3310).
 test-faults-binlog: setup services plugins
-    PIPELINE_TEST_SOURCE_MODE=binlog PIPELINE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3307 cargo test -p host --release --test pipeline_end_to_end --test faults --test consumer_faults -- --include-ignored --test-threads 1 --nocapture every_update producer_restart sigkill rebalances mysql_restart blocked same_batch corrupt_position
+    PIPELINE_TEST_SOURCE_MODE=binlog PIPELINE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3307 cargo test -p host --release --test pipeline_end_to_end --test faults --test consumer_faults -- --include-ignored --test-threads 1 --nocapture every_update producer_restart sigkill rebalances mysql_restart blocked same_batch corrupt_position new_nullable_column
 
 # Benchmarks (the `bench` crate): Criterion micro-benchmarks of the library,
 # then the end-to-end driver, which runs the release `pipeline` binary.

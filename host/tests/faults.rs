@@ -236,11 +236,6 @@ async fn rows_sharing_a_timestamp_across_pages_are_all_read() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "fault test: run with `just test-faults`"]
 async fn a_new_nullable_column_becomes_a_new_schema_version() {
-    if !timestamp_mode_only(
-        "binlog mode leaves a new column out until the producer restarts (README, Binlog mode)",
-    ) {
-        return;
-    }
     let (harness, pool) = started("schema_change", 5, "").await;
     harness.update_round_robin(100, 50, 1);
     harness.wait_for_lines(150, Duration::from_secs(60));

@@ -567,14 +567,194 @@ async fn a_column_added_while_running_keeps_the_changes_flowing() {
     conn.query_drop("INSERT INTO product (id, name, category, price) VALUES (2, 'b', 'cat_1', 3)")
         .await
         .unwrap();
-    harness.wait_for_lines(3, Duration::from_secs(60));
+    // A widened column: the log's values change type, the schema does not.
+    conn.query_drop("ALTER TABLE product MODIFY price DECIMAL(16,2) NOT NULL")
+        .await
+        .unwrap();
+    conn.query_drop("UPDATE product SET price = 12345678901.5, colour = 'blue' WHERE id = 2")
+        .await
+        .unwrap();
+    harness.wait_for_lines(4, Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(2));
     let lines = harness.log_lines();
     let expected: BTreeMap<i64, Vec<(String, f64)>> = [
         (1, vec![("c".to_owned(), 1.0), ("u".to_owned(), 2.0)]),
-        (2, vec![("c".to_owned(), 3.0)]),
+        (
+            2,
+            vec![("c".to_owned(), 3.0), ("u".to_owned(), 12345678901.5)],
+        ),
     ]
     .into_iter()
     .collect();
     assert_eq!(changes_per_key(&lines), expected);
+
+    // The records after the ALTER carry the new column, encoded under the
+    // second registered version; the one before it under the first.
+    let version_ids: Vec<u32> = (1..=2)
+        .map(|version| {
+            registry_get(&harness, &format!("versions/{version}"))["id"]
+                .as_u64()
+                .unwrap() as u32
+        })
+        .collect();
+    assert_eq!(
+        registry_get(&harness, "versions"),
+        serde_json::json!([1, 2])
+    );
+    for line in &lines {
+        let colour = line.record.get("colour").cloned();
+        let (expected_colour, expected_id) = match (line.id(), line.record["__op"].as_str()) {
+            (1, Some("c")) => (None, version_ids[0]),
+            (1, _) => (Some(serde_json::json!("red")), version_ids[1]),
+            (2, Some("c")) => (Some(serde_json::Value::Null), version_ids[1]),
+            _ => (Some(serde_json::json!("blue")), version_ids[1]),
+        };
+        assert_eq!(colour, expected_colour, "{:?}", line.record);
+        assert_eq!(
+            schema_id_at(&harness, line.partition, line.offset),
+            expected_id,
+            "{:?}",
+            line.record
+        );
+    }
+}
+
+/// GET on the registry's subject for the harness's topic.
+fn registry_get(harness: &Harness, path: &str) -> serde_json::Value {
+    let output = std::process::Command::new("curl")
+        .args([
+            "-s",
+            &format!(
+                "http://127.0.0.1:{}/subjects/{}-value/{path}",
+                harness.registry_port, harness.topic
+            ),
+        ])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The schema id in the wire header of the message at `partition`:`offset`.
+fn schema_id_at(harness: &Harness, partition: i32, offset: i64) -> u32 {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", "127.0.0.1:9092")
+        .set("group.id", format!("{}_ids", harness.topic))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(&harness.topic, partition, Offset::Offset(offset))
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let message = match consumer.poll(Duration::from_secs(10)) {
+        Some(Ok(message)) => message.detach(),
+        other => panic!("reading {partition}:{offset}: {other:?}"),
+    };
+    let payload = message.payload().expect("a record, not a tombstone");
+    assert_eq!(payload[0], 0, "the wire format's magic byte");
+    u32::from_be_bytes(payload[1..5].try_into().unwrap())
+}
+
+/// An ALTER the registry's BACKWARD rule refuses (a NOT NULL column without
+/// a default in the derived schema: records of the old version have no
+/// value for it) stops the binlog producer with exit code 2, naming the
+/// column and the fix; nothing after the change is produced.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_incompatible_alter_while_running_stops_with_the_column_and_the_fix() {
+    require_non_utc_server();
+    // Decimals as doubles: the binlog converter does not write the precise
+    // `decimal` logical type yet.
+    let mut harness = Harness::on_server(
+        "binlog_alter_refused",
+        NON_UTC_SERVER,
+        "[source]\nmode = \"binlog\"\ndecimal_handling = \"double\"\n",
+    );
+    harness.reconfigure(|config| {
+        config.source.value_schema_file = None;
+        config.plugins.clear();
+    });
+    let pool = create_plain_table(&harness).await;
+    harness.start_registry();
+    let mut producer = harness
+        .command(&["produce"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let position = harness.path("time_track/binlog_position.json");
+    common::wait_until(Duration::from_secs(60), "the snapshot's position", || {
+        position.exists()
+    });
+    let mut conn = pool.get_conn().await.unwrap();
+    conn.query_drop("INSERT INTO product (id, name, category, price) VALUES (1, 'a', 'cat_1', 1)")
+        .await
+        .unwrap();
+    conn.query_drop("ALTER TABLE product ADD COLUMN required VARCHAR(8) NOT NULL DEFAULT 'x'")
+        .await
+        .unwrap();
+    conn.query_drop("UPDATE product SET price = 2 WHERE id = 1")
+        .await
+        .unwrap();
+    drop(conn);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = producer.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            producer.kill().unwrap();
+            panic!("the producer kept running on an incompatible change");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(producer.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("not compatible") && stderr.contains("added `required`"),
+        "names the column: {stderr}"
+    );
+    assert!(stderr.contains("Fix:"), "names the fix: {stderr}");
+    assert_eq!(registry_get(&harness, "versions"), serde_json::json!([1]));
+    pool.disconnect().await.unwrap();
+}
+
+/// A restart behind an ALTER (the log still holds rows written before it,
+/// in the old shape, with the same column count) never names old values by
+/// the new columns: the producer stops with exit code 2 and the fix, and
+/// nothing is produced under the wrong names.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_behind_an_alter_never_names_old_rows_by_new_columns() {
+    require_non_utc_server();
+    let mut harness = Harness::on_server("binlog_alter_behind", NON_UTC_SERVER, BINLOG);
+    let pool = create_plain_table(&harness).await;
+    start_pipeline(&mut harness);
+    let mut conn = pool.get_conn().await.unwrap();
+    conn.query_drop("INSERT INTO product (id, name, category, price) VALUES (1, 'a', 'cat_1', 1)")
+        .await
+        .unwrap();
+    harness.wait_for_lines(1, Duration::from_secs(60));
+    harness.stop("producer", libc::SIGTERM);
+    conn.query_drop("UPDATE product SET price = 2 WHERE id = 1")
+        .await
+        .unwrap();
+    conn.query_drop(
+        "ALTER TABLE product DROP COLUMN category, ADD COLUMN stock INT NULL AFTER name",
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    let (code, output) = output_of(&harness, &["produce"]);
+    assert_eq!(code, Some(2), "{output}");
+    assert!(
+        output.contains("cannot name this event's columns")
+            && output.contains("`stock`")
+            && output.contains("binlog_position.json"),
+        "names the column and the fix: {output}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let lines = harness.log_lines();
+    assert_eq!(lines.len(), 1, "nothing produced under the wrong names");
+    pool.disconnect().await.unwrap();
 }

@@ -11,7 +11,7 @@
 
 pub(crate) mod acker;
 mod counters;
-mod schema;
+pub(crate) mod schema;
 mod start;
 mod tables;
 

@@ -124,7 +124,7 @@ impl TableSchema {
 
 /// Registers `schema`, waiting out a registry that is away; an
 /// incompatible version (HTTP 409) is a permanent error naming the way out.
-async fn register(
+pub(crate) async fn register(
     settings: &SrSettings,
     subject: &str,
     schema: &ValueSchema,

@@ -15,10 +15,12 @@
 //! - [`snapshot`]: the consistent read view and its binlog position.
 //! - [`stream`]: the log's row events as records.
 //! - [`convert`]: positional row values as the value schema's fields.
+//! - [`alter`]: a new schema version when the table is altered while running.
 //! - [`produce`]: records and tombstones to the broker; the ordered acker.
 //! - [`position`]: the saved file and offset (and GTID position).
 //! - [`gtid`]: MariaDB GTID positions: tracked, saved, resumed by.
 
+pub mod alter;
 pub mod checks;
 pub mod convert;
 pub mod gtid;
@@ -35,7 +37,7 @@ use mysql_async::{Opts, OptsBuilder, Pool};
 use rdkafka::producer::FutureProducer;
 use tokio::sync::{mpsc, watch};
 
-use crate::codec::{ValueSchema, WireEncoder, registry_settings};
+use crate::codec::{ValueSchema, registry_settings};
 use crate::config::{BinlogResume, Config};
 use crate::error::{Error, Result};
 use crate::kafka::{ClientRole, client_config, ensure_topic};
@@ -44,7 +46,7 @@ use crate::retry::{until_permanent_failure, with_backoff};
 use crate::source::catalog::TableDescription;
 use crate::source::key::KeyColumns;
 use crate::source::mysql::{SESSION_IN_UTC, connect};
-use convert::{CatalogColumn, RowConverter, binlog_schema, read_catalog};
+use convert::{CatalogColumn, RowConverter, read_catalog};
 use gtid::GtidState;
 use position::{BinlogPosition, BinlogPositionFile};
 use produce::{Chunk, Operation, Sender, acknowledge_in_order};
@@ -116,19 +118,10 @@ async fn run_once(
     .await?;
     let settings = registry_settings(&config.schema_registry)?;
     let subject = format!("{}-value", config.topic.name);
-    let base = table.value_schema(source)?;
-    let schema = binlog_schema(
-        &base,
-        &table.catalog_types(source.decimal_handling),
-        &catalog,
-        &source.operation_field,
-        &source.sequence_field,
-    )?;
-    let encoder = with_backoff("the schema registry", || {
-        WireEncoder::register(&settings, &subject, &schema)
-    })
-    .await?;
-    let mut converter = RowConverter::new(&catalog, &schema)?;
+    let mut version =
+        alter::TableVersion::register(settings, subject, source, &table, &catalog).await?;
+    // The snapshot's rows are encoded with the version registered at start.
+    let encoder = version.encoder.clone();
     let producer: FutureProducer = client_config(config, ClientRole::Producer).create()?;
     let sender = Sender {
         producer: &producer,
@@ -149,7 +142,14 @@ async fn run_once(
             Some(position) => position,
             None => {
                 take_snapshot(
-                    pool, config, &catalog, &key, &converter, &sender, &to_acker, counters,
+                    pool,
+                    config,
+                    &catalog,
+                    &key,
+                    &version.converter,
+                    &sender,
+                    &to_acker,
+                    counters,
                 )
                 .await?
             }
@@ -196,12 +196,11 @@ async fn run_once(
             database,
             table: source.table.clone(),
             sender,
-            schema: &schema,
             position_path: position_file.path().to_owned(),
             to_acker: &to_acker,
             counters,
         };
-        follower.follow(&start, &mut converter, shutdown).await
+        follower.follow(&start, &mut version, shutdown).await
     }
     .await;
     crate::producer::acker::finish_run(to_acker, acker, &producer, outcome).await

@@ -19,7 +19,8 @@ use tokio::sync::{mpsc, watch};
 use crate::error::{Error, Result};
 use crate::producer::ProducerCounters;
 use crate::record::Record;
-use crate::source::binlog::convert::{RowConverter, read_catalog};
+use crate::source::binlog::alter::TableVersion;
+use crate::source::binlog::convert::RowConverter;
 use crate::source::binlog::gtid::{self, GtidState};
 use crate::source::binlog::position::{BinlogPosition, sequence_at};
 use crate::source::binlog::produce::{Chunk, Operation, Sender};
@@ -52,9 +53,6 @@ pub struct Follower<'a> {
     pub database: String,
     pub table: String,
     pub sender: Sender<'a>,
-    /// The value schema registered at start (for a converter rebuilt after
-    /// an ALTER TABLE).
-    pub schema: &'a crate::codec::ValueSchema,
     /// The position file, named in errors.
     pub position_path: std::path::PathBuf,
     pub to_acker: &'a mpsc::Sender<Chunk>,
@@ -75,12 +73,11 @@ pub struct Start {
 impl Follower<'_> {
     /// Streams from `start` until `shutdown` turns true or the connection
     /// fails (a transient error: the caller resumes from the saved position).
-    /// The catalog is re-read when a table map's column count no longer
-    /// matches the converter (an ALTER TABLE).
+    /// `version` follows the table's ALTERs (see [`TableVersion::fit`]).
     pub async fn follow(
         &self,
         start: &Start,
-        converter: &mut RowConverter,
+        version: &mut TableVersion,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<()> {
         let mut conn = Conn::new(self.opts.clone()).await?;
@@ -186,34 +183,23 @@ impl Follower<'_> {
                     {
                         continue;
                     }
-                    if table_map.columns_count() as usize != converter.columns() {
-                        // An ALTER TABLE since the catalog was read: read it
-                        // again; the log's rows after the ALTER match it.
-                        let mut conn = Conn::new(self.opts.clone()).await?;
-                        let catalog = read_catalog(&mut conn, &self.table).await?;
-                        conn.disconnect().await?;
-                        if catalog.len() != table_map.columns_count() as usize {
-                            return Err(Error::Binlog(format!(
-                                "a row event of `{}` has {} columns, the catalog {}: the table was altered again since this event; \
-                                 binlog mode cannot name this event's columns. Fix: delete {} to take a new snapshot",
-                                self.table,
-                                table_map.columns_count(),
-                                catalog.len(),
-                                self.position_path.display()
-                            )));
-                        }
-                        tracing::info!(table = %self.table, columns = catalog.len(), "the table's columns changed; converting by the new catalog (columns the value schema lacks are left out until a restart)");
-                        *converter = RowConverter::new(&catalog, self.schema)?;
-                    }
+                    version
+                        .fit(&self.opts, table_map, &self.position_path)
+                        .await?;
+                    let sender = Sender {
+                        encoder: &version.encoder,
+                        ..self.sender
+                    };
                     let event_start = u64::from(header.log_pos()) - u64::from(header.event_size());
                     let base = sequence_at(&file, event_start)?;
-                    let changes = changed_rows(&rows, table_map, converter, self.sender.key)?;
+                    let changes =
+                        changed_rows(&rows, table_map, &version.converter, self.sender.key)?;
                     for (index, row) in changes.into_iter().enumerate() {
                         // A key change is two records for two keys: one
                         // sequence number serves both (the duplicate rule
                         // is per key).
                         for (operation, record) in row {
-                            self.sender
+                            sender
                                 .send(record, operation, base + index as i64, &mut deliveries)
                                 .await?;
                             rows_in_chunk += 1;
