@@ -16,6 +16,8 @@ use crate::codec::{CatalogType, ValueSchema};
 use crate::error::{Error, Result};
 use crate::plugin::{FieldType, SchemaFields};
 use crate::record::{Field, FieldValue, Record};
+use crate::source::catalog::ColumnKind;
+use crate::source::values::field_value;
 use crate::timestamp::Timestamp;
 
 /// One column of the table, in ordinal order.
@@ -99,6 +101,37 @@ struct Target {
     timestamp: bool,
     /// ENUM labels, 1-based in the log.
     labels: Vec<String>,
+    /// The schema field's logical type when it has one plugins see as a
+    /// primitive (`decimal`, `date`, `time-micros`): converted as timestamp
+    /// mode converts it (`source::values`), so the encoder gets the value
+    /// the schema declares (a DECIMAL's exact text, a DATE's days).
+    logical: Option<ColumnKind>,
+}
+
+/// The logical kind of `name`'s field in `schema`, if it is one the plugin
+/// field types flatten (see [`Target::logical`]).
+fn logical_kind(schema: &apache_avro::Schema, name: &str) -> Option<ColumnKind> {
+    use apache_avro::Schema;
+    let apache_avro::Schema::Record(record) = schema else {
+        return None;
+    };
+    let field = record.fields.iter().find(|field| field.name == name)?;
+    let mut field_schema = &field.schema;
+    if let Schema::Union(union) = field_schema {
+        field_schema = union
+            .variants()
+            .iter()
+            .find(|variant| !matches!(variant, Schema::Null))?;
+    }
+    match field_schema {
+        Schema::Decimal(decimal) => Some(ColumnKind::Decimal {
+            precision: u32::try_from(decimal.precision).ok()?,
+            scale: u32::try_from(decimal.scale).ok()?,
+        }),
+        Schema::Date => Some(ColumnKind::Date),
+        Schema::TimeMicros => Some(ColumnKind::TimeMicros),
+        _ => None,
+    }
 }
 
 /// Turns positional rows into records.
@@ -128,6 +161,7 @@ impl RowConverter {
                 ),
                 timestamp: column.data_type == "timestamp",
                 labels: enum_labels(&column.column_type),
+                logical: logical_kind(&schema.schema, &column.name),
             })
             .collect();
         Ok(Self { targets })
@@ -152,13 +186,28 @@ impl RowConverter {
         };
         for (target, value) in self.targets.iter().zip(values) {
             let Some(ty) = target.ty else { continue };
-            let value = convert(target, ty, value)?;
+            let value = match target.logical {
+                Some(kind) => field_value(kind, unwrap_unsigned(target, value))
+                    .map_err(|error| Error::Source(format!("column `{}`: {error}", target.name)))?,
+                None => convert(target, ty, value)?,
+            };
             record.fields.push(Field {
                 name: target.name.clone(),
                 value,
             });
         }
         Ok(record)
+    }
+}
+
+/// An unsigned column's value as the unsigned number it is (MariaDB's log
+/// does not say which columns are unsigned: a negative value is wrapped).
+fn unwrap_unsigned(target: &Target, value: Value) -> Value {
+    match (target.unsigned_bits, value) {
+        (Some(bits), Value::Int(i)) if i < 0 => {
+            Value::UInt((i128::from(i) + (1i128 << bits)) as u64)
+        }
+        (_, value) => value,
     }
 }
 
@@ -316,6 +365,54 @@ mod tests {
         assert!(converter.record(vec![Value::Int(7)]).is_err());
     }
 
+    /// The default `decimal_handling = "precise"` gives DECIMAL an Avro
+    /// `decimal` field: the log's text must reach the encoder as a
+    /// `FieldValue::Decimal`, a DATE as its days (both once failed every row).
+    #[test]
+    fn decimals_dates_and_unsigned_bigints_follow_their_logical_types() {
+        let catalog = [
+            column("id", "bigint", "bigint(20) unsigned"),
+            column("amount", "decimal", "decimal(12,2)"),
+            column("day", "date", "date"),
+        ];
+        let schema = ValueSchema::parse(
+            &json!({"type": "record", "name": "t", "fields": [
+                {"name": "id", "type": {"type": "bytes", "logicalType": "decimal", "precision": 20, "scale": 0}},
+                {"name": "amount", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}]},
+                {"name": "day", "type": {"type": "int", "logicalType": "date"}}
+            ]})
+            .to_string(),
+        )
+        .unwrap();
+        let converter = RowConverter::new(&catalog, &schema).unwrap();
+        let record = converter
+            .record(vec![
+                Value::Int(-1),
+                Value::Bytes(b"12.50".to_vec()),
+                Value::Date(1970, 1, 3, 0, 0, 0, 0),
+            ])
+            .unwrap();
+        assert_eq!(
+            record.get("id"),
+            Some(&FieldValue::Decimal("18446744073709551615".into()))
+        );
+        assert_eq!(
+            record.get("amount"),
+            Some(&FieldValue::Decimal("12.50".into()))
+        );
+        assert_eq!(record.get("day"), Some(&FieldValue::Int(2)));
+        let null = converter
+            .record(vec![
+                Value::Int(1),
+                Value::NULL,
+                Value::Date(1970, 1, 1, 0, 0, 0, 0),
+            ])
+            .unwrap();
+        assert_eq!(null.get("amount"), Some(&FieldValue::Null));
+        let encoded = crate::codec::WireEncoder::with_id(&schema, 1).encode(&record);
+        assert!(encoded.is_ok(), "{encoded:?}");
+    }
+
     #[test]
     fn unsigned_timestamps_and_enums_are_read_by_the_catalog() {
         assert_eq!(enum_labels("enum('a','it''s')"), ["a", "it's"]);
@@ -325,6 +422,7 @@ mod tests {
             unsigned_bits: Some(32),
             timestamp: false,
             labels: vec![],
+            logical: None,
         };
         assert_eq!(
             convert(&target, FieldType::Long, Value::Int(-1)).unwrap(),
