@@ -13,46 +13,12 @@ use std::time::Duration;
 use common::Harness;
 use common::logs::Line;
 use common::zones::{NON_UTC_SERVER, require_non_utc_server};
-use mysql_async::Pool;
 use mysql_async::prelude::Queryable;
 use pipeline::source::binlog::position::sequence_at;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 const BINLOG: &str = "[source]\nmode = \"binlog\"\n";
-
-/// The seed's table shape, created without any trigger.
-async fn create_plain_table(harness: &Harness) -> Pool {
-    let pool = harness.pool().await;
-    let mut conn = pool.get_conn().await.unwrap();
-    conn.query_drop(
-        "CREATE TABLE product (
-            id INT NOT NULL PRIMARY KEY,
-            name VARCHAR(255) NOT NULL,
-            category VARCHAR(64) NOT NULL,
-            price DECIMAL(12,2) NOT NULL,
-            last_updated DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
-        ) ENGINE=InnoDB",
-    )
-    .await
-    .unwrap();
-    drop(conn);
-    pool
-}
-
-/// Starts the registry, five members and the producer, and waits until the
-/// producer has saved its first position (its snapshot is done: what is
-/// written from now on comes from the log).
-fn start_pipeline(harness: &mut Harness) {
-    harness.start_registry();
-    harness.start_consumers(5);
-    harness.wait_for_stable_group(5, 2);
-    harness.spawn("producer", &["produce"]);
-    let position = harness.path("time_track/binlog_position.json");
-    common::wait_until(Duration::from_secs(60), "the snapshot's position", || {
-        position.exists()
-    });
-}
 
 /// Per key, the (op, price) of its lines in log order (partition offsets).
 fn changes_per_key(lines: &[Line]) -> BTreeMap<i64, Vec<(String, f64)>> {
@@ -133,7 +99,7 @@ async fn start_checks_refuse_what_would_lose_changes_and_name_the_fix() {
     );
 
     let mut harness = Harness::on_server("binlog_checks", NON_UTC_SERVER, BINLOG);
-    let pool = create_plain_table(&harness).await;
+    let pool = common::binlog::create_plain_table(&harness).await;
     let mut conn = pool.get_conn().await.unwrap();
 
     // A user that may read the table but not the binary log.
@@ -211,7 +177,7 @@ async fn start_checks_refuse_what_would_lose_changes_and_name_the_fix() {
 async fn every_change_arrives_in_order_with_deletes_and_tombstones() {
     require_non_utc_server();
     let mut harness = Harness::on_server("binlog_all", NON_UTC_SERVER, BINLOG);
-    let pool = create_plain_table(&harness).await;
+    let pool = common::binlog::create_plain_table(&harness).await;
     let mut conn = pool.get_conn().await.unwrap();
     // Before the producer's first start: read by the snapshot (op "r").
     for id in 1..=5 {
@@ -222,7 +188,7 @@ async fn every_change_arrives_in_order_with_deletes_and_tombstones() {
         .await
         .unwrap();
     }
-    start_pipeline(&mut harness);
+    common::binlog::start_pipeline(&mut harness);
     harness.wait_for_lines(5, Duration::from_secs(60));
 
     let mut expected: BTreeMap<i64, Vec<(String, f64)>> = (1..=5)
@@ -302,9 +268,9 @@ async fn every_change_arrives_in_order_with_deletes_and_tombstones() {
 async fn rotation_and_restarts_lose_and_repeat_nothing() {
     require_non_utc_server();
     let mut harness = Harness::on_server("binlog_rotate", NON_UTC_SERVER, BINLOG);
-    let pool = create_plain_table(&harness).await;
+    let pool = common::binlog::create_plain_table(&harness).await;
     let mut conn = pool.get_conn().await.unwrap();
-    start_pipeline(&mut harness);
+    common::binlog::start_pipeline(&mut harness);
     let mut expected: BTreeMap<i64, Vec<(String, f64)>> = BTreeMap::new();
     let mut count = 0;
     for round in 0..4 {
@@ -354,7 +320,7 @@ async fn rotation_and_restarts_lose_and_repeat_nothing() {
 async fn snapshot_and_stream_meet_without_loss_or_doubles_under_concurrent_writes() {
     require_non_utc_server();
     let mut harness = Harness::on_server("binlog_seam", NON_UTC_SERVER, BINLOG);
-    let pool = create_plain_table(&harness).await;
+    let pool = common::binlog::create_plain_table(&harness).await;
     let keys = 100i64;
     let mut conn = pool.get_conn().await.unwrap();
     for id in 1..=keys {
@@ -444,8 +410,8 @@ async fn snapshot_and_stream_meet_without_loss_or_doubles_under_concurrent_write
 async fn producer_killed_in_the_middle_of_a_100000_row_transaction_loses_and_repeats_nothing() {
     require_non_utc_server();
     let mut harness = Harness::on_server("binlog_big", NON_UTC_SERVER, BINLOG);
-    let pool = create_plain_table(&harness).await;
-    start_pipeline(&mut harness);
+    let pool = common::binlog::create_plain_table(&harness).await;
+    common::binlog::start_pipeline(&mut harness);
     let position = harness.path("time_track/binlog_position.json");
     let mut conn = pool.get_conn().await.unwrap();
     conn.query_drop(
@@ -503,7 +469,7 @@ async fn latency_at_2000_changes_per_s() {
         .await
         .unwrap();
     drop(conn);
-    start_pipeline(&mut harness);
+    common::binlog::start_pipeline(&mut harness);
     harness.run(&["update", "--count", "0"]);
     harness.wait_for_lines(50, Duration::from_secs(60));
     harness.run(&[
@@ -551,8 +517,8 @@ async fn latency_at_2000_changes_per_s() {
 async fn a_column_added_while_running_keeps_the_changes_flowing() {
     require_non_utc_server();
     let mut harness = Harness::on_server("binlog_alter", NON_UTC_SERVER, BINLOG);
-    let pool = create_plain_table(&harness).await;
-    start_pipeline(&mut harness);
+    let pool = common::binlog::create_plain_table(&harness).await;
+    common::binlog::start_pipeline(&mut harness);
     let mut conn = pool.get_conn().await.unwrap();
     conn.query_drop("INSERT INTO product (id, name, category, price) VALUES (1, 'a', 'cat_1', 1)")
         .await
@@ -674,7 +640,7 @@ async fn an_incompatible_alter_while_running_stops_with_the_column_and_the_fix()
         config.source.value_schema_file = None;
         config.plugins.clear();
     });
-    let pool = create_plain_table(&harness).await;
+    let pool = common::binlog::create_plain_table(&harness).await;
     harness.start_registry();
     let mut producer = harness
         .command(&["produce"])
@@ -728,8 +694,8 @@ async fn an_incompatible_alter_while_running_stops_with_the_column_and_the_fix()
 async fn a_restart_behind_an_alter_never_names_old_rows_by_new_columns() {
     require_non_utc_server();
     let mut harness = Harness::on_server("binlog_alter_behind", NON_UTC_SERVER, BINLOG);
-    let pool = create_plain_table(&harness).await;
-    start_pipeline(&mut harness);
+    let pool = common::binlog::create_plain_table(&harness).await;
+    common::binlog::start_pipeline(&mut harness);
     let mut conn = pool.get_conn().await.unwrap();
     conn.query_drop("INSERT INTO product (id, name, category, price) VALUES (1, 'a', 'cat_1', 1)")
         .await

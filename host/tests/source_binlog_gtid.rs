@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use common::zones::{NON_UTC_SERVER, require_non_utc_server};
 use common::{Harness, workspace_root};
+use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Pool};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::{Value, json};
@@ -91,38 +91,6 @@ fn own_server() {
     std::thread::spawn(move || server.wait());
     common::wait_until(Duration::from_secs(60), "the own MariaDB to listen", || {
         answering(OWN_PORT)
-    });
-}
-
-async fn create_product_table(harness: &Harness) -> Pool {
-    let pool = harness.pool().await;
-    pool.get_conn()
-        .await
-        .unwrap()
-        .query_drop(
-            "CREATE TABLE product (
-                id INT NOT NULL PRIMARY KEY,
-                name VARCHAR(255) NOT NULL,
-                category VARCHAR(64) NOT NULL,
-                price DECIMAL(12,2) NOT NULL,
-                last_updated DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
-            ) ENGINE=InnoDB",
-        )
-        .await
-        .unwrap();
-    pool
-}
-
-/// Registry, five members and the producer; waits for the snapshot's saved
-/// position.
-fn start_pipeline(harness: &mut Harness) {
-    harness.start_registry();
-    harness.start_consumers(5);
-    harness.wait_for_stable_group(5, 2);
-    harness.spawn("producer", &["produce"]);
-    let position = harness.path("time_track/binlog_position.json");
-    common::wait_until(Duration::from_secs(60), "the snapshot's position", || {
-        position.exists()
     });
 }
 
@@ -271,7 +239,7 @@ async fn gtid_positions_survive_rotation_purge_of_their_file_and_restarts() {
     let _own = OWN_SERVER_USE.lock().await;
     own_server();
     let mut harness = Harness::on_server("gtid_resume", OWN_SERVER, BINLOG);
-    let pool = create_product_table(&harness).await;
+    let pool = common::binlog::create_plain_table(&harness).await;
     let mut conn = pool.get_conn().await.unwrap();
     // A second replication domain: the position holds one GTID per domain.
     let mut other_domain = pool.get_conn().await.unwrap();
@@ -279,7 +247,7 @@ async fn gtid_positions_survive_rotation_purge_of_their_file_and_restarts() {
         .query_drop("SET SESSION gtid_domain_id = 7")
         .await
         .unwrap();
-    start_pipeline(&mut harness);
+    common::binlog::start_pipeline(&mut harness);
     assert!(
         saved(&harness)["gtid"].is_string(),
         "the snapshot's position carries its GTID: {}",
@@ -401,9 +369,9 @@ async fn no_saved_position_falls_inside_a_transaction() {
     own_server();
     let rows = 50_000;
     let mut harness = Harness::on_server("gtid_split", OWN_SERVER, BINLOG);
-    let pool = create_product_table(&harness).await;
+    let pool = common::binlog::create_plain_table(&harness).await;
     let mut conn = pool.get_conn().await.unwrap();
-    start_pipeline(&mut harness);
+    common::binlog::start_pipeline(&mut harness);
     // Nothing else writes to this server: its end is the saved position.
     let (file, offset) = master_status(&mut conn).await;
     let gtid = server_gtid(&mut conn).await;
@@ -534,7 +502,7 @@ async fn composite_keys_arrive_once_with_their_keys_and_tombstones() {
     ] {
         push(&mut expected, region, seq, "r", amount);
     }
-    start_pipeline(&mut harness);
+    common::binlog::start_pipeline(&mut harness);
     harness.wait_for_lines(5, Duration::from_secs(60));
     conn.query_drop(
         "INSERT INTO parcel (region, seq, amount) VALUES ('eu', 10, 10), ('ap', 1, 11)",

@@ -283,17 +283,7 @@ impl LateChanges {
             .collect();
         let mut late = Vec::with_capacity(missing.len());
         for key in missing {
-            // The row may have changed again since the scan: then its newer
-            // key is after the position and the tail reads it.
-            let mut params = vec![key.timestamp.to_mysql()];
-            params.extend(KeyColumns::params(&key.key));
-            let row: Option<Row> = conn.exec_first(self.select_row.as_str(), params).await?;
-            if let Some(row) = row {
-                let row = tailer.convert(row)?;
-                if row.position == key {
-                    late.push(row);
-                }
-            }
+            late.extend(self.read_row_at(conn, tailer, &key).await?);
         }
         self.note_sent(&late);
         Ok(late)
@@ -301,6 +291,27 @@ impl LateChanges {
 }
 
 impl LateChanges {
+    /// The row whose current key is `key`, if it still is: a row changed
+    /// again since the scan has a newer key after the position, which the
+    /// tail reads.
+    async fn read_row_at(
+        &self,
+        conn: &mut Conn,
+        tailer: &Tailer,
+        key: &Position,
+    ) -> Result<Option<SourceRow>> {
+        let mut params = vec![key.timestamp.to_mysql()];
+        params.extend(KeyColumns::params(&key.key));
+        let row: Option<Row> = conn.exec_first(self.select_row.as_str(), params).await?;
+        match row {
+            Some(row) => {
+                let row = tailer.convert(row)?;
+                Ok((row.position == *key).then_some(row))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Remembers as sent the keys (in key order) of every second whose
     /// digest is the one `restored` holds for it.
     fn accept_matching_seconds(&mut self, restored: &WindowDigest, keys: &[Position]) {
@@ -371,15 +382,9 @@ impl LateChanges {
             if beyond.seconds.last() != Some(&second_start) {
                 beyond.seconds.push(second_start);
             }
-            let mut params = vec![key.timestamp.to_mysql()];
-            params.extend(KeyColumns::params(&key.key));
-            let row: Option<Row> = conn.exec_first(self.select_row.as_str(), params).await?;
-            if let Some(row) = row {
-                let row = tailer.convert(row)?;
-                if row.position == key {
-                    beyond.rows.push(row);
-                }
-            }
+            beyond
+                .rows
+                .extend(self.read_row_at(conn, tailer, &key).await?);
         }
         Ok(beyond)
     }

@@ -3,6 +3,7 @@
 //! database, topic, consumer group, registry port and directory.
 #![allow(dead_code)]
 
+pub mod binlog;
 pub mod logs;
 pub mod private_server;
 pub mod zones;
