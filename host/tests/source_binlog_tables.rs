@@ -337,7 +337,11 @@ async fn two_tables_on_one_stream_every_change_once_through_a_kill_mid_transacti
     // between transactions: never inside the big one.
     let text = std::fs::read_to_string(harness.path("time_track/binlog_position.json")).unwrap();
     let position: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(position["tables"], json!(["bt_items", "bt_events"]), "{text}");
+    assert_eq!(
+        position["tables"],
+        json!(["bt_items", "bt_events"]),
+        "{text}"
+    );
     assert!(saved["binlog_offset"].is_u64(), "{saved}");
     assert!(
         !harness
