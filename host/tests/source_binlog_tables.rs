@@ -220,11 +220,11 @@ async fn two_tables_on_one_stream_every_change_once_through_a_kill_mid_transacti
         push(&mut items, json!(2), "u", json!(price));
         conn.exec_drop(
             "UPDATE bt_events SET qty = ? WHERE region = 'eu' AND code = 'a'",
-            (round,),
+            (10 + round,),
         )
         .await
         .unwrap();
-        push(&mut events, json!(["eu", "a"]), "u", json!(round));
+        push(&mut events, json!(["eu", "a"]), "u", json!(10 + round));
     }
     // A key change in the composite key: delete of the old, insert of the new.
     conn.query_drop("UPDATE bt_events SET code = 'y' WHERE region = 'ap' AND code = 'z'")
