@@ -78,6 +78,12 @@ pub enum Error {
     #[error("binlog source: {0}")]
     Binlog(String),
 
+    /// The saved binlog position was taken on another binary-log history
+    /// than the server's (a failover to another server, `RESET MASTER`):
+    /// its file, offset and sequence numbers mean something else there.
+    #[error("position file {path}: {message}")]
+    PositionFromAnotherLog { path: PathBuf, message: String },
+
     /// A JSON document (log line, state file) could not be (de)serialised.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -115,6 +121,7 @@ impl Error {
             Error::Config { .. }
             | Error::Io { .. }
             | Error::Position { .. }
+            | Error::PositionFromAnotherLog { .. }
             | Error::Avro(_)
             | Error::Decode(_)
             | Error::Plugin { .. }

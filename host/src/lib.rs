@@ -14,7 +14,8 @@
 //! - [`source`]: each configured table as the catalog describes it (types, key, derived
 //!   schema), tailing it by `(stamp, key)`, and the saved position.
 //!   `source::binlog`, the other mode: the row-based binary log (every change, deletes too),
-//!   resumed by file and offset or by MariaDB GTID position.
+//!   one stream and one position for every table, resumed by file and offset or by MariaDB
+//!   GTID position, only on the binary-log history it was read from.
 //! - [`timestamp`]: `last_updated` stamps as UTC microseconds, to and from MySQL.
 //! - [`record`]: a row as named, typed fields, what every stage passes on.
 //! - [`producer`]: tails each table and produces each change to its table's topic; saves each

@@ -2,8 +2,10 @@
 //! `[[source.tables]]` entry adds one, each with its own key, stamp column,
 //! saved position, topic and plugin chain.
 //!
-//! The rule that keeps tables apart: **every table has its own topic and
-//! its own position file**, checked at start (two tables on one topic, or
+//! The rule that keeps tables apart: **every table has its own topic and,
+//! in timestamp mode, its own position file** (binlog mode reads every
+//! table from one stream and keeps one position, `source.binlog_position_file`,
+//! see `source::binlog::tables`), checked at start (two tables on one topic, or
 //! one table twice, stop the pipeline naming the key), so positions,
 //! acknowledgements and the consumers' duplicate rule, all kept per topic,
 //! never mix two tables.
@@ -124,8 +126,8 @@ impl Config {
     }
 
     /// Refuses a table listed twice, two tables on one topic or one position
-    /// file, a plugin filtered to a table that is not configured, and more
-    /// than one table in binlog mode.
+    /// file, a plugin filtered to a table that is not configured, and a
+    /// per-table position file in binlog mode (one position serves all).
     pub(super) fn validate_tables(&self, origin: &str) -> Result<()> {
         let fail =
             |key: String, message: String| Err(Error::config(origin, format!("`{key}` {message}")));
@@ -219,13 +221,21 @@ impl Config {
                 );
             }
         }
-        if self.source.mode == SourceMode::Binlog && tables.len() > 1 {
+        // Binlog mode reads every table from one stream, so one position
+        // (source.binlog_position_file) serves them all: a table's own
+        // position file would never be read or written.
+        if self.source.mode == SourceMode::Binlog
+            && let Some(index) = self
+                .source
+                .tables
+                .iter()
+                .position(|entry| entry.position_file.is_some())
+        {
             return fail(
-                "source.tables".into(),
-                format!(
-                    "lists {} tables, and binlog mode serves one table per pipeline for now; remove the [[source.tables]] entries (run one binlog deployment per table), or use source.mode = \"timestamp\"",
-                    tables.len()
-                ),
+                key_of(index + 1, "position_file"),
+                "is set, but binlog mode keeps one position for every table (one binlog stream reads them all): \
+                 source.binlog_position_file; remove the entry's position_file (it is used in timestamp mode only)"
+                    .into(),
             );
         }
         Ok(())

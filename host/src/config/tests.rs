@@ -225,9 +225,9 @@ fn table_mistakes_are_refused_naming_the_key_and_the_fix() {
             "`product`",
         ),
         (
-            "[source]\nmode = \"binlog\"\n[[source.tables]]\nname = \"a\"\n",
-            "source.tables",
-            "one binlog deployment per table",
+            "[source]\nmode = \"binlog\"\n[[source.tables]]\nname = \"a\"\nposition_file = \"a.json\"\n",
+            "source.tables[0].position_file",
+            "source.binlog_position_file",
         ),
         (
             "[dead_letter]\nkind = \"kafka\"\ntopic = \"a_updates\"\n[[source.tables]]\nname = \"a\"\n",
@@ -240,6 +240,16 @@ fn table_mistakes_are_refused_naming_the_key_and_the_fix() {
         assert!(message.contains(key), "{key}: {message}");
         assert!(message.contains(fix), "{fix}: {message}");
     }
+}
+
+#[test]
+fn several_tables_are_served_in_binlog_mode() {
+    let config = Config::from_toml(
+        "[source]\nmode = \"binlog\"\n[[source.tables]]\nname = \"a\"\n",
+        "p.toml",
+    )
+    .unwrap();
+    assert_eq!(config.tables().len(), 2);
 }
 
 #[test]

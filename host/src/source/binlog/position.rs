@@ -11,8 +11,18 @@
 //! which the consumers' duplicate rule drops.
 //!
 //! ```json
-//! {"binlog_file": "binlog.000003", "binlog_offset": 7811, "gtid": "0-3307-1234"}
+//! {"binlog_file": "binlog.000003", "binlog_offset": 7811, "gtid": "0-3307-1234",
+//!  "server": {"server_id": 3307, "binlog_basename": "binlog"},
+//!  "tables": ["product", "orders"]}
 //! ```
+//!
+//! One file serves every configured table: one replica stream reads them
+//! all, and a transaction touching two tables has one boundary. `server`
+//! is the binary-log history the point belongs to (see [`super::identity`]);
+//! `tables` the tables whose changes up to the point were delivered (a table
+//! configured later was never snapshotted: refused at start). Both are
+//! absent from files saved before they were recorded; such a file is
+//! accepted and upgraded.
 //!
 //! The file and offset always name the point (they number the records, see
 //! [`BinlogPosition::sequence`]); the GTID, when present, is what a restart
@@ -26,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fs::write_atomically;
+use crate::source::binlog::identity::ServerIdentity;
 
 /// A point in the server's binary log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,15 +86,56 @@ pub fn sequence_at(file: &str, offset: u64) -> Result<i64> {
     Ok((number << FILE_SHIFT) + offset)
 }
 
-/// Reads and writes the binlog position file.
+/// The position file's content: the point, and what it is a point of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedPosition {
+    pub position: BinlogPosition,
+    /// The binary-log history the point is in; `None` in a file saved
+    /// before it was recorded.
+    pub server: Option<ServerIdentity>,
+    /// The tables the point covers; `None` in a file saved before they were
+    /// recorded (then it covered `[source] table` alone).
+    pub tables: Option<Vec<String>>,
+}
+
+/// The file's JSON form.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnDisk {
+    binlog_file: String,
+    binlog_offset: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gtid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server: Option<ServerIdentity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tables: Option<Vec<String>>,
+}
+
+/// Reads and writes the binlog position file. Positions are saved with the
+/// server identity and tables set by [`Self::describing`].
 #[derive(Debug, Clone)]
 pub struct BinlogPositionFile {
     path: PathBuf,
+    server: Option<ServerIdentity>,
+    tables: Option<Vec<String>>,
 }
 
 impl BinlogPositionFile {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self {
+            path: path.into(),
+            server: None,
+            tables: None,
+        }
+    }
+
+    /// This file, saving every position as a point of `server`'s log that
+    /// covers `tables`.
+    pub fn describing(mut self, server: ServerIdentity, tables: Vec<String>) -> Self {
+        self.server = Some(server);
+        self.tables = Some(tables);
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -92,6 +144,11 @@ impl BinlogPositionFile {
 
     /// The saved position; `None` when there is none (then: snapshot first).
     pub fn load(&self) -> Result<Option<BinlogPosition>> {
+        Ok(self.load_saved()?.map(|saved| saved.position))
+    }
+
+    /// The saved position with its server identity and tables.
+    pub fn load_saved(&self) -> Result<Option<SavedPosition>> {
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -100,8 +157,18 @@ impl BinlogPositionFile {
         if text.trim() == "null" {
             return Ok(None);
         }
-        serde_json::from_str(&text)
-            .map(Some)
+        serde_json::from_str::<OnDisk>(&text)
+            .map(|saved| {
+                Some(SavedPosition {
+                    position: BinlogPosition {
+                        file: saved.binlog_file,
+                        offset: saved.binlog_offset,
+                        gtid: saved.gtid,
+                    },
+                    server: saved.server,
+                    tables: saved.tables,
+                })
+            })
             .map_err(|error| Error::Position {
                 path: self.path.clone(),
                 message: format!(
@@ -112,7 +179,14 @@ impl BinlogPositionFile {
 
     /// Saves `position` atomically and durably.
     pub fn save(&self, position: &BinlogPosition) -> Result<()> {
-        let mut text = serde_json::to_string_pretty(position)?;
+        let on_disk = OnDisk {
+            binlog_file: position.file.clone(),
+            binlog_offset: position.offset,
+            gtid: position.gtid.clone(),
+            server: self.server.clone(),
+            tables: self.tables.clone(),
+        };
+        let mut text = serde_json::to_string_pretty(&on_disk)?;
         text.push('\n');
         write_atomically(&self.path, text.as_bytes())
     }
@@ -142,7 +216,7 @@ mod tests {
             gtid: Some("0-1-12,1-2-3".into()),
         };
         file.save(&position).unwrap();
-        assert_eq!(file.load().unwrap(), Some(position));
+        assert_eq!(file.load().unwrap(), Some(position.clone()));
         // A position saved before GTIDs were recorded still loads.
         fs::write(
             file.path(),
@@ -150,6 +224,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(file.load().unwrap().unwrap().gtid, None);
+        // Saved with the server's identity and the tables it covers.
+        let identity = ServerIdentity {
+            server_id: 7,
+            server_uuid: None,
+            binlog_basename: "binlog".into(),
+        };
+        let described = file
+            .clone()
+            .describing(identity.clone(), vec!["a".into(), "b".into()]);
+        described.save(&position).unwrap();
+        let saved = file.load_saved().unwrap().unwrap();
+        assert_eq!(saved.position, position);
+        assert_eq!(saved.server, Some(identity));
+        assert_eq!(saved.tables, Some(vec!["a".to_owned(), "b".to_owned()]));
         fs::write(file.path(), "{oops").unwrap();
         let message = file.load().unwrap_err().to_string();
         assert!(message.contains("binlog_position.json") && message.contains("delete the file"));

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::producer::ProducerCounters;
 use crate::record::{FieldValue, Record};
 use crate::source::binlog::position::{BinlogPosition, BinlogPositionFile};
+use crate::source::binlog::tables::TableRoute;
 use crate::source::key::{KeyColumns, message_key};
 
 /// What a change was.
@@ -49,6 +50,29 @@ pub struct Chunk {
     pub end: Option<BinlogPosition>,
     pub deliveries: Vec<DeliveryFuture>,
     pub rows: usize,
+}
+
+/// What every table's records share: the librdkafka producer and the
+/// operation and sequence field names.
+#[derive(Clone, Copy)]
+pub struct Fields<'a> {
+    pub producer: &'a FutureProducer,
+    pub operation_field: &'a str,
+    pub sequence_field: &'a str,
+}
+
+impl Fields<'_> {
+    /// The sender of `route`'s table: its topic, key and current encoder.
+    pub fn sender<'b>(&'b self, route: &'b TableRoute) -> Sender<'b> {
+        Sender {
+            producer: self.producer,
+            topic: route.topic(),
+            encoder: &route.version.encoder,
+            key: &route.key,
+            operation_field: self.operation_field,
+            sequence_field: self.sequence_field,
+        }
+    }
 }
 
 /// Produces records keyed by the key columns (the message key is

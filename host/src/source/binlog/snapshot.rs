@@ -1,7 +1,8 @@
-//! The first start in binlog mode: every row of the table as it is, then the
-//! binary log from the exact point the snapshot saw.
+//! The first start in binlog mode: every row of every configured table as
+//! it is, then the binary log from the exact point the snapshot saw.
 //!
-//! The rule: the rows and the position come from one consistent read view.
+//! The rule: the rows of every table and the position come from one
+//! consistent read view (one transaction reads all the tables).
 //! `START TRANSACTION WITH CONSISTENT SNAPSHOT` opens it; on MariaDB the
 //! session's `binlog_snapshot_file`/`binlog_snapshot_position` give the
 //! binlog position of that same view, without a lock. Elsewhere (MySQL) a
@@ -11,11 +12,112 @@
 //! is lost or doubled at the seam.
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Row, Value};
+use mysql_async::{Conn, Pool, Row, Value};
+use tokio::sync::mpsc;
 
+use crate::config::SourceConfig;
 use crate::error::{Error, Result};
+use crate::producer::ProducerCounters;
 use crate::source::binlog::position::BinlogPosition;
+use crate::source::binlog::produce::{Chunk, Fields, Operation};
+use crate::source::binlog::tables::TableRoute;
 use crate::source::mysql::quote_identifier;
+
+/// Produces every row of every table as op "r" from one consistent read
+/// view, then a chunk carrying the view's binlog position (saved once all
+/// of them are acknowledged). Returns that position, where the log is
+/// followed from. Each table's rows are encoded with the schema version
+/// registered at start.
+pub async fn take(
+    pool: &Pool,
+    source: &SourceConfig,
+    routes: &[TableRoute],
+    fields: &Fields<'_>,
+    to_acker: &mpsc::Sender<Chunk>,
+    counters: &ProducerCounters,
+) -> Result<BinlogPosition> {
+    let mut conn = pool.get_conn().await?;
+    let position = open_view(&mut conn).await?;
+    let sequence = position.sequence()?;
+    let tables: Vec<&str> = routes.iter().map(TableRoute::table).collect();
+    tracing::info!(file = %position.file, offset = position.offset, gtid = position.gtid.as_deref().unwrap_or_default(), tables = ?tables, "snapshot of the tables at this binlog position");
+    for route in routes {
+        let sender = fields.sender(route);
+        let names: Vec<String> = route
+            .catalog
+            .iter()
+            .map(|column| column.name.clone())
+            .collect();
+        let key_names = route.key.names();
+        let key_indexes = key_names
+            .iter()
+            .map(|column| {
+                names.iter().position(|name| name == column).ok_or_else(|| {
+                    Error::Binlog(format!("no key column `{column}` in `{}`", route.table()))
+                })
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        let mut after: Option<Vec<Value>> = None;
+        let mut total = 0;
+        loop {
+            let page = read_page(
+                &mut conn,
+                route.table(),
+                &names,
+                &key_names,
+                after.as_deref(),
+                source.batch_size,
+            )
+            .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(
+                key_indexes
+                    .iter()
+                    .map(|index| last[*index].clone())
+                    .collect(),
+            );
+            let rows = page.len();
+            let mut deliveries = Vec::with_capacity(rows);
+            for values in page {
+                let record = route.version.converter.record(values)?;
+                sender
+                    .send(record, Operation::Read, sequence, &mut deliveries)
+                    .await?;
+            }
+            total += rows;
+            counters.add_read(rows);
+            send(
+                to_acker,
+                Chunk {
+                    end: None,
+                    deliveries,
+                    rows,
+                },
+            )
+            .await?;
+        }
+        tracing::info!(table = %route.table(), rows = total, "table snapshot produced");
+    }
+    conn.query_drop("COMMIT").await?;
+    tracing::info!("snapshot produced; following the log from its position");
+    send(
+        to_acker,
+        Chunk {
+            end: Some(position.clone()),
+            deliveries: Vec::new(),
+            rows: 0,
+        },
+    )
+    .await?;
+    Ok(position)
+}
+
+async fn send(to_acker: &mpsc::Sender<Chunk>, chunk: Chunk) -> Result<()> {
+    to_acker
+        .send(chunk)
+        .await
+        .map_err(|_| Error::task_failed("acknowledgement task", "it stopped"))
+}
 
 /// Opens the consistent read view on `conn` and returns the binlog position
 /// it corresponds to. The caller reads the rows on `conn`, then commits.

@@ -1,10 +1,11 @@
-//! Following the binary log: one record per changed row of the table, in
-//! commit order.
+//! Following the binary log: one record per changed row of the configured
+//! tables, in commit order, each to its table's topic.
 //!
-//! The rule: every row of every rows event of the configured table becomes
+//! The rule: every row of every rows event of a configured table becomes
 //! one record, in log order (the order transactions committed), with no
 //! merging; the position moves only at a transaction's commit event (XID,
-//! or `COMMIT` for non-transactional tables). Each row's sequence number is
+//! or `COMMIT` for non-transactional tables), whichever tables the
+//! transaction wrote. Each row's sequence number is
 //! `sequence(event start) + row index`, the same on every read of the log,
 //! so a transaction re-read after a crash is recognised by the consumers.
 
@@ -19,11 +20,11 @@ use tokio::sync::{mpsc, watch};
 use crate::error::{Error, Result};
 use crate::producer::ProducerCounters;
 use crate::record::Record;
-use crate::source::binlog::alter::TableVersion;
 use crate::source::binlog::convert::RowConverter;
 use crate::source::binlog::gtid::{self, GtidState};
 use crate::source::binlog::position::{BinlogPosition, sequence_at};
-use crate::source::binlog::produce::{Chunk, Operation, Sender};
+use crate::source::binlog::produce::{Chunk, Fields, Operation};
+use crate::source::binlog::tables::TableRoute;
 use crate::source::key::KeyColumns;
 
 /// Records handed on per chunk inside a long transaction, so a
@@ -31,7 +32,7 @@ use crate::source::key::KeyColumns;
 /// saved only at its commit).
 const CHUNK_ROWS: usize = 5000;
 
-/// With nothing of the table in them, boundaries are saved at most this
+/// With nothing of the tables in them, boundaries are saved at most this
 /// often (other tables' transactions would otherwise cost an fsync each).
 const IDLE_SAVE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -51,8 +52,7 @@ pub struct Follower<'a> {
     /// Whether the server's events end in a CRC32 (`binlog_checksum`).
     pub checksums: bool,
     pub database: String,
-    pub table: String,
-    pub sender: Sender<'a>,
+    pub fields: Fields<'a>,
     /// The position file, named in errors.
     pub position_path: std::path::PathBuf,
     pub to_acker: &'a mpsc::Sender<Chunk>,
@@ -73,11 +73,12 @@ pub struct Start {
 impl Follower<'_> {
     /// Streams from `start` until `shutdown` turns true or the connection
     /// fails (a transient error: the caller resumes from the saved position).
-    /// `version` follows the table's ALTERs (see [`TableVersion::fit`]).
+    /// Each route's version follows its table's ALTERs (see
+    /// `TableVersion::fit`).
     pub async fn follow(
         &self,
         start: &Start,
-        version: &mut TableVersion,
+        routes: &mut [TableRoute],
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<()> {
         let mut conn = Conn::new(self.opts.clone()).await?;
@@ -178,22 +179,23 @@ impl Follower<'_> {
                     let Some(table_map) = stream.get_tme(rows.table_id()) else {
                         continue;
                     };
-                    if table_map.database_name() != self.database
-                        || table_map.table_name() != self.table
-                    {
+                    if table_map.database_name() != self.database {
                         continue;
                     }
-                    version
+                    let name = table_map.table_name();
+                    let Some(route) = routes.iter_mut().find(|route| route.table() == name) else {
+                        continue;
+                    };
+                    route
+                        .version
                         .fit(&self.opts, table_map, &self.position_path)
                         .await?;
-                    let sender = Sender {
-                        encoder: &version.encoder,
-                        ..self.sender
-                    };
+                    let route = &*route;
+                    let sender = self.fields.sender(route);
                     let event_start = u64::from(header.log_pos()) - u64::from(header.event_size());
                     let base = sequence_at(&file, event_start)?;
                     let changes =
-                        changed_rows(&rows, table_map, &version.converter, self.sender.key)?;
+                        changed_rows(&rows, table_map, &route.version.converter, &route.key)?;
                     for (index, row) in changes.into_iter().enumerate() {
                         // A key change is two records for two keys: one
                         // sequence number serves both (the duplicate rule
@@ -255,7 +257,7 @@ impl Follower<'_> {
         };
         Error::Binlog(format!(
             "the server cannot send the binary log from the saved {from} (in {}): {}. \
-             The changes since are lost to binlog mode. Fix: delete {} to take a new snapshot of the table \
+             The changes since are lost to binlog mode. Fix: delete {} to take a new snapshot of the tables \
              (consumers log every row again, with op \"r\"), and keep binary logs longer \
              (binlog_expire_logs_seconds / expire_logs_days) than the producer may be stopped",
             self.position_path.display(),
