@@ -50,7 +50,13 @@ impl OwnNisshi {
         let log = std::fs::File::create(output).unwrap();
         // setsid -f, as the services start it: not this test's child.
         let status = Command::new("setsid")
-            .args(["-f", "nisshi", "broker", "--storage-engine", "memory://nisshi/"])
+            .args([
+                "-f",
+                "nisshi",
+                "broker",
+                "--storage-engine",
+                "memory://nisshi/",
+            ])
             .args(["--listener-url", &listener])
             .args(["--advertised-listener-url", &listener])
             .env("PIPELINE_HARNESS_MARKER", port.to_string())

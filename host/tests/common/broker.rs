@@ -80,14 +80,17 @@ pub fn listener_pid(port: u16) -> Option<u32> {
         .iter()
         .map(|inode| format!("socket:[{inode}]"))
         .collect();
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-        let fds = std::fs::read_dir(entry.path().join("fd")).ok()?;
-        fds.flatten()
-            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-            .any(|target| wanted.iter().any(|socket| target == Path::new(socket)))
-            .then_some(pid)
-    })
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let fds = std::fs::read_dir(entry.path().join("fd")).ok()?;
+            fds.flatten()
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .any(|target| wanted.iter().any(|socket| target == Path::new(socket)))
+                .then_some(pid)
+        })
 }
 
 /// How a running process was started: enough to start it again.
