@@ -183,7 +183,8 @@ else
     pg_port=${pg_port##*:}
     if ! port_open "${pg_port:-5432}" && command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
       echo "PostgreSQL: starting"
-      pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | tail -n 1)" main start
+      # The machine's cluster; if the URL names another server, the check below says so.
+      pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | tail -n 1)" main start || true
     fi
     ensure_postgres_database "$broker_engine"
     ;;
