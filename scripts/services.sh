@@ -2,15 +2,15 @@
 # Starts the local services the pipeline and its tests use, each only if it is
 # not already answering: MariaDB on 127.0.0.1:3306, a private MariaDB at
 # -05:00 on 127.0.0.1:3307 (for the time-zone tests) and the nisshi broker on
-# 127.0.0.1:9092, its data in PostgreSQL (127.0.0.1:5432, database nisshi,
-# created if missing; PostgreSQL started if it is installed and closed), so
-# it survives a broker restart. Point the pipeline at other services through
-# pipeline.toml and this script has nothing to do.
+# 127.0.0.1:9092 (data in run/nisshi.db, so it survives a broker restart).
+# Point the pipeline at other services through pipeline.toml and this script
+# has nothing to do.
 #
 # PIPELINE_BROKER_ENGINE picks the broker's storage (a nisshi
-# --storage-engine URL) when this script starts it; SQLite, the engine
-# before PostgreSQL (slower, see README "Broker engines"):
-#   PIPELINE_BROKER_ENGINE=sqlite://run/nisshi.db scripts/services.sh
+# --storage-engine URL) when this script starts it, e.g. PostgreSQL (faster;
+# its database is created if missing, PostgreSQL started if installed and
+# closed; see README "Broker engines" for why it is not the default):
+#   PIPELINE_BROKER_ENGINE='postgres://postgres@127.0.0.1:5432/nisshi?sslmode=disable' scripts/services.sh
 # A broker already answering on 9092 is left as it is, whatever its engine.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -125,10 +125,8 @@ wait_for_nisshi_build() {
   rm -f "$pid_file"
 }
 
-# The broker's storage. PostgreSQL by default: the fastest engine that
-# passes every fault test (README "Broker engines"); its database is created
-# when missing, and PostgreSQL started when it is installed but closed.
-broker_engine=${PIPELINE_BROKER_ENGINE:-postgres://postgres@127.0.0.1:5432/nisshi?sslmode=disable}
+# The broker's storage: SQLite unless PIPELINE_BROKER_ENGINE says otherwise.
+broker_engine=${PIPELINE_BROKER_ENGINE:-sqlite://run/nisshi.db}
 
 # Creates the database a postgres:// engine URL names, if missing.
 ensure_postgres_database() { # url
@@ -138,7 +136,7 @@ ensure_postgres_database() { # url
   server=${url%/*}
   if ! command -v psql >/dev/null; then
     echo "error: the broker's storage is PostgreSQL ($url) but psql is missing to create its database;" \
-      "install postgresql-client, or use SQLite: PIPELINE_BROKER_ENGINE=sqlite://run/nisshi.db $0" >&2
+      "install postgresql-client, or use SQLite (unset PIPELINE_BROKER_ENGINE)" >&2
     return 1
   fi
   for _ in $(seq 1 150); do
@@ -146,8 +144,7 @@ ensure_postgres_database() { # url
     sleep 0.2
   done
   exists=$(psql "$server/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$database'") || {
-    echo "error: PostgreSQL at $server does not answer; start it, or use SQLite:" \
-      "PIPELINE_BROKER_ENGINE=sqlite://run/nisshi.db $0" >&2
+    echo "error: PostgreSQL at $server does not answer; start it, or use SQLite (unset PIPELINE_BROKER_ENGINE)" >&2
     return 1
   }
   if [ "$exists" != 1 ]; then
