@@ -28,6 +28,14 @@ test: setup plugins
 test-faults: setup services plugins
     cargo test -p host --release --test faults --test consumer_faults --test plugin_swap_python -- --ignored --test-threads 1 --nocapture
 
+# The fault suite against another broker (host:port), e.g. a nisshi on
+# another storage engine started by hand (README "Broker engines"); its
+# broker-restart test restarts that broker only (the process listening on
+# that port, with its own command line). ARGS go to the test binaries:
+# `just test-faults-on 127.0.0.1:19130 --skip mysql_restart`.
+test-faults-on BROKER *ARGS: setup plugins
+    PIPELINE_TEST_BROKER={{BROKER}} cargo test -p host --release --test faults --test consumer_faults --test plugin_swap_python -- --ignored --test-threads 1 --nocapture {{ARGS}}
+
 # The crash, restart and rebalance faults again, against the private MariaDB
 # at -05:00 (scripts/services.sh starts it on 127.0.0.1:3307).
 test-faults-non-utc: setup services plugins

@@ -5,6 +5,13 @@
 # 127.0.0.1:9092 (data in run/nisshi.db, so it survives a broker restart).
 # Point the pipeline at other services through pipeline.toml and this script
 # has nothing to do.
+#
+# PIPELINE_BROKER_ENGINE picks the broker's storage (a nisshi
+# --storage-engine URL) when this script starts it, e.g. PostgreSQL (faster;
+# its database is created if missing, PostgreSQL started if installed and
+# closed; see README "Broker engines" for why it is not the default):
+#   PIPELINE_BROKER_ENGINE='postgres://postgres@127.0.0.1:5432/nisshi?sslmode=disable' scripts/services.sh
+# A broker already answering on 9092 is left as it is, whatever its engine.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 run_dir="$root/run"
@@ -65,16 +72,42 @@ else
   wait_for_port "$private_port" "MariaDB (private)" "$run_dir/mariadb-$private_port.log"
 fi
 
+# The pid of the process listening on 127.0.0.1:$1 (its socket's inode in
+# /proc/net/tcp*, then the process holding it), not "the oldest nisshi":
+# other checkouts and tests run brokers of their own on other ports.
+listener_pid() {
+  local hex inode fd
+  if command -v ss >/dev/null; then
+    ss -Hltnp "sport = :$1" | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2 | grep .
+    return
+  fi
+  hex=$(printf ':%04X' "$1")
+  for inode in $(awk -v port="$hex" '$4 == "0A" && substr($2, length($2) - 4) == port { print $10 }' \
+    /proc/net/tcp /proc/net/tcp6 2>/dev/null); do
+    for fd in /proc/[0-9]*/fd/*; do
+      if [ "$(readlink "$fd" 2>/dev/null)" = "socket:[$inode]" ]; then
+        fd=${fd#/proc/}
+        echo "${fd%%/*}"
+        return 0
+      fi
+    done
+  done
+  return 1
+}
+
+broker_port=9092
+
 # A nisshi whose working directory was deleted (a removed checkout that
-# started it) has lost its storage from the filesystem: it still serves from
-# the open file, but a restart could not reopen it. Replace it with one
-# started from this checkout.
-orphan=$(pgrep -xo nisshi || true)
-if [ -n "$orphan" ] && readlink "/proc/$orphan/cwd" 2>/dev/null | grep -q ' (deleted)$'; then
+# started it) has lost its SQLite storage from the filesystem: it still
+# serves from the open file, but a restart could not reopen it. Replace it
+# with one started from this checkout.
+orphan=$(listener_pid "$broker_port" || true)
+if [ -n "$orphan" ] && [ "$(basename "$(readlink "/proc/$orphan/exe" 2>/dev/null)")" = nisshi ] &&
+  readlink "/proc/$orphan/cwd" 2>/dev/null | grep -q ' (deleted)$'; then
   echo "Kafka broker: the running nisshi (pid $orphan) was started from a deleted directory; restarting it here"
   kill "$orphan" 2>/dev/null || true
   for _ in $(seq 1 150); do
-    port_open 9092 || break
+    port_open "$broker_port" || break
     sleep 0.2
   done
 fi
@@ -92,27 +125,78 @@ wait_for_nisshi_build() {
   rm -f "$pid_file"
 }
 
-if port_open 9092; then
-  echo "Kafka broker: already running on 127.0.0.1:9092"
+# The broker's storage: SQLite unless PIPELINE_BROKER_ENGINE says otherwise.
+broker_engine=${PIPELINE_BROKER_ENGINE:-sqlite://run/nisshi.db}
+
+# Creates the database a postgres:// engine URL names, if missing.
+ensure_postgres_database() { # url
+  local url=$1 server database exists
+  database=${url##*/}
+  database=${database%%\?*}
+  server=${url%/*}
+  if ! command -v psql >/dev/null; then
+    echo "error: the broker's storage is PostgreSQL ($url) but psql is missing to create its database;" \
+      "install postgresql-client, or use SQLite (unset PIPELINE_BROKER_ENGINE)" >&2
+    return 1
+  fi
+  for _ in $(seq 1 150); do
+    psql "$server/postgres" -tAc 'SELECT 1' >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  exists=$(psql "$server/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$database'") || {
+    echo "error: PostgreSQL at $server does not answer; start it, or use SQLite (unset PIPELINE_BROKER_ENGINE)" >&2
+    return 1
+  }
+  if [ "$exists" != 1 ]; then
+    echo "PostgreSQL: creating database $database for the broker"
+    # Another start may create it meanwhile: only a database still missing is an error.
+    psql "$server/postgres" -qc "CREATE DATABASE \"$database\"" 2>/dev/null ||
+      [ "$(psql "$server/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$database'")" = 1 ]
+  fi
+}
+
+if port_open "$broker_port"; then
+  running=$(listener_pid "$broker_port" || true)
+  running_engine=$([ -n "$running" ] && tr '\0' '\n' <"/proc/$running/cmdline" 2>/dev/null |
+    sed -n '/^--storage-engine$/{n;p;q}' || true)
+  echo "Kafka broker: already running on 127.0.0.1:$broker_port${running_engine:+ (storage $running_engine)}"
+  if [ -n "$running_engine" ] && [ "$running_engine" != "$broker_engine" ]; then
+    echo "Kafka broker: left as it is; this script would start it on $broker_engine" \
+      "(to switch: just stop-services, then run this again; the new storage starts empty)"
+  fi
 else
   export PATH="$HOME/.cargo/bin:$PATH"
   wait_for_nisshi_build
   if ! command -v nisshi >/dev/null; then
-    echo "error: no broker on 127.0.0.1:9092 and nisshi is not installed; run scripts/install.sh" >&2
+    echo "error: no broker on 127.0.0.1:$broker_port and nisshi is not installed; run scripts/install.sh" >&2
     [ -f "$run_dir/nisshi-install.log" ] && tail -n 20 "$run_dir/nisshi-install.log" >&2
     exit 1
   fi
-  echo "Kafka broker: starting nisshi (data in $run_dir/nisshi.db, log in $run_dir/nisshi.log)"
+  case "$broker_engine" in
+  postgres://* | postgresql://*)
+    pg_port=${broker_engine#*://}
+    pg_port=${pg_port#*@}
+    pg_port=${pg_port%%/*}
+    pg_port=${pg_port##*:}
+    if ! port_open "${pg_port:-5432}" && command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+      echo "PostgreSQL: starting"
+      # The machine's cluster; if the URL names another server, the check below says so.
+      pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | tail -n 1)" main start || true
+    fi
+    ensure_postgres_database "$broker_engine"
+    ;;
+  esac
+  echo "Kafka broker: starting nisshi (storage $broker_engine, log in $run_dir/nisshi.log)"
   # nisshi listens on IPv4 only; clients must use 127.0.0.1, not localhost.
   # Its sqlite:// path is taken relative to the working directory even with a
   # leading slash (sqlite:///a/b opens ./a/b), hence the cd and relative path.
   cd "$root"
   nohup nisshi broker \
-    --storage-engine "sqlite://run/nisshi.db" \
-    --listener-url tcp://127.0.0.1:9092 \
-    --advertised-listener-url tcp://127.0.0.1:9092 \
+    --storage-engine "$broker_engine" \
+    --listener-url "tcp://127.0.0.1:$broker_port" \
+    --advertised-listener-url "tcp://127.0.0.1:$broker_port" \
     --group-initial-rebalance-delay 1s \
     >>"$run_dir/nisshi.log" 2>&1 </dev/null &
   echo $! >"$run_dir/nisshi.pid"
-  wait_for_port 9092 nisshi "$run_dir/nisshi.log"
+  wait_for_port "$broker_port" nisshi "$run_dir/nisshi.log"
 fi

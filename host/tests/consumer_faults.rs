@@ -87,7 +87,7 @@ async fn a_copy_in_the_same_batch_as_its_original_is_written_once() {
     // its partition, as a restarted producer re-sends them.
     let originals = read_topic(&harness.topic, 50);
     let producer: FutureProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", "127.0.0.1:9092")
+        .set("bootstrap.servers", common::broker())
         .create()
         .unwrap();
     for (partition, key, payload) in &originals {
@@ -119,7 +119,7 @@ async fn a_copy_in_the_same_batch_as_its_original_is_written_once() {
 /// Every message of `topic` (its first `count`), as (partition, key, value).
 fn read_topic(topic: &str, count: usize) -> Vec<(i32, Vec<u8>, Vec<u8>)> {
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", "127.0.0.1:9092")
+        .set("bootstrap.servers", common::broker())
         .set("group.id", format!("reader_{topic}"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
@@ -213,7 +213,7 @@ async fn logs_of_another_topic_or_a_recreated_one_are_refused() {
 async fn delete_topic(topic: &str) {
     use rdkafka::admin::{AdminClient, AdminOptions};
     let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", "127.0.0.1:9092")
+        .set("bootstrap.servers", common::broker())
         .create()
         .unwrap();
     let results = admin

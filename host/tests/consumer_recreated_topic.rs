@@ -17,7 +17,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 
 fn admin() -> AdminClient<DefaultClientContext> {
     rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", "127.0.0.1:9092")
+        .set("bootstrap.servers", common::broker())
         .create()
         .unwrap()
 }
@@ -76,7 +76,7 @@ async fn a_topic_recreated_and_refilled_past_the_logs_is_refused() {
     // as long as it has the partitions to refill.
     let _ = admin.create_topics([&topic], &AdminOptions::new()).await;
     let producer: FutureProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", "127.0.0.1:9092")
+        .set("bootstrap.servers", common::broker())
         .create()
         .unwrap();
     for partition in 0..10 {

@@ -9,7 +9,9 @@
 //! private MariaDB at -05:00. With `PIPELINE_TEST_SOURCE_MODE=binlog` they
 //! run in binlog mode (`just test-faults-binlog`), where the writer also
 //! deletes, and the check is the full history: every intermediate state and
-//! every delete, each once.
+//! every delete, each once. `$PIPELINE_TEST_BROKER` (`host:port`) points
+//! them at another broker (`just test-faults-on 127.0.0.1:19130`): the
+//! broker-restart test then restarts that broker, and only it.
 
 mod common;
 
@@ -283,7 +285,7 @@ async fn undecodable_records_go_to_the_dead_letters() {
     use rdkafka::producer::{FutureProducer, FutureRecord};
     let (harness, pool) = started("bad_bytes", 5, "").await;
     let producer: FutureProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", "127.0.0.1:9092")
+        .set("bootstrap.servers", common::broker())
         .create()
         .unwrap();
     for (key, payload) in [
@@ -361,70 +363,15 @@ fn a_malformed_config_names_the_key() {
     );
 }
 
-/// Restarts the local broker in the middle of a stream: the nisshi on
-/// 127.0.0.1:9092, whichever checkout started it (CI's clean checkout runs
-/// against the broker the machine already has), with the same command line
-/// and working directory, so it reopens the same SQLite storage.
+/// Restarts the tests' broker (`$PIPELINE_TEST_BROKER`, by default the
+/// shared nisshi on 127.0.0.1:9092, whichever checkout started it) in the
+/// middle of a stream: only the process listening on its port, started
+/// again with its own command line, environment and working directory, so
+/// it reopens the same storage (`common::broker`).
 fn restart_broker() {
-    let pgrep = std::process::Command::new("pgrep")
-        .args(["-xo", "nisshi"])
-        .output()
-        .unwrap();
-    let pid: i32 = String::from_utf8_lossy(&pgrep.stdout)
-        .trim()
-        .parse()
-        .expect("the local broker must be nisshi (scripts/services.sh starts it)");
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-    let args: Vec<String> = cmdline
-        .split(|&byte| byte == 0)
-        .filter(|arg| !arg.is_empty())
-        .map(|arg| String::from_utf8_lossy(arg).into_owned())
-        .collect();
-    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
-    assert!(
-        cwd.is_dir(),
-        "the broker's working directory {} is gone, so its storage could not be \
-         reopened after a restart; run scripts/services.sh, which replaces such a broker",
-        cwd.display()
-    );
-    unsafe {
-        libc::kill(pid, libc::SIGTERM);
-    }
-    common::wait_until(Duration::from_secs(30), "the broker to stop", || {
-        std::net::TcpStream::connect("127.0.0.1:9092").is_err()
-    });
-    std::thread::sleep(Duration::from_secs(3));
-    let log_path = cwd.join("run/nisshi.log");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(if log_path.parent().is_some_and(|dir| dir.is_dir()) {
-            log_path
-        } else {
-            std::path::PathBuf::from("/dev/null")
-        })
-        .unwrap();
-    // setsid -f: the broker outlives this test process, as before.
-    let status = std::process::Command::new("setsid")
-        .arg("-f")
-        .args(&args)
-        .current_dir(&cwd)
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .status()
-        .unwrap();
-    assert!(status.success(), "restarting the broker: {args:?}");
-    common::wait_until(Duration::from_secs(30), "the broker to come back", || {
-        std::net::TcpStream::connect("127.0.0.1:9092").is_ok()
-    });
-    if let Ok(output) = std::process::Command::new("pgrep")
-        .args(["-xo", "nisshi"])
-        .output()
-        && cwd.join("run").is_dir()
-    {
-        let _ = std::fs::write(cwd.join("run/nisshi.pid"), output.stdout);
-    }
+    let port = common::broker::broker_port();
+    let pid = common::broker::restart_nisshi_on(port);
+    eprintln!("restarted the broker on port {port}: now pid {pid}");
 }
 
 /// The broker goes away and comes back: producer and members wait, retry

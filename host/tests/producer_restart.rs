@@ -14,7 +14,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 /// The sum of the topic's end offsets: how many records it ever took.
 fn records_in(topic: &str) -> i64 {
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", "127.0.0.1:9092")
+        .set("bootstrap.servers", common::broker())
         .set("group.id", "producer_restart_probe")
         .create()
         .unwrap();

@@ -155,7 +155,7 @@ async fn a_table_of_another_shape_runs_end_to_end_and_python_decodes_it() {
     let output = std::process::Command::new(&python)
         .arg(workspace_root().join("tests/interop/decode_topic.py"))
         .args([
-            "127.0.0.1:9092",
+            common::broker().as_str(),
             &format!("http://127.0.0.1:{}", harness.registry_port),
             &harness.topic,
             "4",

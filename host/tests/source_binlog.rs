@@ -38,7 +38,7 @@ fn changes_per_key(lines: &[Line]) -> BTreeMap<i64, Vec<(String, f64)>> {
 /// partition, is a tombstone for the same key.
 fn assert_tombstones_follow_deletes(harness: &Harness, lines: &[Line]) -> usize {
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", "127.0.0.1:9092")
+        .set("bootstrap.servers", common::broker())
         .set("group.id", format!("{}_check", harness.topic))
         .set("enable.auto.commit", "false")
         .create()
@@ -603,7 +603,7 @@ fn registry_get(harness: &Harness, path: &str) -> serde_json::Value {
 /// The schema id in the wire header of the message at `partition`:`offset`.
 fn schema_id_at(harness: &Harness, partition: i32, offset: i64) -> u32 {
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", "127.0.0.1:9092")
+        .set("bootstrap.servers", common::broker())
         .set("group.id", format!("{}_ids", harness.topic))
         .set("enable.auto.commit", "false")
         .create()

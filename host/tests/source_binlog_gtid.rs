@@ -569,7 +569,7 @@ async fn composite_keys_arrive_once_with_their_keys_and_tombstones() {
 
     // Each delete is followed, in its partition, by a tombstone for its key.
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", "127.0.0.1:9092")
+        .set("bootstrap.servers", common::broker())
         .set("group.id", format!("{}_check", harness.topic))
         .set("enable.auto.commit", "false")
         .create()

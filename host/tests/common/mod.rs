@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod binlog;
+pub mod broker;
 pub mod logs;
 pub mod private_server;
 pub mod zones;
@@ -17,6 +18,8 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Opts, Pool};
 use pipeline::config::{Config, SourceMode};
 use pipeline::process::{IsolatedDeployment, Processes, Stopped};
+
+pub use broker::broker;
 
 pub const MYSQL_SERVER: &str = "mysql://root@127.0.0.1:3306";
 
@@ -103,7 +106,8 @@ impl Harness {
     /// `IsolatedDeployment`) topic, group and files; `extra_config` is TOML
     /// for anything else (the isolation settings win over it).
     /// The server is [`mysql_server`]'s (`$PIPELINE_TEST_MYSQL_URL`), the
-    /// mode [`binlog_mode`]'s (`$PIPELINE_TEST_SOURCE_MODE`).
+    /// mode [`binlog_mode`]'s (`$PIPELINE_TEST_SOURCE_MODE`), the broker
+    /// [`broker`]'s (`$PIPELINE_TEST_BROKER`).
     pub fn new(test: &str, extra_config: &str) -> Self {
         let mode = binlog_mode().then_some(SourceMode::Binlog);
         Self::build(test, &mysql_server(), mode, extra_config)
@@ -146,8 +150,7 @@ impl Harness {
             base.source.mode = mode;
         }
         base.topic.partitions = 10;
-        base.kafka
-            .insert("bootstrap.servers".into(), "127.0.0.1:9092".into());
+        base.kafka.insert("bootstrap.servers".into(), broker());
         base.schema_registry.url = format!("http://127.0.0.1:{registry_port}");
         base.consumer.members = 5;
         base.plugins = Config::seed_plugins(&root.join("plugins/wasm"));
