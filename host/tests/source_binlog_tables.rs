@@ -115,7 +115,7 @@ fn output_of(harness: &Harness, args: &[&str]) -> (Option<i32>, String) {
 /// its key; returns how many were checked.
 fn assert_tombstones_follow_deletes(harness: &Harness, lines: &[Value]) -> usize {
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", "127.0.0.1:9092")
+        .set("bootstrap.servers", common::broker())
         .set("group.id", format!("{}_check", harness.topic))
         .set("enable.auto.commit", "false")
         .create()
