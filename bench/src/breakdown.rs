@@ -5,7 +5,9 @@
 //! commit for these one-row updates) and when the line was written. The message at that offset
 //! carries the time librdkafka gave it at `produce()` (its CreateTime, in
 //! ms). So after the latency run the bench reads the topic's timestamps and
-//! splits each line's latency in two.
+//! splits each line's latency in two. The processes' latency trace
+//! (`pipeline::latency_trace`, under the run's `trace/`) splits the second
+//! leg again: `produce()` → acknowledgement → member's `poll` → line written.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,6 +19,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 use pipeline::config::Config;
 use pipeline::kafka::{ClientRole, client_config};
+use pipeline::latency_trace::TraceLine;
 use pipeline::sink::LogLine;
 
 use crate::deployment::{is_live_change, percentile};
@@ -28,6 +31,47 @@ pub struct Breakdown {
     pub commit_to_produce_p99_ms: f64,
     pub produce_to_log_p50_ms: f64,
     pub produce_to_log_p99_ms: f64,
+    pub produce_to_ack_p50_ms: f64,
+    pub produce_to_ack_p99_ms: f64,
+    pub ack_to_poll_p50_ms: f64,
+    pub ack_to_poll_p99_ms: f64,
+    pub poll_to_log_p50_ms: f64,
+    pub poll_to_log_p99_ms: f64,
+}
+
+/// The trace's times by partition and offset: acknowledged, and polled and
+/// written (µs).
+#[derive(Debug, Default)]
+struct Trace {
+    acked: HashMap<(i32, i64), i64>,
+    polled: HashMap<(i32, i64), (i64, i64)>,
+}
+
+/// Reads every trace file under `dir` for `topic` (none: an empty trace).
+fn read_trace(dir: &Path, topic: &str) -> Trace {
+    let mut trace = Trace::default();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return trace;
+    };
+    for entry in entries.flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for line in text.lines().filter_map(TraceLine::parse) {
+            if line.topic != topic {
+                continue;
+            }
+            let at = (line.partition, line.offset);
+            match (line.kind.as_str(), line.times_us.as_slice()) {
+                ("ack", [acked, ..]) => {
+                    trace.acked.insert(at, *acked);
+                }
+                ("poll", [polled, written, ..]) => {
+                    trace.polled.insert(at, (*polled, *written));
+                }
+                _ => {}
+            }
+        }
+    }
+    trace
 }
 
 /// The CreateTime (ms) of every message of `topic`, by partition and offset.
@@ -61,18 +105,21 @@ fn produce_times(
 }
 
 /// The breakdown of the lines under `log_dir` stamped at or after
-/// `since_us`, read from `topic`. The stamp is the record's timestamp
-/// column (in binlog mode the line's source position carries the binlog
-/// sequence instead).
+/// `since_us`, read from `topic` and the trace under `trace_dir`. The stamp
+/// is the record's timestamp column (in binlog mode the line's source
+/// position carries the binlog sequence instead).
 pub fn measure(
     config: &Config,
     topic: &str,
     partitions: i32,
     log_dir: &Path,
+    trace_dir: &Path,
     since_us: i64,
 ) -> Result<Breakdown> {
     let times = produce_times(config, topic, partitions)?;
+    let trace = read_trace(trace_dir, topic);
     let (mut to_produce, mut to_log) = (Vec::new(), Vec::new());
+    let (mut to_ack, mut to_poll, mut poll_to_log) = (Vec::new(), Vec::new(), Vec::new());
     for entry in std::fs::read_dir(log_dir)?.flatten() {
         let text =
             std::fs::read_to_string(entry.path().join("consumer_log.json")).unwrap_or_default();
@@ -94,6 +141,14 @@ pub fn measure(
                 let produced_us = produced_ms * 1000;
                 to_produce.push((produced_us - stamp) as f64 / 1000.0);
                 to_log.push((line.logged_at_us - produced_us) as f64 / 1000.0);
+                let at = (line.partition, line.offset);
+                if let (Some(&acked), Some(&(polled, written))) =
+                    (trace.acked.get(&at), trace.polled.get(&at))
+                {
+                    to_ack.push((acked - produced_us) as f64 / 1000.0);
+                    to_poll.push((polled - acked) as f64 / 1000.0);
+                    poll_to_log.push((written - polled) as f64 / 1000.0);
+                }
             }
         }
     }
@@ -102,5 +157,11 @@ pub fn measure(
         commit_to_produce_p99_ms: percentile(&mut to_produce, 99.0),
         produce_to_log_p50_ms: percentile(&mut to_log, 50.0),
         produce_to_log_p99_ms: percentile(&mut to_log, 99.0),
+        produce_to_ack_p50_ms: percentile(&mut to_ack, 50.0),
+        produce_to_ack_p99_ms: percentile(&mut to_ack, 99.0),
+        ack_to_poll_p50_ms: percentile(&mut to_poll, 50.0),
+        ack_to_poll_p99_ms: percentile(&mut to_poll, 99.0),
+        poll_to_log_p50_ms: percentile(&mut poll_to_log, 50.0),
+        poll_to_log_p99_ms: percentile(&mut poll_to_log, 99.0),
     })
 }

@@ -16,6 +16,8 @@ pub struct Deployment {
     pub dir: PathBuf,
     isolated: IsolatedDeployment,
     processes: Processes,
+    /// Whether the processes write the latency trace (`trace_dir`).
+    traced: bool,
 }
 
 impl Deployment {
@@ -34,6 +36,7 @@ impl Deployment {
             dir,
             isolated,
             processes: Processes::default(),
+            traced: false,
         })
     }
 
@@ -68,8 +71,22 @@ impl Deployment {
         self.start(name, command)
     }
 
+    /// Processes started from now on write the per-record latency trace
+    /// (`pipeline::latency_trace`) under [`Self::trace_dir`].
+    pub fn trace_latency(&mut self) {
+        self.traced = true;
+    }
+
+    /// Where the latency trace goes.
+    pub fn trace_dir(&self) -> PathBuf {
+        self.dir.join("trace")
+    }
+
     fn start(&mut self, name: &str, mut command: std::process::Command) -> Result<()> {
         command.env("RUST_LOG", "warn");
+        if self.traced {
+            command.env(pipeline::latency_trace::TRACE_DIR_ENV, self.trace_dir());
+        }
         let log = self.dir.join(format!("{name}.log"));
         Ok(self.processes.start(name, command, &log)?)
     }

@@ -72,6 +72,7 @@ async fn timestamp_mode(
         "latency",
         config.topic.partitions,
     )?;
+    deployment.trace_latency();
     PositionFile::new(&deployment.config.source.position_file)
         .save(Some(&current_end(pool, config, positions).await?))?;
     deployment.start_consumers(5)?;
@@ -176,6 +177,7 @@ async fn binlog_mode(base: &Config, options: &BenchOptions) -> Result<Latency> {
         "latency_binlog",
         config.topic.partitions,
     )?;
+    deployment.trace_latency();
     deployment.start_consumers(5)?;
     deployment.wait_for_group(5, Duration::from_secs(60))?;
     deployment.spawn("producer", &["produce"])?;
@@ -218,6 +220,7 @@ fn summarise(
         &config.topic.name,
         config.topic.partitions,
         &config.consumer.log_dir,
+        &deployment.trace_dir(),
         since,
     )?;
     let key = |what: &str| format!("{name}_{what}");
@@ -243,6 +246,13 @@ fn summarise(
         ),
         produce_to_log_p50_ms: measured(&key("produce_to_log_p50_ms"), legs.produce_to_log_p50_ms),
         produce_to_log_p99_ms: measured(&key("produce_to_log_p99_ms"), legs.produce_to_log_p99_ms),
+        produce_to_ack_p50_ms: measured(&key("produce_to_ack_p50_ms"), legs.produce_to_ack_p50_ms),
+        produce_to_ack_p99_ms: measured(&key("produce_to_ack_p99_ms"), legs.produce_to_ack_p99_ms),
+        ack_to_poll_p50_ms: measured(&key("ack_to_poll_p50_ms"), legs.ack_to_poll_p50_ms),
+        ack_to_poll_p99_ms: measured(&key("ack_to_poll_p99_ms"), legs.ack_to_poll_p99_ms),
+        poll_to_log_p50_ms: measured(&key("poll_to_log_p50_ms"), legs.poll_to_log_p50_ms),
+        poll_to_log_p99_ms: measured(&key("poll_to_log_p99_ms"), legs.poll_to_log_p99_ms),
+        load_average: load_average().and_then(|load| measured(&key("load_average"), load)),
         grace_period_ms: (config.source.mode == SourceMode::Timestamp)
             .then_some(config.source.grace_period_ms as f64),
         poll_interval_ms: (config.source.mode == SourceMode::Timestamp)
@@ -250,4 +260,15 @@ fn summarise(
         linger_ms: setting(ClientRole::Producer, "linger.ms"),
         fetch_wait_max_ms: setting(ClientRole::Consumer, "fetch.wait.max.ms"),
     })
+}
+
+/// The machine's 1-minute load average (`/proc/loadavg`), reported with each
+/// run: the machine is shared, and latency follows its load.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }

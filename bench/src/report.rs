@@ -130,6 +130,19 @@ pub struct Latency {
     /// `produce()` to the log line.
     pub produce_to_log_p50_ms: Option<f64>,
     pub produce_to_log_p99_ms: Option<f64>,
+    /// `produce()` → log line, in legs (the processes' latency trace,
+    /// `pipeline::latency_trace`): `produce()` to the producer seeing the
+    /// broker's acknowledgement; that acknowledgement to a member's `poll`
+    /// returning the record (the broker's fetch cycle and the member's
+    /// queue); `poll` to the line appended (decode, chain, write).
+    pub produce_to_ack_p50_ms: Option<f64>,
+    pub produce_to_ack_p99_ms: Option<f64>,
+    pub ack_to_poll_p50_ms: Option<f64>,
+    pub ack_to_poll_p99_ms: Option<f64>,
+    pub poll_to_log_p50_ms: Option<f64>,
+    pub poll_to_log_p99_ms: Option<f64>,
+    /// The machine's 1-minute load average when the run ended.
+    pub load_average: Option<f64>,
     /// Changes measured.
     pub changes: Option<f64>,
     /// The settings the run used (timestamp mode: grace and poll interval;

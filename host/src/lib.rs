@@ -36,6 +36,7 @@
 //! - [`retry`]: capped exponential backoff while a service is away.
 //! - [`fs`]: files replaced atomically and durably (position, progress, registry).
 //! - [`histogram`]: the lock-free latency histogram.
+//! - [`latency_trace`]: the opt-in per-record timing trace behind the bench's latency legs.
 //! - [`progress`]: each process's progress snapshot, for `up` and `status`.
 //! - [`metrics`]: `/metrics` and `/health` per process.
 //! - [`resources`]: thread and allocator sizes fixed, not taken from the core count.
@@ -50,6 +51,7 @@ pub mod error;
 pub mod fs;
 pub mod histogram;
 pub mod kafka;
+pub mod latency_trace;
 pub mod metrics;
 pub mod plugin;
 pub mod process;

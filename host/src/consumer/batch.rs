@@ -64,6 +64,7 @@ impl Member {
         &mut self,
         runtime: &Handle,
         messages: Vec<OwnedMessage>,
+        polled_us: i64,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<()> {
         self.counters.add_in(messages.len());
@@ -161,6 +162,8 @@ impl Member {
         let mut written = 0;
         let mut written_positions = Vec::with_capacity(origins.len());
         let mut dropped = 0;
+        // The records written, for the latency trace (only when it is on).
+        let mut traced = Vec::new();
         for origin in &origins {
             let Some(outcome) = outcomes[origin.topic].next() else {
                 // A chain returns one outcome per record (`PluginChain::process`).
@@ -192,6 +195,9 @@ impl Member {
                     serde_json::to_writer(&mut lines, &line)?;
                     lines.push(b'\n');
                     written += 1;
+                    if self.trace.is_some() {
+                        traced.push((origin.topic, origin.partition, origin.offset));
+                    }
                 }
                 ChainOutcome::Dropped { .. } => dropped += 1,
                 ChainOutcome::Failed(failure) => {
@@ -209,6 +215,19 @@ impl Member {
         let appended = self.log.append_lines(&lines);
         self.line_buffer = lines;
         appended?;
+        if let Some(trace) = &mut self.trace {
+            let written_us = Timestamp::now().micros();
+            for &(topic, partition, offset) in &traced {
+                trace.poll(
+                    self.topics.name(topic),
+                    partition,
+                    offset,
+                    polled_us,
+                    written_us,
+                );
+            }
+            trace.flush();
+        }
         {
             let mut state = self.consumer.context().state();
             for (&(topic, partition), &offset) in &handled {

@@ -178,6 +178,8 @@ struct Member {
     anchors: partition_anchor::Anchors,
     /// Each batch's log lines, serialized here (reused between batches).
     line_buffer: Vec<u8>,
+    /// The bench's per-record timing trace, when asked for (`latency_trace`).
+    trace: Option<crate::latency_trace::LatencyTrace>,
 }
 
 impl Member {
@@ -251,19 +253,20 @@ impl Member {
             log_dir: config.consumer.log_dir.clone(),
             anchors: partition_anchor::Anchors::default(),
             line_buffer: Vec::new(),
+            trace: crate::latency_trace::LatencyTrace::from_env(&format!("consumer_{member}")),
         })
     }
 
     fn run(mut self, runtime: &Handle, shutdown: &watch::Receiver<bool>) -> Result<()> {
         let mut lag_checked = Instant::now();
         while !*shutdown.borrow() {
-            let messages = self.poll_batch();
+            let (messages, polled_us) = self.poll_batch();
             if let Some(error) = self.consumer.context().state().fatal.take() {
                 return Err(error);
             }
             self.consumer.context().take_over_waiting(&self.consumer);
             if !messages.is_empty() {
-                self.process(runtime, messages, shutdown)?;
+                self.process(runtime, messages, polled_us, shutdown)?;
             }
             let mut swapped = false;
             for route in &mut self.routes {
@@ -288,13 +291,20 @@ impl Member {
     }
 
     /// Up to `batch_size` messages: waits briefly for the first, then takes
-    /// whatever is already fetched.
-    fn poll_batch(&self) -> Vec<OwnedMessage> {
+    /// whatever is already fetched. Also returns when the first arrived
+    /// (UTC microseconds), for the latency trace.
+    fn poll_batch(&self) -> (Vec<OwnedMessage>, i64) {
         let mut batch = Vec::new();
+        let mut polled_us = 0;
         let mut timeout = Duration::from_millis(100);
         while batch.len() < self.batch_size {
             match self.consumer.poll(timeout) {
-                Some(Ok(message)) => batch.push(message.detach()),
+                Some(Ok(message)) => {
+                    if batch.is_empty() {
+                        polled_us = crate::timestamp::Timestamp::now().micros();
+                    }
+                    batch.push(message.detach());
+                }
                 Some(Err(error)) => {
                     tracing::warn!(member = self.member, %error, "waiting for the Kafka broker");
                     break;
@@ -303,26 +313,69 @@ impl Member {
             }
             timeout = Duration::ZERO;
         }
-        batch
+        (batch, polled_us)
     }
 
+    /// The lag from what the member already knows: its positions and the
+    /// high watermarks of the last fetch responses. Never a broker request:
+    /// this runs on the member's thread, between batches (see
+    /// `kafka::cached_high_watermark`).
     fn refresh_lag(&self) {
         let Ok(positions) = self.consumer.position() else {
             return;
         };
-        let mut lag = 0u64;
-        for element in positions.elements() {
-            if let (Ok((_, high)), rdkafka::Offset::Offset(position)) = (
-                self.consumer.fetch_watermarks(
-                    element.topic(),
-                    element.partition(),
-                    Duration::from_secs(1),
-                ),
-                element.offset(),
-            ) {
-                lag += u64::try_from(high - position).unwrap_or(0);
+        self.counters
+            .set_lag(lag_of(&positions, |topic, partition| {
+                crate::kafka::cached_high_watermark(self.consumer.client(), topic, partition)
+            }));
+    }
+}
+
+/// Messages behind the high watermark over `positions`, each partition's
+/// watermark from `high_watermark` (partitions without a position or a
+/// known watermark count nothing).
+fn lag_of(
+    positions: &rdkafka::TopicPartitionList,
+    high_watermark: impl Fn(&str, i32) -> Option<i64>,
+) -> u64 {
+    positions
+        .elements()
+        .iter()
+        .filter_map(|element| match element.offset() {
+            rdkafka::Offset::Offset(position) => {
+                let high = high_watermark(element.topic(), element.partition())?;
+                Some(u64::try_from(high - position).unwrap_or(0))
             }
-        }
-        self.counters.set_lag(lag);
+            _ => None,
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_counts_partitions_with_a_position_and_a_known_watermark() {
+        let mut positions = rdkafka::TopicPartitionList::new();
+        positions
+            .add_partition_offset("t", 0, rdkafka::Offset::Offset(10))
+            .unwrap();
+        positions
+            .add_partition_offset("t", 1, rdkafka::Offset::Offset(5))
+            .unwrap();
+        positions
+            .add_partition_offset("t", 2, rdkafka::Offset::Invalid)
+            .unwrap();
+        positions
+            .add_partition_offset("t", 3, rdkafka::Offset::Offset(7))
+            .unwrap();
+        let lag = lag_of(&positions, |_, partition| match partition {
+            0 => Some(15),
+            1 => Some(3), // a stale watermark behind the position: no lag
+            2 => Some(100),
+            _ => None, // not fetched yet
+        });
+        assert_eq!(lag, 5);
     }
 }

@@ -3,6 +3,8 @@
 
 mod admin;
 mod client;
+mod watermarks;
 
 pub use admin::ensure_topic;
 pub use client::{ClientRole, client_config};
+pub use watermarks::cached_high_watermark;

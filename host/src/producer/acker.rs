@@ -8,6 +8,7 @@ use rdkafka::producer::DeliveryFuture;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
+use crate::latency_trace::AckTrace;
 use crate::producer::counters::ProducerCounters;
 use crate::source::late::WindowDigest;
 use crate::source::{Position, PositionFile};
@@ -28,17 +29,25 @@ pub async fn acknowledge_in_order(
     mut batches: mpsc::Receiver<AckedBatch>,
     position_file: PositionFile,
     counters: Arc<ProducerCounters>,
+    mut trace: Option<AckTrace>,
 ) -> Result<()> {
     while let Some(batch) = batches.recv().await {
         let count = batch.deliveries.len();
         for delivery in join_all(batch.deliveries).await {
             match delivery {
-                Ok(Ok(_)) => {}
+                Ok(Ok(delivered)) => {
+                    if let Some(trace) = &mut trace {
+                        trace.ack(delivered.partition, delivered.offset);
+                    }
+                }
                 Ok(Err((error, _))) => return Err(Error::Kafka(error)),
                 Err(_canceled) => {
                     return Err(Error::Kafka(rdkafka::error::KafkaError::Canceled));
                 }
             }
+        }
+        if let Some(trace) = &mut trace {
+            trace.flush();
         }
         position_file.save_with_window(Some(&batch.end), &batch.window)?;
         counters.add_acked(count, batch.end);

@@ -162,6 +162,7 @@ async fn run_from_saved_position(
         from_reader,
         position_file,
         Arc::clone(counters),
+        crate::latency_trace::AckTrace::from_env(&config.topic.name),
     ));
 
     let outcome: Result<()> = async {

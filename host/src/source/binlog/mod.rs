@@ -166,6 +166,7 @@ async fn run_once(
         from_reader,
         position_file.clone(),
         Arc::clone(counters),
+        crate::latency_trace::AckTrace::from_env(&config.topic.name),
     ));
     let outcome: Result<()> = async {
         let position = match saved {

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::codec::WireEncoder;
 use crate::error::{Error, Result};
+use crate::latency_trace::AckTrace;
 use crate::producer::ProducerCounters;
 use crate::record::{FieldValue, Record};
 use crate::source::binlog::position::{BinlogPosition, BinlogPositionFile};
@@ -146,6 +147,7 @@ pub async fn acknowledge_in_order(
     mut chunks: mpsc::Receiver<Chunk>,
     position_file: BinlogPositionFile,
     counters: Arc<ProducerCounters>,
+    mut trace: Option<AckTrace>,
 ) -> Result<()> {
     let mut boundary: Option<BinlogPosition> = None;
     let mut last_save = tokio::time::Instant::now();
@@ -166,10 +168,17 @@ pub async fn acknowledge_in_order(
         let Some(chunk) = next else { break };
         for delivery in join_all(chunk.deliveries).await {
             match delivery {
-                Ok(Ok(_)) => {}
+                Ok(Ok(delivered)) => {
+                    if let Some(trace) = &mut trace {
+                        trace.ack(delivered.partition, delivered.offset);
+                    }
+                }
                 Ok(Err((error, _))) => return Err(Error::Kafka(error)),
                 Err(_canceled) => return Err(Error::Kafka(rdkafka::error::KafkaError::Canceled)),
             }
+        }
+        if let Some(trace) = &mut trace {
+            trace.flush();
         }
         if chunk.end.is_some() {
             boundary = chunk.end;
