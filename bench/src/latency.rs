@@ -19,7 +19,7 @@ use crate::measure::{
     BenchOptions, Preloaded, TIMEOUT, current_end, offered_updates, offered_updates_over,
     with_database,
 };
-use crate::report::{Latency, Report, measured};
+use crate::report::{BinlogCatchUp, Latency, Report, measured};
 
 /// Which source modes the latency runs measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -48,7 +48,10 @@ pub async fn measure(
     }
     if options.source_mode != Modes::Timestamp {
         match binlog_mode(config, options).await {
-            Ok(latency) => report.latency_binlog = latency,
+            Ok((latency, catch_up)) => {
+                report.latency_binlog = latency;
+                report.binlog_catch_up = catch_up;
+            }
             Err(error) => tracing::warn!(
                 url = options.binlog_url,
                 "binlog-mode latency not measured: {error:#}"
@@ -149,8 +152,9 @@ fn wait_for_changes(deployment: &Deployment, since: i64, count: u64) -> Result<(
 
 /// Binlog mode: a table of [`BINLOG_PRODUCTS`] rows on the binlog server,
 /// the producer's snapshot of it logged first, then the offered updates;
-/// only the updates count.
-async fn binlog_mode(base: &Config, options: &BenchOptions) -> Result<Latency> {
+/// only the updates count. Then the catch-up capacity on the same
+/// deployment ([`binlog_catch_up`]).
+async fn binlog_mode(base: &Config, options: &BenchOptions) -> Result<(Latency, BinlogCatchUp)> {
     let mut config = base.clone();
     config.mysql.url = with_database(&options.binlog_url, "pipeline_bench")?;
     config.source.mode = SourceMode::Binlog;
@@ -189,15 +193,46 @@ async fn binlog_mode(base: &Config, options: &BenchOptions) -> Result<Latency> {
     let count = offered_updates_over(&pool, &config, options, products).await?;
     let elapsed = started.elapsed();
     wait_for_changes(&deployment, since, count)?;
-    deployment.stop();
-    pool.disconnect().await?;
-    summarise(
+    let latency = summarise(
         &deployment,
         "latency_binlog",
         since,
         options.rate,
         count as f64 / elapsed.as_secs_f64(),
-    )
+    )?;
+    let catch_up = binlog_catch_up(&pool, &config, &log_dir, products, options.rows).await?;
+    deployment.stop();
+    pool.disconnect().await?;
+    Ok((latency, catch_up))
+}
+
+/// Catch-up capacity in binlog mode: `rows` new rows inserted as fast as
+/// MySQL takes them (1,000 per statement) into the running deployment's
+/// table, timed from the first insert to the last of them logged. The
+/// write time is reported too: only while it is well below the total was
+/// there a backlog, so the rate is the pipeline's and not MySQL's.
+async fn binlog_catch_up(
+    pool: &Pool,
+    config: &Config,
+    log_dir: &std::path::Path,
+    existing: usize,
+    rows: usize,
+) -> Result<BinlogCatchUp> {
+    let logged_before = deployment::LineCounter::default().count(log_dir);
+    let started = Instant::now();
+    pipeline::updater::bulk_upsert(pool, &config.source.table, existing as i32 + 1, rows as i32)
+        .await?;
+    let written = started.elapsed();
+    deployment::wait_for_lines(log_dir, logged_before + rows, TIMEOUT)?;
+    let total = started.elapsed();
+    Ok(BinlogCatchUp {
+        rows: Some(rows as f64),
+        write_s: measured("binlog_catch_up.write_s", written.as_secs_f64()),
+        rows_per_s: measured(
+            "binlog_catch_up.rows_per_s",
+            rows as f64 / total.as_secs_f64(),
+        ),
+    })
 }
 
 /// The run's percentiles (changes stamped from `since` on), legs and

@@ -40,6 +40,8 @@ pub struct Report {
     pub latency: Latency,
     /// The same in binlog mode (a server with a ROW binary log).
     pub latency_binlog: Latency,
+    /// Binlog mode working through a backlog of inserts.
+    pub binlog_catch_up: BinlogCatchUp,
     pub baseline: Baseline,
     /// Our catch-up over the baseline's.
     pub ratio_vs_baseline: Option<f64>,
@@ -112,6 +114,17 @@ pub struct Scaling {
     pub consumers_2_rows_per_s: Option<f64>,
     pub consumers_5_rows_per_s: Option<f64>,
     pub consumers_5_partitions_30_rows_per_s: Option<f64>,
+}
+
+/// Binlog mode's catch-up: rows inserted into a running deployment as fast
+/// as MySQL takes them, to the last one logged.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BinlogCatchUp {
+    pub rows: Option<f64>,
+    /// How long MySQL took the inserts (a backlog only while well below the total).
+    pub write_s: Option<f64>,
+    pub rows_per_s: Option<f64>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -351,6 +364,16 @@ impl Report {
                     number(self.latency_binlog.produce_to_log_p50_ms, 0),
                     number(self.latency_binlog.produce_to_log_p99_ms, 0),
                 ]),
+                String::new(),
+                "",
+            ),
+            row(
+                &format!(
+                    "binlog mode: catch-up of {} inserted rows (rows/s; MySQL took them in {} s)",
+                    number(self.binlog_catch_up.rows, 0),
+                    number(self.binlog_catch_up.write_s, 1)
+                ),
+                number(self.binlog_catch_up.rows_per_s, 0),
                 String::new(),
                 "",
             ),
