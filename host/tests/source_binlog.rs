@@ -74,24 +74,12 @@ fn assert_tombstones_follow_deletes(harness: &Harness, lines: &[Line]) -> usize 
     checked
 }
 
-fn output_of(harness: &Harness, args: &[&str]) -> (Option<i32>, String) {
-    let output = harness.command(args).output().unwrap();
-    (
-        output.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn start_checks_refuse_what_would_lose_changes_and_name_the_fix() {
     require_non_utc_server();
     // The machine's MariaDB on 3306 runs without a binary log.
     let off = Harness::new("binlog_off", BINLOG);
-    let (code, output) = output_of(&off, &["produce"]);
+    let (code, output) = off.output(&["produce"]);
     assert_eq!(code, Some(2), "{output}");
     assert!(
         output.contains("log_bin") && output.contains("--log-bin"),
@@ -116,7 +104,7 @@ async fn start_checks_refuse_what_would_lose_changes_and_name_the_fix() {
     let root_url = format!("{NON_UTC_SERVER}/{}", harness.database);
     let user_url = format!("mysql://{user}@127.0.0.1:3307/{}", harness.database);
     harness.reconfigure(|config| config.mysql.url = user_url.clone());
-    let (code, output) = output_of(&harness, &["produce"]);
+    let (code, output) = harness.output(&["produce"]);
     conn.query_drop(format!("DROP USER '{user}'@'127.0.0.1'"))
         .await
         .unwrap();
@@ -136,7 +124,7 @@ async fn start_checks_refuse_what_would_lose_changes_and_name_the_fix() {
         r#"{"binlog_file": "binlog.000000", "binlog_offset": 4}"#,
     )
     .unwrap();
-    let (code, output) = output_of(&harness, &["produce"]);
+    let (code, output) = harness.output(&["produce"]);
     assert_eq!(code, Some(2), "{output}");
     assert!(
         output.contains("no longer has") && output.contains("delete"),
@@ -146,7 +134,7 @@ async fn start_checks_refuse_what_would_lose_changes_and_name_the_fix() {
 
     // A key column that is not unique.
     harness.reconfigure(|config| config.source.key_columns = vec!["category".into()]);
-    let (code, output) = output_of(&harness, &["produce"]);
+    let (code, output) = harness.output(&["produce"]);
     assert_eq!(code, Some(2), "{output}");
     assert!(output.contains("ADD UNIQUE (`category`)"), "{output}");
     harness.reconfigure(|config| config.source.key_columns = vec!["id".into()]);
@@ -164,7 +152,7 @@ async fn start_checks_refuse_what_would_lose_changes_and_name_the_fix() {
         conn.query_drop(format!("SET GLOBAL {variable} = '{bad}'"))
             .await
             .unwrap();
-        let (code, output) = output_of(&harness, &["produce"]);
+        let (code, output) = harness.output(&["produce"]);
         conn.query_drop(format!("SET GLOBAL {variable} = '{old}'"))
             .await
             .unwrap();
@@ -711,7 +699,7 @@ async fn a_restart_behind_an_alter_never_names_old_rows_by_new_columns() {
     .await
     .unwrap();
     drop(conn);
-    let (code, output) = output_of(&harness, &["produce"]);
+    let (code, output) = harness.output(&["produce"]);
     assert_eq!(code, Some(2), "{output}");
     assert!(
         output.contains("cannot name this event's columns")

@@ -184,18 +184,6 @@ fn changes_per_key(harness: &Harness) -> BTreeMap<i64, Vec<(String, f64)>> {
     per_key
 }
 
-fn output_of(harness: &Harness, args: &[&str]) -> (Option<i32>, String) {
-    let output = harness.command(args).output().unwrap();
-    (
-        output.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
-}
-
 /// The changes a test made, per key (op, price), in commit order.
 #[derive(Default)]
 struct History {
@@ -323,7 +311,7 @@ async fn gtid_positions_survive_rotation_purge_of_their_file_and_restarts() {
     conn.query_drop("FLUSH BINARY LOGS").await.unwrap();
     purge_all_but_the_current_log(&mut conn).await;
     let position = harness.path("time_track/binlog_position.json");
-    let (code, output) = output_of(&harness, &["produce"]);
+    let (code, output) = harness.output(&["produce"]);
     assert_eq!(code, Some(2), "{output}");
     assert!(
         output.contains("cannot send the binary log from the saved GTID position")
@@ -334,7 +322,7 @@ async fn gtid_positions_survive_rotation_purge_of_their_file_and_restarts() {
     harness.reconfigure(|config| {
         config.source.binlog_position = pipeline::config::BinlogResume::File;
     });
-    let (code, output) = output_of(&harness, &["produce"]);
+    let (code, output) = harness.output(&["produce"]);
     assert_eq!(code, Some(2), "{output}");
     assert!(
         output.contains("no longer has")

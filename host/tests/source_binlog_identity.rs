@@ -32,18 +32,6 @@ fn write_saved(harness: &Harness, value: &Value) {
     .unwrap();
 }
 
-fn output_of(harness: &Harness, args: &[&str]) -> (Option<i32>, String) {
-    let output = harness.command(args).output().unwrap();
-    (
-        output.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_position_from_another_binlog_history_is_refused_and_an_old_one_upgraded() {
     let Some(server) = PrivateServer::start(OWN_PORT) else {
@@ -83,7 +71,7 @@ async fn a_position_from_another_binlog_history_is_refused_and_an_old_one_upgrad
     let mut elsewhere = position.clone();
     elsewhere["server"]["server_id"] = json!(4242);
     write_saved(&harness, &elsewhere);
-    let (code, output) = output_of(&harness, &["produce"]);
+    let (code, output) = harness.output(&["produce"]);
     assert_eq!(code, Some(2), "{output}");
     assert!(
         output.contains("binlog_position.json")
@@ -124,7 +112,7 @@ async fn a_position_from_another_binlog_history_is_refused_and_an_old_one_upgrad
         .unwrap();
     }
     conn.query_drop("COMMIT").await.unwrap();
-    let (code, output) = output_of(&harness, &["produce"]);
+    let (code, output) = harness.output(&["produce"]);
     assert_eq!(code, Some(2), "{output}");
     assert!(
         output.contains("binlog_position.json")

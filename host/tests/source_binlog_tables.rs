@@ -99,18 +99,6 @@ fn wait_for_raw_lines(harness: &Harness, count: usize, within: Duration) -> Vec<
     }
 }
 
-fn output_of(harness: &Harness, args: &[&str]) -> (Option<i32>, String) {
-    let output = harness.command(args).output().unwrap();
-    (
-        output.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
-}
-
 /// Asserts each delete line is followed in its partition by a tombstone for
 /// its key; returns how many were checked.
 fn assert_tombstones_follow_deletes(harness: &Harness, lines: &[Value]) -> usize {
@@ -365,7 +353,7 @@ async fn two_tables_on_one_stream_every_change_once_through_a_kill_mid_transacti
             position_file: None,
         })
     });
-    let (code, output) = output_of(&harness, &["produce"]);
+    let (code, output) = harness.output(&["produce"]);
     assert_eq!(code, Some(2), "{output}");
     assert!(
         output.contains("bt_more")
@@ -382,14 +370,11 @@ async fn two_tables_on_one_stream_every_change_once_through_a_kill_mid_transacti
 #[test]
 fn a_per_table_position_file_in_binlog_mode_is_refused_with_the_fix() {
     let harness = Harness::on_server("binlog_tables_bad", NON_UTC_SERVER, TWO_TABLES);
-    let (code, output) = output_of(
-        &harness,
-        &[
-            "--set",
-            "source.tables=[{name = \"bt_events\", position_file = \"x.json\"}]",
-            "produce",
-        ],
-    );
+    let (code, output) = harness.output(&[
+        "--set",
+        "source.tables=[{name = \"bt_events\", position_file = \"x.json\"}]",
+        "produce",
+    ]);
     assert_eq!(code, Some(2), "{output}");
     assert!(
         output.contains("source.tables[0].position_file")

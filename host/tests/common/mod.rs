@@ -210,6 +210,20 @@ impl Harness {
         command
     }
 
+    /// Runs `pipeline ARGS` to its end: its exit code and everything it
+    /// printed (stdout then stderr), for the start checks' messages.
+    pub fn output(&self, args: &[&str]) -> (Option<i32>, String) {
+        let output = self.command(args).output().unwrap();
+        (
+            output.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    }
+
     /// Starts a long-running child; its output goes to `logs/<name>.log`.
     pub fn spawn(&mut self, name: &str, args: &[&str]) {
         let log = self.path(&format!("logs/{name}.log"));
