@@ -60,45 +60,6 @@ fn push(changes: &mut Changes, key: Value, op: &str, value: Value) {
         .push((op.into(), value));
 }
 
-/// Every log line as JSON, in (topic, partition, offset) order.
-fn raw_lines(harness: &Harness) -> Vec<Value> {
-    let mut lines = Vec::new();
-    let Ok(entries) = std::fs::read_dir(harness.path("consumer_logs")) else {
-        return lines;
-    };
-    for entry in entries.flatten() {
-        let text =
-            std::fs::read_to_string(entry.path().join("consumer_log.json")).unwrap_or_default();
-        lines.extend(
-            text.lines()
-                .filter_map(|line| serde_json::from_str::<Value>(line).ok()),
-        );
-    }
-    lines.sort_by_key(|line| {
-        (
-            line["topic"].as_str().unwrap_or_default().to_owned(),
-            line["partition"].as_i64(),
-            line["offset"].as_i64(),
-        )
-    });
-    lines
-}
-
-fn wait_for_raw_lines(harness: &Harness, count: usize, within: Duration) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        let lines = raw_lines(harness);
-        if lines.len() >= count {
-            return lines;
-        }
-        if std::time::Instant::now() > deadline {
-            harness.dump_child_logs();
-            panic!("waited {within:?} for {count} lines, have {}", lines.len());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// Asserts each delete line is followed in its partition by a tombstone for
 /// its key; returns how many were checked.
 fn assert_tombstones_follow_deletes(harness: &Harness, lines: &[Value]) -> usize {
@@ -180,7 +141,7 @@ async fn two_tables_on_one_stream_every_change_once_through_a_kill_mid_transacti
     // 2 topics × 10 partitions over 2 members.
     harness.wait_for_stable_group(2, 10);
     harness.spawn("producer", &["produce"]);
-    wait_for_raw_lines(&harness, 9, Duration::from_secs(90));
+    harness.wait_for_raw_log_lines(9, Duration::from_secs(90));
 
     // One transaction changing both tables: inserts, an update, deletes.
     conn.query_drop(
@@ -223,12 +184,12 @@ async fn two_tables_on_one_stream_every_change_once_through_a_kill_mid_transacti
     let so_far = |items: &Changes, events: &Changes| -> usize {
         items.values().chain(events.values()).map(Vec::len).sum()
     };
-    wait_for_raw_lines(&harness, so_far(&items, &events), Duration::from_secs(90));
+    harness.wait_for_raw_log_lines(so_far(&items, &events), Duration::from_secs(90));
 
     // A transaction writing 4,000 rows to each table; the producer killed
     // (-9) while its records are being produced and logged.
     const BIG: i64 = 4000;
-    let before = raw_lines(&harness).len();
+    let before = harness.raw_log_lines().len();
     let writer = {
         let pool = pool.clone();
         tokio::spawn(async move {
@@ -253,7 +214,7 @@ async fn two_tables_on_one_stream_every_change_once_through_a_kill_mid_transacti
     common::wait_until(
         Duration::from_secs(120),
         "part of the big transaction to be logged",
-        || raw_lines(&harness).len() > before + 200,
+        || harness.raw_log_lines().len() > before + 200,
     );
     harness.stop("producer", libc::SIGKILL);
     let saved: Value = serde_json::from_str(
@@ -273,10 +234,10 @@ async fn two_tables_on_one_stream_every_change_once_through_a_kill_mid_transacti
     push(&mut events, json!(["bk", "k1"]), "d", json!(1));
     harness.spawn("producer_again", &["produce"]);
     let expected = so_far(&items, &events);
-    wait_for_raw_lines(&harness, expected, Duration::from_secs(180));
+    harness.wait_for_raw_log_lines(expected, Duration::from_secs(180));
     std::thread::sleep(Duration::from_secs(3));
 
-    let lines = raw_lines(&harness);
+    let lines = harness.raw_log_lines();
     let (mut items_seen, mut events_seen) = (Changes::new(), Changes::new());
     for line in &lines {
         let record = &line["record"];

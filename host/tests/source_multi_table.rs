@@ -50,38 +50,6 @@ name = "mt_events"
 timestamp_column = "happened"
 "#;
 
-/// Every log line as JSON.
-fn raw_lines(harness: &Harness) -> Vec<Value> {
-    let mut lines = Vec::new();
-    let Ok(entries) = std::fs::read_dir(harness.path("consumer_logs")) else {
-        return lines;
-    };
-    for entry in entries.flatten() {
-        let text =
-            std::fs::read_to_string(entry.path().join("consumer_log.json")).unwrap_or_default();
-        lines.extend(
-            text.lines()
-                .filter_map(|line| serde_json::from_str(line).ok()),
-        );
-    }
-    lines
-}
-
-fn wait_for_raw_lines(harness: &Harness, count: usize, within: Duration) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        let lines = raw_lines(harness);
-        if lines.len() >= count {
-            return lines;
-        }
-        if std::time::Instant::now() > deadline {
-            harness.dump_child_logs();
-            panic!("waited {within:?} for {count} lines, have {}", lines.len());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// Each row's current stamp (µs), by the key as the logs carry it.
 async fn stamps(pool: &Pool) -> (HashMap<Value, i64>, HashMap<Value, i64>) {
     let mut conn = pool.get_conn().await.unwrap();
@@ -153,7 +121,7 @@ async fn two_tables_flow_at_once_each_through_its_chain_and_survive_a_producer_k
         .await
         .unwrap();
     }
-    wait_for_raw_lines(&harness, 60, Duration::from_secs(90));
+    harness.wait_for_raw_log_lines(60, Duration::from_secs(90));
 
     // Phase 2: new rows keep coming in both tables while the producer is
     // killed (-9) and restarted; then rows logged in phase 1 change once.
@@ -189,13 +157,9 @@ async fn two_tables_flow_at_once_each_through_its_chain_and_survive_a_producer_k
         .unwrap();
     harness.spawn("producer_again", &["produce"]);
     let (items_expected, events_expected) = (30 + 40 + 10, 30 + 40 + 5);
-    wait_for_raw_lines(
-        &harness,
-        items_expected + events_expected,
-        Duration::from_secs(90),
-    );
+    harness.wait_for_raw_log_lines(items_expected + events_expected, Duration::from_secs(90));
     std::thread::sleep(Duration::from_secs(3));
-    let lines = raw_lines(&harness);
+    let lines = harness.raw_log_lines();
 
     // Per table: its topic, every change once, nothing else.
     let mut by_topic: BTreeMap<String, Vec<&Value>> = BTreeMap::new();

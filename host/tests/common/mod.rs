@@ -210,6 +210,47 @@ impl Harness {
         command
     }
 
+    /// Every log line as JSON, in (topic, partition, offset) order.
+    pub fn raw_log_lines(&self) -> Vec<serde_json::Value> {
+        let mut lines: Vec<serde_json::Value> = Vec::new();
+        let Ok(entries) = std::fs::read_dir(self.path("consumer_logs")) else {
+            return lines;
+        };
+        for entry in entries.flatten() {
+            let text =
+                std::fs::read_to_string(entry.path().join("consumer_log.json")).unwrap_or_default();
+            lines.extend(
+                text.lines()
+                    .filter_map(|line| serde_json::from_str(line).ok()),
+            );
+        }
+        lines.sort_by_key(|line| {
+            (
+                line["topic"].as_str().unwrap_or_default().to_owned(),
+                line["partition"].as_i64(),
+                line["offset"].as_i64(),
+            )
+        });
+        lines
+    }
+
+    /// [`Harness::raw_log_lines`] once there are at least `count`; panics
+    /// with the children's logs after `within`.
+    pub fn wait_for_raw_log_lines(&self, count: usize, within: Duration) -> Vec<serde_json::Value> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let lines = self.raw_log_lines();
+            if lines.len() >= count {
+                return lines;
+            }
+            if std::time::Instant::now() > deadline {
+                self.dump_child_logs();
+                panic!("waited {within:?} for {count} lines, have {}", lines.len());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Runs `pipeline ARGS` to its end: its exit code and everything it
     /// printed (stdout then stderr), for the start checks' messages.
     pub fn output(&self, args: &[&str]) -> (Option<i32>, String) {
