@@ -3,7 +3,9 @@
 //! on the member's thread: on a broker that serves a connection's requests
 //! in order (nisshi), such a request waited behind the member's outstanding
 //! fetch and stalled every record fetched meanwhile (issue 16 part 4).
-//! Against the shared broker on 127.0.0.1:9092, on a topic of its own.
+//! Against the tests' broker (`common::broker`), on a topic of its own.
+
+mod common;
 
 use std::time::{Duration, Instant};
 
@@ -27,7 +29,7 @@ async fn the_high_watermark_is_read_from_the_last_fetch_not_asked_for() {
     let mut config = Config::default();
     config
         .kafka
-        .insert("bootstrap.servers".into(), "127.0.0.1:9092".into());
+        .insert("bootstrap.servers".into(), common::broker());
     config.consumer.group_id = format!("{unique}_group");
     ensure_topic(&config, &unique, 1).await.unwrap();
 

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::Harness;
+use common::binlog::Tombstones;
 use common::logs::Line;
 use common::zones::{NON_UTC_SERVER, require_non_utc_server};
 use mysql_async::prelude::Queryable;
@@ -37,37 +38,10 @@ fn changes_per_key(lines: &[Line]) -> BTreeMap<i64, Vec<(String, f64)>> {
 /// Asserts that the message right after each delete's record, in its
 /// partition, is a tombstone for the same key.
 fn assert_tombstones_follow_deletes(harness: &Harness, lines: &[Line]) -> usize {
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", common::broker())
-        .set("group.id", format!("{}_check", harness.topic))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
+    let tombstones = Tombstones::new(harness);
     let mut checked = 0;
     for line in lines.iter().filter(|line| line.record["__op"] == "d") {
-        let mut assignment = TopicPartitionList::new();
-        assignment
-            .add_partition_offset(
-                &harness.topic,
-                line.partition,
-                Offset::Offset(line.offset + 1),
-            )
-            .unwrap();
-        consumer.assign(&assignment).unwrap();
-        let message = match consumer.poll(Duration::from_secs(10)) {
-            Some(Ok(message)) => message.detach(),
-            Some(Err(error)) => panic!("reading the tombstone: {error}"),
-            None => panic!(
-                "no message after the delete at {}:{}",
-                line.partition, line.offset
-            ),
-        };
-        assert_eq!(
-            message.payload(),
-            None,
-            "a tombstone follows the delete of {}",
-            line.id()
-        );
+        let message = tombstones.after(&harness.topic, line.partition, line.offset);
         assert_eq!(message.key(), Some(line.id().to_string().as_bytes()));
         checked += 1;
     }

@@ -15,12 +15,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
+use common::binlog::Tombstones;
 use common::zones::{NON_UTC_SERVER, require_non_utc_server};
 use common::{Harness, workspace_root};
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::Message;
 use serde_json::{Value, json};
 
 const BINLOG: &str = "[source]\nmode = \"binlog\"\n";
@@ -556,32 +556,18 @@ async fn composite_keys_arrive_once_with_their_keys_and_tombstones() {
     assert_eq!(ap["record"]["note"], "x");
 
     // Each delete is followed, in its partition, by a tombstone for its key.
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", common::broker())
-        .set("group.id", format!("{}_check", harness.topic))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
+    let tombstones = Tombstones::new(&harness);
     let deletes: Vec<&Value> = lines
         .iter()
         .filter(|line| line["record"]["__op"] == "d")
         .collect();
     assert_eq!(deletes.len(), 4);
     for line in deletes {
-        let mut assignment = TopicPartitionList::new();
-        assignment
-            .add_partition_offset(
-                &harness.topic,
-                line["partition"].as_i64().unwrap() as i32,
-                Offset::Offset(line["offset"].as_i64().unwrap() + 1),
-            )
-            .unwrap();
-        consumer.assign(&assignment).unwrap();
-        let message = match consumer.poll(Duration::from_secs(10)) {
-            Some(Ok(message)) => message.detach(),
-            other => panic!("no tombstone after {line}: {other:?}"),
-        };
-        assert_eq!(message.payload(), None, "a tombstone follows {line}");
+        let message = tombstones.after(
+            &harness.topic,
+            line["partition"].as_i64().unwrap() as i32,
+            line["offset"].as_i64().unwrap(),
+        );
         let key: Value = serde_json::from_slice(message.key().unwrap()).unwrap();
         assert_eq!(key, line["source"]["key"]);
     }

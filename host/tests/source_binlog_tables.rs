@@ -16,12 +16,12 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use common::binlog::Tombstones;
 use common::zones::{NON_UTC_SERVER, require_non_utc_server};
 use common::{Harness, workspace_root};
 use mysql_async::prelude::Queryable;
 use pipeline::config::{Config, PluginConfig, TableEntry};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::Message;
 use serde_json::{Value, json};
 
 const ITEMS: &str = "CREATE TABLE bt_items (
@@ -63,28 +63,14 @@ fn push(changes: &mut Changes, key: Value, op: &str, value: Value) {
 /// Asserts each delete line is followed in its partition by a tombstone for
 /// its key; returns how many were checked.
 fn assert_tombstones_follow_deletes(harness: &Harness, lines: &[Value]) -> usize {
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", common::broker())
-        .set("group.id", format!("{}_check", harness.topic))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
+    let tombstones = Tombstones::new(harness);
     let mut checked = 0;
     for line in lines.iter().filter(|line| line["record"]["__op"] == "d") {
-        let mut assignment = TopicPartitionList::new();
-        assignment
-            .add_partition_offset(
-                line["topic"].as_str().unwrap(),
-                line["partition"].as_i64().unwrap() as i32,
-                Offset::Offset(line["offset"].as_i64().unwrap() + 1),
-            )
-            .unwrap();
-        consumer.assign(&assignment).unwrap();
-        let message = match consumer.poll(Duration::from_secs(10)) {
-            Some(Ok(message)) => message.detach(),
-            other => panic!("no tombstone after {line}: {other:?}"),
-        };
-        assert_eq!(message.payload(), None, "a tombstone follows {line}");
+        let message = tombstones.after(
+            line["topic"].as_str().unwrap(),
+            line["partition"].as_i64().unwrap() as i32,
+            line["offset"].as_i64().unwrap(),
+        );
         let key: Value = serde_json::from_slice(message.key().unwrap()).unwrap();
         assert_eq!(key, line["source"]["key"]);
         checked += 1;

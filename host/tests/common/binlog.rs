@@ -1,9 +1,13 @@
-//! Set-up shared by the binlog-mode tests (`source_binlog`, `source_binlog_gtid`).
+//! Set-up and checks shared by the binlog-mode tests (`source_binlog`,
+//! `source_binlog_gtid`, `source_binlog_tables`).
 
 use std::time::Duration;
 
 use mysql_async::Pool;
 use mysql_async::prelude::Queryable;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::Harness;
 
@@ -39,4 +43,44 @@ pub fn start_pipeline(harness: &mut Harness) {
     super::wait_until(Duration::from_secs(60), "the snapshot's position", || {
         position.exists()
     });
+}
+
+/// Reads the message right after a delete's record, to check it is the
+/// tombstone that lets a compacted topic drop the key.
+pub struct Tombstones {
+    consumer: BaseConsumer,
+}
+
+impl Tombstones {
+    pub fn new(harness: &Harness) -> Self {
+        let consumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", super::broker())
+            .set("group.id", format!("{}_check", harness.topic))
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        Self { consumer }
+    }
+
+    /// The message after `offset` in `topic`/`partition`, asserted to be a
+    /// tombstone (no payload); the caller checks its key.
+    pub fn after(&self, topic: &str, partition: i32, offset: i64) -> OwnedMessage {
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, partition, Offset::Offset(offset + 1))
+            .unwrap();
+        self.consumer.assign(&assignment).unwrap();
+        let message = match self.consumer.poll(Duration::from_secs(10)) {
+            Some(Ok(message)) => message.detach(),
+            other => {
+                panic!("no message after the delete at {topic}:{partition}:{offset}: {other:?}")
+            }
+        };
+        assert_eq!(
+            message.payload(),
+            None,
+            "a tombstone follows the delete at {topic}:{partition}:{offset}"
+        );
+        message
+    }
 }
