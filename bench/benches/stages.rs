@@ -140,7 +140,15 @@ fn consumer(c: &mut Criterion) {
         .build()
         .expect("reader");
     let plugins = "uppercase-category@0.1.0#1a2b3c4d,cat5-discount@0.1.0#5e6f7a8b";
-    fn line<'a>(plugins: &'a str, record: &'a Record) -> LogLineRef<'a> {
+    let position = SourcePosition {
+        key: serde_json::json!(7),
+        stamp: 1_764_064_800_123_456,
+    };
+    fn line<'a>(
+        plugins: &'a str,
+        record: &'a Record,
+        position: &'a SourcePosition,
+    ) -> LogLineRef<'a> {
         LogLineRef {
             topic: "product_updates",
             partition: 3,
@@ -148,10 +156,7 @@ fn consumer(c: &mut Criterion) {
             member: 2,
             plugins,
             logged_at_us: 1_764_064_800_223_456,
-            source: Some(SourcePosition {
-                key: serde_json::json!(7),
-                stamp: 1_764_064_800_123_456,
-            }),
+            source: Some(position),
             record: RecordJson(record),
         }
     }
@@ -173,7 +178,7 @@ fn consumer(c: &mut Criterion) {
         let mut buffer = Vec::with_capacity(512);
         b.iter(|| {
             buffer.clear();
-            serde_json::to_writer(&mut buffer, &line(plugins, black_box(&record)))
+            serde_json::to_writer(&mut buffer, &line(plugins, black_box(&record), &position))
         })
     });
     group.bench_function("json_line_via_map", |b| {
@@ -201,7 +206,7 @@ fn consumer(c: &mut Criterion) {
     let mut lines = Vec::new();
     for id in 0..BATCH as i32 {
         let record = product(id);
-        serde_json::to_writer(&mut lines, &line(plugins, &record)).expect("serializes");
+        serde_json::to_writer(&mut lines, &line(plugins, &record, &position)).expect("serializes");
         lines.push(b'\n');
     }
     // Appends are timed; emptying the file every 64 batches (to keep the

@@ -251,7 +251,7 @@ impl Report {
                 "producer alone (rows/s)",
                 number(self.producer_rows_per_s, 0),
                 number(self.baseline.producer_rows_per_s, 0),
-                "≥ 50,000",
+                "≥ 300,000 where the broker allows (see its ceiling below)",
             ),
             row(
                 "5 consumers alone, wasm chain (records/s)",
@@ -396,7 +396,7 @@ impl Report {
                 "catch-up CPU per 1,000 rows (ms): broker / MariaDB / producer / consumers",
                 cpu(ours),
                 cpu(theirs),
-                "",
+                "producer ≤ 2, consumers ≤ 3.5",
             ),
             row(
                 "catch-up CPU per 1,000 rows, producer + consumers (ms)",

@@ -33,8 +33,9 @@ struct Origin {
     partition: i32,
     offset: i64,
     message: OwnedMessage,
-    /// The decoded record's source position (set once decoded).
-    source: Option<SourcePosition>,
+    /// The decoded record's source position (set once decoded), with its
+    /// key as JSON text: the duplicate rule's index, made once per record.
+    source: Option<(SourcePosition, String)>,
 }
 
 /// The positions accepted so far in one batch, checked together with what
@@ -49,12 +50,13 @@ impl BatchPositions {
         &mut self,
         written: &Delivered,
         topic: &str,
-        position: &SourcePosition,
+        key_text: &str,
+        stamp: i64,
     ) -> bool {
-        if written.has_position(topic, position) || self.0.has_position(topic, position) {
+        if written.has_keyed(topic, key_text, stamp) || self.0.has_keyed(topic, key_text, stamp) {
             return true;
         }
-        self.0.note_position(topic, position);
+        self.0.note_keyed(topic, key_text, stamp);
         false
     }
 }
@@ -123,12 +125,17 @@ impl Member {
                 Some(Ok(record)) => {
                     origin.source = self.routes[topic]
                         .columns
-                        .position_of(&record, origin.message.key());
-                    if let Some(position) = &origin.source
+                        .position_of(&record, origin.message.key())
+                        .map(|position| {
+                            let key_text = position.key.to_string();
+                            (position, key_text)
+                        });
+                    if let Some((position, key_text)) = &origin.source
                         && accepted.is_duplicate(
                             &self.consumer.context().state().delivered,
                             self.topics.name(topic),
-                            position,
+                            key_text,
+                            position.stamp,
                         )
                     {
                         duplicates += 1;
@@ -174,8 +181,8 @@ impl Member {
             };
             match outcome {
                 ChainOutcome::Keep(record) => {
-                    if let Some(position) = &origin.source {
-                        written_positions.push((origin.topic, position.clone()));
+                    if let Some((position, key_text)) = &origin.source {
+                        written_positions.push((origin.topic, key_text.as_str(), position.stamp));
                         if self.stamp_is_time {
                             self.counters
                                 .latency()
@@ -189,7 +196,7 @@ impl Member {
                         member: self.member,
                         plugins: self.routes[origin.topic].chain.versions(),
                         logged_at_us,
-                        source: origin.source.clone(),
+                        source: origin.source.as_ref().map(|(position, _)| position),
                         record: RecordJson(&record),
                     };
                     serde_json::to_writer(&mut lines, &line)?;
@@ -235,10 +242,10 @@ impl Member {
                     .delivered
                     .note_offset(self.topics.name(topic), partition, offset);
             }
-            for (topic, position) in &written_positions {
+            for &(topic, key_text, stamp) in &written_positions {
                 state
                     .delivered
-                    .note_position(self.topics.name(*topic), position);
+                    .note_keyed(self.topics.name(topic), key_text, stamp);
             }
         }
         self.commit(&handled)?;
@@ -393,20 +400,34 @@ mod tests {
         }
     }
 
+    impl BatchPositions {
+        fn is_duplicate_at(
+            &mut self,
+            written: &Delivered,
+            topic: &str,
+            position: &SourcePosition,
+        ) -> bool {
+            self.is_duplicate(written, topic, &position.key.to_string(), position.stamp)
+        }
+    }
+
     /// Issue 17 item 12: an original and its re-sent copy in one batch.
     #[test]
     fn a_copy_later_in_the_same_batch_is_a_duplicate() {
         let written = Delivered::default();
         let mut batch = BatchPositions::default();
-        assert!(!batch.is_duplicate(&written, "t", &at(7, 100)));
-        assert!(!batch.is_duplicate(&written, "t", &at(8, 100)));
+        assert!(!batch.is_duplicate_at(&written, "t", &at(7, 100)));
+        assert!(!batch.is_duplicate_at(&written, "t", &at(8, 100)));
         assert!(
-            batch.is_duplicate(&written, "t", &at(7, 100)),
+            batch.is_duplicate_at(&written, "t", &at(7, 100)),
             "re-sent copy"
         );
-        assert!(batch.is_duplicate(&written, "t", &at(7, 90)), "superseded");
         assert!(
-            !batch.is_duplicate(&written, "t", &at(7, 101)),
+            batch.is_duplicate_at(&written, "t", &at(7, 90)),
+            "superseded"
+        );
+        assert!(
+            !batch.is_duplicate_at(&written, "t", &at(7, 101)),
             "a newer change"
         );
     }
@@ -416,9 +437,9 @@ mod tests {
     fn the_same_key_in_another_topic_is_not_a_duplicate() {
         let written = Delivered::default();
         let mut batch = BatchPositions::default();
-        assert!(!batch.is_duplicate(&written, "t", &at(7, 100)));
-        assert!(!batch.is_duplicate(&written, "u", &at(7, 100)));
-        assert!(batch.is_duplicate(&written, "u", &at(7, 100)));
+        assert!(!batch.is_duplicate_at(&written, "t", &at(7, 100)));
+        assert!(!batch.is_duplicate_at(&written, "u", &at(7, 100)));
+        assert!(batch.is_duplicate_at(&written, "u", &at(7, 100)));
     }
 
     #[test]
@@ -426,8 +447,8 @@ mod tests {
         let mut written = Delivered::default();
         written.note_position("t", &at(7, 100));
         let mut batch = BatchPositions::default();
-        assert!(batch.is_duplicate(&written, "t", &at(7, 100)));
-        assert!(!batch.is_duplicate(&written, "t", &at(7, 150)));
-        assert!(batch.is_duplicate(&written, "t", &at(7, 150)));
+        assert!(batch.is_duplicate_at(&written, "t", &at(7, 100)));
+        assert!(!batch.is_duplicate_at(&written, "t", &at(7, 150)));
+        assert!(batch.is_duplicate_at(&written, "t", &at(7, 150)));
     }
 }

@@ -102,10 +102,16 @@ impl Delivered {
     /// Whether the change at `position` of `topic` is already in a log, or
     /// superseded by a newer change of the same key (the producer re-sent it).
     pub fn has_position(&self, topic: &str, position: &SourcePosition) -> bool {
+        self.has_keyed(topic, &position.key.to_string(), position.stamp)
+    }
+
+    /// `has_position` with the key already as its JSON text (`key_text`):
+    /// a member turns each record's key into text once, not per lookup.
+    pub fn has_keyed(&self, topic: &str, key_text: &str, stamp: i64) -> bool {
         self.newest_stamp
             .get(topic)
-            .and_then(|keys| keys.get(&position.key.to_string()))
-            .is_some_and(|&newest| position.stamp <= newest)
+            .and_then(|keys| keys.get(key_text))
+            .is_some_and(|&newest| stamp <= newest)
     }
 
     /// Records that `offset` of `topic`'s `partition` has been handled
@@ -126,12 +132,21 @@ impl Delivered {
     /// Records that the change at `position` of `topic` was written (or
     /// accepted for writing in the batch being built).
     pub fn note_position(&mut self, topic: &str, position: &SourcePosition) {
+        self.note_keyed(topic, &position.key.to_string(), position.stamp);
+    }
+
+    /// `note_position` with the key already as its JSON text.
+    pub fn note_keyed(&mut self, topic: &str, key_text: &str, stamp: i64) {
         let keys = match self.newest_stamp.get_mut(topic) {
             Some(keys) => keys,
             None => self.newest_stamp.entry(topic.to_owned()).or_default(),
         };
-        let newest = keys.entry(position.key.to_string()).or_insert(i64::MIN);
-        *newest = (*newest).max(position.stamp);
+        match keys.get_mut(key_text) {
+            Some(newest) => *newest = (*newest).max(stamp),
+            None => {
+                keys.insert(key_text.to_owned(), stamp);
+            }
+        }
     }
 }
 

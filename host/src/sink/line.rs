@@ -50,7 +50,7 @@ pub struct LogLineRef<'a> {
     pub plugins: &'a str,
     pub logged_at_us: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<SourcePosition>,
+    pub source: Option<&'a SourcePosition>,
     pub record: RecordJson<'a>,
 }
 
@@ -232,7 +232,7 @@ mod tests {
                 member: 2,
                 plugins: "a@1#x,b@2#y",
                 logged_at_us: 1_764_064_800_123_456,
-                source,
+                source: source.as_ref(),
                 record: RecordJson(&record),
             };
             assert_eq!(
