@@ -211,8 +211,22 @@ pub async fn measure(
     latency.spawn_program("baseline_producer", baseline.python.as_os_str(), &args)?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let count = offered_updates(pool, config, options).await?;
-    deployment::wait_for_lines(&latency.config.consumer.log_dir, count as usize, TIMEOUT)?;
+    let logged = deployment::wait_for_lines_or_stall(
+        &latency.config.consumer.log_dir,
+        count as usize,
+        Duration::from_secs(30),
+        TIMEOUT,
+    )?;
     latency.stop();
+    let missing = (count as usize).saturating_sub(logged);
+    if missing > 0 {
+        tracing::warn!(
+            missing,
+            offered = count,
+            "the baseline lost changes in its latency run (its polling skips a change that shares a stamp with one already read)"
+        );
+    }
+    report.latency_missing = measured("baseline_latency_missing", missing as f64);
     let mut latencies = deployment::latencies_ms(
         &latency.config.consumer.log_dir,
         &latency.config.source.operation_field,

@@ -293,6 +293,39 @@ pub fn wait_for_lines(
     )
 }
 
+/// Waits until the logs under `log_dir` hold `target` lines or their count
+/// has not grown for `stall`; returns the count reached. For the Python
+/// baseline, whose design (the seed's: a `>` on the last stamp seen) can
+/// skip a change that shares its stamp with one already read: its loss is
+/// a finding to report, not a reason to throw the whole run away.
+pub fn wait_for_lines_or_stall(
+    log_dir: &Path,
+    target: usize,
+    stall: Duration,
+    timeout: Duration,
+) -> Result<usize> {
+    let mut counter = LineCounter::default();
+    let deadline = Instant::now() + timeout;
+    let (mut previous, mut grew_at) = (0, Instant::now());
+    while Instant::now() < deadline {
+        let count = counter.count(log_dir);
+        if count >= target {
+            return Ok(count);
+        }
+        if count != previous {
+            (previous, grew_at) = (count, Instant::now());
+        } else if count > 0 && grew_at.elapsed() >= stall {
+            return Ok(count);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!(
+        "only {} of {target} records reached {} within {timeout:?}",
+        counter.count(log_dir),
+        log_dir.display()
+    )
+}
+
 /// Whether a line is a change made during the run: not a row the binlog
 /// producer's snapshot read (operation "r" in `operation_field`).
 pub fn is_live_change(line: &LogLine, operation_field: &str) -> bool {

@@ -176,6 +176,8 @@ pub struct Baseline {
     pub catchup_cpu: CpuUse,
     pub latency_p50_ms: Option<f64>,
     pub latency_p99_ms: Option<f64>,
+    /// Changes of the latency run that never reached its logs.
+    pub latency_missing: Option<f64>,
 }
 
 /// A measured number as the report keeps it: rounded to 3 decimals (runs
@@ -288,6 +290,12 @@ impl Report {
                     number(None, 0),
                 ]),
                 "p99 ≤ 50 and < baseline p50",
+            ),
+            row(
+                "changes of the latency run missing from the logs",
+                "0".to_owned(),
+                number(self.baseline.latency_missing, 0),
+                "0",
             ),
             row(
                 &format!(
