@@ -7,19 +7,21 @@
 //! `writes`; every other field stays in the host's record, untouched.** So
 //! nothing is copied per record but the values a plugin declared (no field
 //! names, no fields it does not use), a kept row cannot lose a field, and
-//! its check is a type comparison per written value, no name lookups. The
-//! values sent are moved out of the records and moved back after the call
-//! (the host's only copy is the plugin's output), and the batch's buffers
-//! are kept from one call to the next.
+//! its check is a type comparison per written value, no name lookups.
+//!
+//! Text and bytes cross as spans of one buffer per batch (`data`), both
+//! ways: lowering a batch into the guest is two allocations there whatever
+//! its strings, where a string per value cost a call into the guest's
+//! allocator each; a written text is copied into the record's own string
+//! (its allocation reused). The batch's buffers are kept from one call to
+//! the next.
 
 use super::bindings::Manifest;
-use super::bindings::Value;
-use super::bindings::batch::{Batch, Column, RowOutcome};
+use super::bindings::batch::{Batch, BatchResult, Cell, Column, RowOutcome, Span};
 use super::bisect::{self, Records};
-use super::convert::{from_value, to_value};
 use super::loaded::{CallFailure, Loaded};
-use super::schema::FieldSpec;
-use super::validate::{Expected, non_finite, value_type};
+use super::schema::{FieldSpec, FieldType};
+use super::validate::Expected;
 use crate::record::{Field, FieldValue, Record};
 
 /// What became of one record in this step.
@@ -42,10 +44,11 @@ pub enum Verdict {
 pub struct BatchStep {
     /// The batch sent, its columns set once (the plugin's `reads`).
     batch: Batch,
+    /// Where each row's bytes start in `batch.data`, and where the last
+    /// ends: a bisection retry sends only its rows' bytes.
+    row_data: Vec<usize>,
     /// Where each read column was in the last record (checked by name).
     read_at: Vec<usize>,
-    /// Indexes into `batch.values` of decimals sent as text, to restore them.
-    decimals: Vec<usize>,
     /// The plugin's `writes`, typed as the chain's plan says at this step.
     writes: Vec<FieldSpec>,
     write_at: Vec<usize>,
@@ -109,11 +112,13 @@ impl BatchStep {
                 columns,
                 rows: 0,
                 values: Vec::new(),
+                data: Vec::new(),
             },
-            decimals: Vec::new(),
+            row_data: Vec::new(),
             results: Results {
                 outcomes: Vec::new(),
                 values: Vec::new(),
+                data: Vec::new(),
                 width: writes.len(),
             },
             writes,
@@ -124,25 +129,31 @@ impl BatchStep {
     /// Runs `records` through `plugin`: one verdict per record in
     /// `self.verdicts`; kept records are changed in place.
     pub fn run(&mut self, plugin: &mut Loaded, records: &mut [Record]) {
-        self.fill(records);
+        self.verdicts.clear();
+        if let Err(reason) = self.fill(records) {
+            self.verdicts
+                .extend(records.iter().map(|_| Verdict::CallFailed(reason.clone())));
+            return;
+        }
         self.results.outcomes.clear();
         self.results.values.clear();
+        self.results.data.clear();
         let rows = Rows {
             batch: &self.batch,
+            row_data: &self.row_data,
             start: 0,
             end: records.len(),
         };
         bisect::call(plugin, rows, &mut self.results);
-        self.verdicts.clear();
         let width = self.writes.len();
         let mut next_values = 0;
         let outcomes = std::mem::take(&mut self.results.outcomes);
-        for (row, (record, outcome)) in records.iter_mut().zip(&outcomes).enumerate() {
+        for (record, outcome) in records.iter_mut().zip(&outcomes) {
             let verdict = match outcome {
                 Ok(RowOutcome::Keep) => {
                     let start = next_values;
                     next_values += width;
-                    self.keep(plugin.name(), row, record, start)
+                    self.keep(plugin.name(), record, start)
                 }
                 Ok(RowOutcome::Drop(reason)) => Verdict::Drop(reason.clone()),
                 Ok(RowOutcome::Fail(reason)) => Verdict::Fail(reason.clone()),
@@ -153,85 +164,150 @@ impl BatchStep {
         self.results.outcomes = outcomes;
         self.results.outcomes.clear();
         self.results.values.clear();
-        self.batch.values.clear();
+        self.results.data.clear();
     }
 
-    /// Moves the read fields of `records` into the batch.
-    fn fill(&mut self, records: &mut [Record]) {
+    /// Copies the read fields of `records` into the batch (the records keep
+    /// them).
+    fn fill(&mut self, records: &[Record]) -> Result<(), String> {
         let batch = &mut self.batch;
         batch.values.clear();
-        self.decimals.clear();
+        batch.data.clear();
+        self.row_data.clear();
         batch.rows = u32::try_from(records.len()).unwrap_or(u32::MAX);
         for record in records {
+            self.row_data.push(batch.data.len());
             for (column, at) in batch.columns.iter().zip(&mut self.read_at) {
-                let value = match field_at(record, &column.name, at) {
-                    Some(field) => std::mem::replace(&mut field.value, FieldValue::Null),
-                    None => FieldValue::Null,
+                let cell = match field_at(record, &column.name, at) {
+                    Some(position) => cell_of(&record.fields[position].value, &mut batch.data),
+                    None => Cell::Null,
                 };
-                if matches!(value, FieldValue::Decimal(_)) {
-                    self.decimals.push(batch.values.len());
-                }
-                batch.values.push(to_value(value));
+                batch.values.push(cell);
             }
         }
+        self.row_data.push(batch.data.len());
+        if u32::try_from(batch.data.len()).is_err() {
+            return Err(format!(
+                "was not called: the batch's text and bytes take {} bytes, more than a span can address (4 GiB); lower the consumer's batch size",
+                batch.data.len()
+            ));
+        }
+        Ok(())
     }
 
-    /// Checks the written values of the kept `row` (at `start` in the
-    /// results), then gives `record` back its read fields and the writes.
-    fn keep(&mut self, plugin: &str, row: usize, record: &mut Record, start: usize) -> Verdict {
+    /// Checks the written values of a kept row (at `start` in the results),
+    /// then puts them into `record`.
+    fn keep(&mut self, plugin: &str, record: &mut Record, start: usize) -> Verdict {
         let width = self.writes.len();
-        let Some(values) = self.results.values.get_mut(start..start + width) else {
+        let data = &self.results.data;
+        let Some(values) = self.results.values.get(start..start + width) else {
             return Verdict::Invalid(format!("plugin {plugin} returned too few values"));
         };
-        if let Err(reason) = check(plugin, &self.writes, values) {
+        if let Err(reason) = check(plugin, &self.writes, values, data) {
             return Verdict::Invalid(reason);
         }
-        let reads = self.batch.columns.len();
-        let sent = &mut self.batch.values[row * reads..(row + 1) * reads];
-        for (index, ((column, at), value)) in self
-            .batch
-            .columns
-            .iter()
-            .zip(&mut self.read_at)
-            .zip(sent)
-            .enumerate()
-        {
-            if let Some(field) = field_at(record, &column.name, at) {
-                let value = from_value(std::mem::replace(value, Value::Null));
-                field.value = match value {
-                    FieldValue::Text(text)
-                        if self.decimals.binary_search(&(row * reads + index)).is_ok() =>
-                    {
-                        FieldValue::Decimal(text)
-                    }
-                    value => value,
-                };
-            }
-        }
-        for ((spec, at), value) in self.writes.iter().zip(&mut self.write_at).zip(values) {
-            let value = from_value(std::mem::replace(value, Value::Null));
+        for ((spec, at), cell) in self.writes.iter().zip(&mut self.write_at).zip(values) {
             match field_at(record, &spec.name, at) {
-                Some(field) => field.value = value,
-                None => record.fields.push(Field {
-                    name: spec.name.clone(),
-                    value,
-                }),
+                Some(position) => put(&mut record.fields[position].value, cell, data),
+                None => {
+                    let mut value = FieldValue::Null;
+                    put(&mut value, cell, data);
+                    record.fields.push(Field {
+                        name: spec.name.clone(),
+                        value,
+                    });
+                }
             }
         }
         Verdict::Keep
     }
 }
 
-/// Checks one kept row's written values against the plan.
-fn check(plugin: &str, writes: &[FieldSpec], values: &[Value]) -> Result<(), String> {
-    for (spec, value) in writes.iter().zip(values) {
-        if let Some(number) = non_finite(value) {
+/// `value` as a cell, its text or bytes appended to `data`. A decimal goes
+/// as its exact text (`-12.3400`): the WIT `value` has no decimal.
+fn cell_of(value: &FieldValue, data: &mut Vec<u8>) -> Cell {
+    let mut span = |bytes: &[u8]| {
+        let start = data.len();
+        data.extend_from_slice(bytes);
+        // `fill` refuses a batch whose data passes `u32::MAX`.
+        Span {
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+        }
+    };
+    match value {
+        FieldValue::Null => Cell::Null,
+        FieldValue::Boolean(b) => Cell::Boolean(*b),
+        FieldValue::Int(i) => Cell::Int(*i),
+        FieldValue::Long(l) => Cell::Long(*l),
+        FieldValue::Float(f) => Cell::Float(*f),
+        FieldValue::Double(d) => Cell::Double(*d),
+        FieldValue::Text(text) | FieldValue::Decimal(text) => Cell::Text(span(text.as_bytes())),
+        FieldValue::Bytes(bytes) => Cell::Bytes(span(bytes)),
+    }
+}
+
+/// The bytes `span` names in `data`, if it lies inside.
+fn bytes_at(data: &[u8], span: Span) -> Option<&[u8]> {
+    let start = usize::try_from(span.start).ok()?;
+    let len = usize::try_from(span.len).ok()?;
+    data.get(start..start.checked_add(len)?)
+}
+
+/// Sets `value` to what `cell` holds (checked by [`check`] first), reusing
+/// the allocation of a text or bytes value already there.
+fn put(value: &mut FieldValue, cell: &Cell, data: &[u8]) {
+    let bytes = |span: &Span| bytes_at(data, *span).unwrap_or_default();
+    *value = match (cell, &mut *value) {
+        (Cell::Text(span), FieldValue::Text(text)) => {
+            text.clear();
+            text.push_str(std::str::from_utf8(bytes(span)).unwrap_or_default());
+            return;
+        }
+        (Cell::Bytes(span), FieldValue::Bytes(old)) => {
+            old.clear();
+            old.extend_from_slice(bytes(span));
+            return;
+        }
+        (Cell::Text(span), _) => {
+            FieldValue::Text(std::str::from_utf8(bytes(span)).unwrap_or_default().to_owned())
+        }
+        (Cell::Bytes(span), _) => FieldValue::Bytes(bytes(span).to_vec()),
+        (Cell::Null, _) => FieldValue::Null,
+        (Cell::Boolean(b), _) => FieldValue::Boolean(*b),
+        (Cell::Int(i), _) => FieldValue::Int(*i),
+        (Cell::Long(l), _) => FieldValue::Long(*l),
+        (Cell::Float(f), _) => FieldValue::Float(*f),
+        (Cell::Double(d), _) => FieldValue::Double(*d),
+    };
+}
+
+/// Checks one kept row's written values against the plan: types, numbers
+/// a log line can carry, spans inside the result's data, text in UTF-8.
+fn check(plugin: &str, writes: &[FieldSpec], values: &[Cell], data: &[u8]) -> Result<(), String> {
+    for (spec, cell) in writes.iter().zip(values) {
+        let non_finite = match cell {
+            Cell::Double(number) if !number.is_finite() => Some(*number),
+            Cell::Float(number) if !number.is_finite() => Some(f64::from(*number)),
+            _ => None,
+        };
+        if let Some(number) = non_finite {
             return Err(format!(
                 "plugin {plugin} returned {number} for field `{}`: NaN and infinities are not numbers a log line can carry",
                 spec.name
             ));
         }
-        match value_type(value) {
+        let ty = match cell {
+            Cell::Null => None,
+            Cell::Boolean(_) => Some(FieldType::Boolean),
+            Cell::Int(_) => Some(FieldType::Int),
+            Cell::Long(_) => Some(FieldType::Long),
+            Cell::Float(_) => Some(FieldType::Float),
+            Cell::Double(_) => Some(FieldType::Double),
+            Cell::Text(_) => Some(FieldType::Text),
+            Cell::Bytes(_) => Some(FieldType::Bytes),
+        };
+        match ty {
             None if !spec.optional => {
                 return Err(format!(
                     "plugin {plugin} returned null for field `{}`, declared {} (not optional)",
@@ -249,13 +325,31 @@ fn check(plugin: &str, writes: &[FieldSpec], values: &[Value]) -> Result<(), Str
             }
             _ => {}
         }
+        if let Cell::Text(span) | Cell::Bytes(span) = cell {
+            let Some(bytes) = bytes_at(data, *span) else {
+                return Err(format!(
+                    "plugin {plugin} returned field `{}` as bytes {}..+{} of a result of {} bytes",
+                    spec.name,
+                    span.start,
+                    span.len,
+                    data.len()
+                ));
+            };
+            if matches!(cell, Cell::Text(_)) && std::str::from_utf8(bytes).is_err() {
+                return Err(format!(
+                    "plugin {plugin} returned field `{}` as text that is not UTF-8",
+                    spec.name
+                ));
+            }
+        }
     }
     Ok(())
 }
 
-/// The field called `name`, looked for first at `at` (where the last
-/// record had it: records of a batch share their layout), then everywhere.
-fn field_at<'a>(record: &'a mut Record, name: &str, at: &mut usize) -> Option<&'a mut Field> {
+/// The position of the field called `name`, looked for first at `at` (where
+/// the last record had it: records of a batch share their layout), then
+/// everywhere.
+fn field_at(record: &Record, name: &str, at: &mut usize) -> Option<usize> {
     if record
         .fields
         .get(*at)
@@ -263,22 +357,43 @@ fn field_at<'a>(record: &'a mut Record, name: &str, at: &mut usize) -> Option<&'
     {
         *at = record.fields.iter().position(|field| field.name == name)?;
     }
-    record.fields.get_mut(*at)
+    Some(*at)
 }
 
 /// The results of the calls of one batch, bisection included.
 struct Results {
     outcomes: Vec<Result<RowOutcome, String>>,
-    /// The kept rows' writes, `width` values each, in order.
-    values: Vec<Value>,
+    /// The kept rows' writes, `width` values each, in order, their spans
+    /// into `data`.
+    values: Vec<Cell>,
+    data: Vec<u8>,
     width: usize,
 }
 
 /// Rows `start..end` of a batch.
 struct Rows<'a> {
     batch: &'a Batch,
+    row_data: &'a [usize],
     start: usize,
     end: usize,
+}
+
+/// `cell` with its span, if any, moved `by` bytes towards the start.
+/// (A span moved past the end stays past it: `check` refuses it.)
+fn shifted(cell: &Cell, by: u32, back: bool) -> Cell {
+    let shift = |span: &Span| Span {
+        start: if back {
+            span.start.saturating_sub(by)
+        } else {
+            span.start.saturating_add(by)
+        },
+        len: span.len,
+    };
+    match cell {
+        Cell::Text(span) => Cell::Text(shift(span)),
+        Cell::Bytes(span) => Cell::Bytes(shift(span)),
+        other => *other,
+    }
 }
 
 impl Records for Rows<'_> {
@@ -290,28 +405,35 @@ impl Records for Rows<'_> {
 
     fn slice(&self, start: usize, end: usize) -> Self {
         Rows {
-            batch: self.batch,
             start: self.start + start,
             end: self.start + end,
+            ..*self
         }
     }
 
     fn call(&self, plugin: &mut Loaded, out: &mut Results) -> Result<(), CallFailure> {
         let whole = self.start == 0 && self.len() == self.batch.rows as usize;
-        // Only a bisection retry copies: the first call sends the batch as is.
+        // Only a bisection retry copies: the first call sends the batch as
+        // is; a part gets its rows' values and bytes, spans moved to match.
         let part;
         let batch = if whole {
             self.batch
         } else {
             let width = self.batch.columns.len();
+            let (from, to) = (self.row_data[self.start], self.row_data[self.end]);
+            let by = u32::try_from(from).unwrap_or(u32::MAX);
             part = Batch {
                 columns: self.batch.columns.clone(),
                 rows: u32::try_from(self.len()).unwrap_or(u32::MAX),
-                values: self.batch.values[self.start * width..self.end * width].to_vec(),
+                values: self.batch.values[self.start * width..self.end * width]
+                    .iter()
+                    .map(|cell| shifted(cell, by, true))
+                    .collect(),
+                data: self.batch.data[from..to].to_vec(),
             };
             &part
         };
-        let result = plugin.call_batch(batch)?;
+        let result: BatchResult = plugin.call_batch(batch)?;
         if result.outcomes.len() != self.len() {
             return Err(CallFailure::from(format!(
                 "returned {} outcomes for {} records",
@@ -331,16 +453,94 @@ impl Records for Rows<'_> {
                 out.width
             )));
         }
+        // A later part of a bisection: its spans follow the bytes so far.
+        let Ok(by) = u32::try_from(out.data.len()) else {
+            return Err(CallFailure::from(
+                "returned more than 4 GiB of text and bytes over a batch".to_owned(),
+            ));
+        };
         out.outcomes.extend(result.outcomes.into_iter().map(Ok));
-        if out.values.is_empty() {
+        if out.values.is_empty() && out.data.is_empty() {
             out.values = result.values;
+            out.data = result.data;
         } else {
-            out.values.extend(result.values);
+            out.values
+                .extend(result.values.iter().map(|cell| shifted(cell, by, false)));
+            out.data.extend_from_slice(&result.data);
         }
         Ok(())
     }
 
     fn failed(out: &mut Results, reason: String) {
         out.outcomes.push(Err(reason));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_write(name: &str) -> FieldSpec {
+        FieldSpec {
+            name: name.into(),
+            ty: FieldType::Text,
+            optional: false,
+        }
+    }
+
+    #[test]
+    fn a_written_span_must_lie_in_the_data_and_hold_utf8() {
+        let writes = [text_write("category")];
+        let data = b"CAT_5\xff";
+        let span = |start, len| [Cell::Text(Span { start, len })];
+        assert!(check("p", &writes, &span(0, 5), data).is_ok());
+        let outside = check("p", &writes, &span(4, 3), data).unwrap_err();
+        assert!(outside.contains("bytes 4..+3 of a result of 6 bytes"), "{outside}");
+        let huge = check("p", &writes, &span(u32::MAX, u32::MAX), data).unwrap_err();
+        assert!(huge.contains("of a result of"), "{huge}");
+        let not_utf8 = check("p", &writes, &span(3, 3), data).unwrap_err();
+        assert!(not_utf8.contains("not UTF-8"), "{not_utf8}");
+    }
+
+    #[test]
+    fn a_text_written_over_a_text_reuses_its_string() {
+        let mut value = FieldValue::Text(String::with_capacity(32));
+        let FieldValue::Text(before) = &value else {
+            unreachable!()
+        };
+        let buffer = before.as_ptr();
+        put(&mut value, &Cell::Text(Span { start: 1, len: 3 }), b"xabc");
+        assert_eq!(value, FieldValue::Text("abc".into()));
+        let FieldValue::Text(after) = &value else {
+            unreachable!()
+        };
+        assert_eq!(after.as_ptr(), buffer, "no new allocation");
+        put(&mut value, &Cell::Double(2.5), b"");
+        assert_eq!(value, FieldValue::Double(2.5));
+    }
+
+    #[test]
+    fn decimals_and_bytes_go_as_spans_of_one_buffer() {
+        let mut data = Vec::new();
+        let cells = [
+            cell_of(&FieldValue::Decimal("-12.3400".into()), &mut data),
+            cell_of(&FieldValue::Bytes(vec![0, 255]), &mut data),
+            cell_of(&FieldValue::Int(7), &mut data),
+        ];
+        assert_eq!(data, b"-12.3400\x00\xff");
+        assert!(matches!(cells[0], Cell::Text(Span { start: 0, len: 8 })));
+        assert!(matches!(cells[1], Cell::Bytes(Span { start: 8, len: 2 })));
+        assert!(matches!(cells[2], Cell::Int(7)));
+        assert!(matches!(
+            shifted(&cells[1], 8, true),
+            Cell::Bytes(Span { start: 0, len: 2 })
+        ));
+        assert!(matches!(
+            shifted(&cells[1], u32::MAX, false),
+            Cell::Bytes(Span {
+                start: u32::MAX,
+                len: 2
+            })
+        ));
     }
 }

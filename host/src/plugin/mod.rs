@@ -57,6 +57,6 @@ mod bindings {
             with: { "pipeline:transform/types": super::pipeline::transform::types },
         });
 
-        pub use self::pipeline::transform::batch_types::{Column, RowOutcome};
+        pub use self::pipeline::transform::batch_types::{Cell, Column, RowOutcome, Span};
     }
 }

@@ -6,7 +6,7 @@
 //! | id  | attack                                                            |
 //! |-----|-------------------------------------------------------------------|
 //! | 101 | `std::thread::sleep` for an hour                                  |
-//! | 104 | 512 extra values sharing one 1 MiB text (512 MiB if copied each)  |
+//! | 104 | 512 extra values spanning one 64 KiB text (32 MiB if copied each) |
 //! | 105 | `fail` with a 1 MB reason                                         |
 //! | 106 | 300,000 extra outcomes                                            |
 //! | 107 | NaN for `price`                                                   |
@@ -18,8 +18,8 @@
 
 wit_bindgen::generate!({ path: "../../wit", world: "transform-batch" });
 
-use pipeline::transform::batch_types::RowOutcome;
-use pipeline::transform::types::{FieldSpec, FieldType, Value};
+use pipeline::transform::batch_types::{Cell, RowOutcome, Span};
+use pipeline::transform::types::{FieldSpec, FieldType};
 
 struct HostileBatch;
 
@@ -45,11 +45,12 @@ impl Guest for HostileBatch {
         let mut result = BatchResult {
             outcomes: Vec::new(),
             values: Vec::new(),
+            data: Vec::new(),
         };
         for row in batch.values.chunks_exact(2) {
-            let (id, price) = (row[0].clone(), row[1].clone());
+            let (id, price) = (row[0], row[1]);
             let number = match id {
-                Value::Int(id) => id,
+                Cell::Int(id) => id,
                 _ => 0,
             };
             let keep = |result: &mut BatchResult, id, price| {
@@ -64,14 +65,13 @@ impl Guest for HostileBatch {
                 }
                 104 => {
                     keep(&mut result, id, price);
-                    let mut buffer = std::mem::ManuallyDrop::new("s".repeat(1 << 20));
-                    let (ptr, len, capacity) =
-                        (buffer.as_mut_ptr(), buffer.len(), buffer.capacity());
+                    let start = result.data.len() as u32;
+                    result.data.extend(std::iter::repeat_n(b's', 64 * 1024));
                     for _ in 0..512 {
-                        // SAFETY: deliberately aliased (this plugin is an
-                        // attack); only read by the host when lifting.
-                        let alias = unsafe { String::from_raw_parts(ptr, len, capacity) };
-                        result.values.push(Value::Text(alias));
+                        result.values.push(Cell::Text(Span {
+                            start,
+                            len: 64 * 1024,
+                        }));
                     }
                 }
                 105 => result
@@ -83,15 +83,15 @@ impl Guest for HostileBatch {
                     }
                     keep(&mut result, id, price);
                 }
-                107 => keep(&mut result, id, Value::Double(f64::NAN)),
-                108 => keep(&mut result, id, Value::Double(f64::INFINITY)),
-                112 => keep(&mut result, Value::Null, price),
+                107 => keep(&mut result, id, Cell::Double(f64::NAN)),
+                108 => keep(&mut result, id, Cell::Double(f64::INFINITY)),
+                112 => keep(&mut result, Cell::Null, price),
                 113 => loop {
                     std::hint::black_box(&price);
                 },
                 114 => {
                     let hoard = std::hint::black_box(vec![7u8; 1 << 30]);
-                    keep(&mut result, id, Value::Double(f64::from(hoard[12])));
+                    keep(&mut result, id, Cell::Double(f64::from(hoard[12])));
                 }
                 115 => {
                     result.values.push(id);
