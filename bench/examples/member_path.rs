@@ -58,7 +58,10 @@ fn main() {
 }
 
 fn load(files: &[&str]) -> PluginChain {
-    let plugins: Vec<PluginConfig> = files.iter().map(|file| PluginConfig::at(wasm(file))).collect();
+    let plugins: Vec<PluginConfig> = files
+        .iter()
+        .map(|file| PluginConfig::at(wasm(file)))
+        .collect();
     PluginChain::load(&plugins, &schema()).expect("the plugins load")
 }
 

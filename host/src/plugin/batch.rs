@@ -269,9 +269,11 @@ fn put(value: &mut FieldValue, cell: &Cell, data: &[u8]) {
             old.extend_from_slice(bytes(span));
             return;
         }
-        (Cell::Text(span), _) => {
-            FieldValue::Text(std::str::from_utf8(bytes(span)).unwrap_or_default().to_owned())
-        }
+        (Cell::Text(span), _) => FieldValue::Text(
+            std::str::from_utf8(bytes(span))
+                .unwrap_or_default()
+                .to_owned(),
+        ),
         (Cell::Bytes(span), _) => FieldValue::Bytes(bytes(span).to_vec()),
         (Cell::Null, _) => FieldValue::Null,
         (Cell::Boolean(b), _) => FieldValue::Boolean(*b),
@@ -495,7 +497,10 @@ mod tests {
         let span = |start, len| [Cell::Text(Span { start, len })];
         assert!(check("p", &writes, &span(0, 5), data).is_ok());
         let outside = check("p", &writes, &span(4, 3), data).unwrap_err();
-        assert!(outside.contains("bytes 4..+3 of a result of 6 bytes"), "{outside}");
+        assert!(
+            outside.contains("bytes 4..+3 of a result of 6 bytes"),
+            "{outside}"
+        );
         let huge = check("p", &writes, &span(u32::MAX, u32::MAX), data).unwrap_err();
         assert!(huge.contains("of a result of"), "{huge}");
         let not_utf8 = check("p", &writes, &span(3, 3), data).unwrap_err();

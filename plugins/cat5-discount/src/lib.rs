@@ -52,8 +52,9 @@ impl Guest for Cat5Discount {
             };
             let discount_price = match (category, price) {
                 (Cell::Text(category), Cell::Double(price))
-                    if bytes(&batch.data, *category)
-                        .is_some_and(|text| text.eq_ignore_ascii_case(DISCOUNTED_CATEGORY.as_bytes())) =>
+                    if bytes(&batch.data, *category).is_some_and(|text| {
+                        text.eq_ignore_ascii_case(DISCOUNTED_CATEGORY.as_bytes())
+                    }) =>
                 {
                     Cell::Double(money::percent_of_in_cents(*price, PERCENT_PAID))
                 }

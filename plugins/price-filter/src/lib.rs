@@ -6,8 +6,8 @@
 
 wit_bindgen::generate!({ path: "../../wit", world: "transform-batch" });
 
-use pipeline::transform::batch_types::RowOutcome;
 use pipeline::transform::batch_types::Cell;
+use pipeline::transform::batch_types::RowOutcome;
 
 struct PriceFilter;
 
