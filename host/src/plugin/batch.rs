@@ -119,6 +119,7 @@ impl BatchStep {
                 outcomes: Vec::new(),
                 values: Vec::new(),
                 data: Vec::new(),
+                parts: Vec::new(),
                 width: writes.len(),
             },
             writes,
@@ -135,9 +136,7 @@ impl BatchStep {
                 .extend(records.iter().map(|_| Verdict::CallFailed(reason.clone())));
             return;
         }
-        self.results.outcomes.clear();
-        self.results.values.clear();
-        self.results.data.clear();
+        self.results.clear();
         let rows = Rows {
             batch: &self.batch,
             row_data: &self.row_data,
@@ -162,9 +161,7 @@ impl BatchStep {
             self.verdicts.push(verdict);
         }
         self.results.outcomes = outcomes;
-        self.results.outcomes.clear();
-        self.results.values.clear();
-        self.results.data.clear();
+        self.results.clear();
     }
 
     /// Copies the read fields of `records` into the batch (the records keep
@@ -199,7 +196,7 @@ impl BatchStep {
     /// then puts them into `record`.
     fn keep(&mut self, plugin: &str, record: &mut Record, start: usize) -> Verdict {
         let width = self.writes.len();
-        let data = &self.results.data;
+        let data = self.results.data_of(start);
         let Some(values) = self.results.values.get(start..start + width) else {
             return Verdict::Invalid(format!("plugin {plugin} returned too few values"));
         };
@@ -365,11 +362,43 @@ fn field_at(record: &Record, name: &str, at: &mut usize) -> Option<usize> {
 /// The results of the calls of one batch, bisection included.
 struct Results {
     outcomes: Vec<Result<RowOutcome, String>>,
-    /// The kept rows' writes, `width` values each, in order, their spans
-    /// into `data`.
+    /// The kept rows' writes, `width` values each, in order; their spans
+    /// point into their own call's part of `data` (see [`Part`]).
     values: Vec<Cell>,
+    /// The `data` of every successful call, end to end.
     data: Vec<u8>,
+    /// One per successful call, in order.
+    parts: Vec<Part>,
     width: usize,
+}
+
+/// The values and data one call returned, in [`Results`]. A span is
+/// checked against its own call's data only: after a bisection the parts'
+/// data lie end to end, and a span past the end of its part must not reach
+/// into the next one.
+struct Part {
+    /// Where the call's values end in `Results::values`.
+    values_end: usize,
+    /// Where its data lies in `Results::data`.
+    data: std::ops::Range<usize>,
+}
+
+impl Results {
+    fn clear(&mut self) {
+        self.outcomes.clear();
+        self.values.clear();
+        self.data.clear();
+        self.parts.clear();
+    }
+
+    /// The data the spans of the value at `start` point into.
+    fn data_of(&self, start: usize) -> &[u8] {
+        self.parts
+            .iter()
+            .find(|part| start < part.values_end)
+            .and_then(|part| self.data.get(part.data.clone()))
+            .unwrap_or_default()
+    }
 }
 
 /// Rows `start..end` of a batch.
@@ -380,15 +409,11 @@ struct Rows<'a> {
     end: usize,
 }
 
-/// `cell` with its span, if any, moved `by` bytes towards the start.
-/// (A span moved past the end stays past it: `check` refuses it.)
-fn shifted(cell: &Cell, by: u32, back: bool) -> Cell {
+/// `cell` with its span, if any, moved `by` bytes towards the start (the
+/// host's own spans, of a part of a batch it sends).
+fn shifted_back(cell: &Cell, by: u32) -> Cell {
     let shift = |span: &Span| Span {
-        start: if back {
-            span.start.saturating_sub(by)
-        } else {
-            span.start.saturating_add(by)
-        },
+        start: span.start.saturating_sub(by),
         len: span.len,
     };
     match cell {
@@ -429,7 +454,7 @@ impl Records for Rows<'_> {
                 rows: u32::try_from(self.len()).unwrap_or(u32::MAX),
                 values: self.batch.values[self.start * width..self.end * width]
                     .iter()
-                    .map(|cell| shifted(cell, by, true))
+                    .map(|cell| shifted_back(cell, by))
                     .collect(),
                 data: self.batch.data[from..to].to_vec(),
             };
@@ -455,21 +480,19 @@ impl Records for Rows<'_> {
                 out.width
             )));
         }
-        // A later part of a bisection: its spans follow the bytes so far.
-        let Ok(by) = u32::try_from(out.data.len()) else {
-            return Err(CallFailure::from(
-                "returned more than 4 GiB of text and bytes over a batch".to_owned(),
-            ));
-        };
         out.outcomes.extend(result.outcomes.into_iter().map(Ok));
-        if out.values.is_empty() && out.data.is_empty() {
+        let data_start = out.data.len();
+        if out.parts.is_empty() {
             out.values = result.values;
             out.data = result.data;
         } else {
-            out.values
-                .extend(result.values.iter().map(|cell| shifted(cell, by, false)));
+            out.values.extend_from_slice(&result.values);
             out.data.extend_from_slice(&result.data);
         }
+        out.parts.push(Part {
+            values_end: out.values.len(),
+            data: data_start..out.data.len(),
+        });
         Ok(())
     }
 
@@ -537,15 +560,8 @@ mod tests {
         assert!(matches!(cells[1], Cell::Bytes(Span { start: 8, len: 2 })));
         assert!(matches!(cells[2], Cell::Int(7)));
         assert!(matches!(
-            shifted(&cells[1], 8, true),
+            shifted_back(&cells[1], 8),
             Cell::Bytes(Span { start: 0, len: 2 })
-        ));
-        assert!(matches!(
-            shifted(&cells[1], u32::MAX, false),
-            Cell::Bytes(Span {
-                start: u32::MAX,
-                len: 2
-            })
         ));
     }
 }
