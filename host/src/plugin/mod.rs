@@ -22,6 +22,7 @@
 
 mod batch;
 mod bisect;
+mod cells;
 mod chain;
 mod check;
 mod convert;
