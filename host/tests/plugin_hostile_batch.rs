@@ -138,7 +138,7 @@ fn a_gigabyte_hits_the_memory_limit() {
 fn too_few_values_fail_only_their_record() {
     attack(
         115,
-        fails_with(&["returned 1 values for 1 kept records of 2 `writes` each"]),
+        fails_with(&["returned 1 values for 1 kept records of 3 `writes` each"]),
     );
 }
 
@@ -157,15 +157,24 @@ fn a_span_whose_end_overflows_fails() {
 
 #[test]
 fn a_text_span_that_is_not_utf8_fails() {
-    attack(118, fails_with(&["returned field `name` as text that is not UTF-8"]));
-    attack(120, fails_with(&["returned field `name` as text that is not UTF-8"]));
+    attack(
+        118,
+        fails_with(&["returned field `name` as text that is not UTF-8"]),
+    );
+    attack(
+        120,
+        fails_with(&["returned field `name` as text that is not UTF-8"]),
+    );
 }
 
 #[test]
 fn a_span_count_far_above_the_record_count_is_stopped() {
     attack(
         119,
-        fails_with(&["returned more than", "values for 1 kept records of 3 `writes` each"]),
+        fails_with(&[
+            "returned more than",
+            "values for 1 kept records of 3 `writes` each",
+        ]),
     );
 }
 

@@ -77,7 +77,12 @@ pub fn put(value: &mut FieldValue, cell: &Cell, data: &[u8]) {
 
 /// Checks one kept row's written values against the plan: types, numbers
 /// a log line can carry, spans inside the result's data, text in UTF-8.
-pub fn check(plugin: &str, writes: &[FieldSpec], values: &[Cell], data: &[u8]) -> Result<(), String> {
+pub fn check(
+    plugin: &str,
+    writes: &[FieldSpec],
+    values: &[Cell],
+    data: &[u8],
+) -> Result<(), String> {
     for (spec, cell) in writes.iter().zip(values) {
         let non_finite = match cell {
             Cell::Double(number) if !number.is_finite() => Some(*number),

@@ -122,7 +122,12 @@ impl Guest for HostileBatch {
                 }
                 116 => {
                     past_the_end.push(result.values.len() + 2);
-                    keep(&mut result, id, price, Cell::Text(Span { start: 0, len: 1 }));
+                    keep(
+                        &mut result,
+                        id,
+                        price,
+                        Cell::Text(Span { start: 0, len: 1 }),
+                    );
                 }
                 117 => {
                     let wraps = Span {
