@@ -295,6 +295,12 @@ fn cpu_bound(
     bound.native_records_per_s = measured("cpu_bound native records/s", native);
     bound.wasm_cpu_ms_per_1k = measured("cpu_bound wasm CPU ms/1k", median(&mut cpu[0]));
     bound.native_cpu_ms_per_1k = measured("cpu_bound native CPU ms/1k", median(&mut cpu[1]));
+    if let (Some(wasm_cpu), Some(native_cpu)) =
+        (bound.wasm_cpu_ms_per_1k, bound.native_cpu_ms_per_1k)
+    {
+        bound.native_over_wasm_cpu =
+            measured("cpu_bound native CPU / wasm CPU", native_cpu / wasm_cpu);
+    }
     if !rates[2].is_empty() {
         let rows = median(&mut rates[2]);
         bound.wasm_rows_records_per_s =

@@ -168,6 +168,7 @@ fn the_cli_gives_a_verdict_on_every_hostile_plugin() {
             "declares the key field `id` optional",
         ),
         ("fixture_unknown_import", 2, "imports `read-host-secret`"),
+        ("fixture_batch_v1", 2, "rebuild it against the current wit"),
     ];
     for (file, code, expected) in cases {
         let path = wasm(file);

@@ -317,6 +317,18 @@ fn an_import_the_host_does_not_provide_is_named() {
     );
 }
 
+/// `transform-batch` changed (text and bytes became spans of one buffer):
+/// a plugin built against the first version must be refused at load with
+/// the fix, not a type error of the component model.
+#[test]
+fn a_plugin_of_the_first_batch_world_is_told_to_rebuild() {
+    let _one_at_a_time = serial();
+    refused_at_load(
+        "fixture_batch_v1",
+        "rebuild it against the current wit/transform.wit",
+    );
+}
+
 #[test]
 fn a_hot_swap_to_a_sleeping_manifest_does_not_block_the_watcher() {
     let _one_at_a_time = serial();

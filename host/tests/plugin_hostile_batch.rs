@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use pipeline::config::PluginConfig;
 use pipeline::plugin::{ChainOutcome, PluginChain};
+use pipeline::record::FieldValue;
 use plugin_support::{failed, id_of, kept, peak_rss_mib, products, schema, wasm};
 
 /// As in `plugin_hostile`: several chains with the default limits.
@@ -137,6 +138,86 @@ fn a_gigabyte_hits_the_memory_limit() {
 fn too_few_values_fail_only_their_record() {
     attack(
         115,
-        fails_with(&["returned 1 values for 1 kept records of 2 `writes` each"]),
+        fails_with(&["returned 1 values for 1 kept records of 3 `writes` each"]),
     );
+}
+
+#[test]
+fn a_span_past_the_end_of_the_data_fails() {
+    attack(116, fails_with(&["returned field `name` as bytes"]));
+}
+
+#[test]
+fn a_span_whose_end_overflows_fails() {
+    attack(
+        117,
+        fails_with(&["returned field `name` as bytes 4294967294..+2 of a result of"]),
+    );
+}
+
+#[test]
+fn a_text_span_that_is_not_utf8_fails() {
+    attack(
+        118,
+        fails_with(&["returned field `name` as text that is not UTF-8"]),
+    );
+    attack(
+        120,
+        fails_with(&["returned field `name` as text that is not UTF-8"]),
+    );
+}
+
+#[test]
+fn a_span_count_far_above_the_record_count_is_stopped() {
+    attack(
+        119,
+        fails_with(&[
+            "returned more than",
+            "values for 1 kept records of 3 `writes` each",
+        ]),
+    );
+}
+
+#[test]
+fn a_trap_fails_only_its_record() {
+    attack(121, fails_with(&["trapped"]));
+}
+
+/// A bisection calls the plugin on parts of a batch, and the host puts the
+/// parts' results end to end: a span past the end of its own part's data
+/// must not become valid by pointing into the next part's.
+#[test]
+fn a_span_past_its_part_of_a_bisected_batch_fails() {
+    let _one_at_a_time = serial();
+    let mut chain = hostile();
+    let mut ids: Vec<i32> = (1..=20).collect();
+    ids.insert(4, 116);
+    ids.insert(16, 121);
+    let batch = products(ids.iter().copied());
+    let outcomes = chain.process(batch.clone());
+    assert_eq!(outcomes.len(), batch.len());
+    for (input, outcome) in batch.iter().zip(&outcomes) {
+        match id_of(input) {
+            116 => fails_with(&["returned field `name` as bytes"])(outcome),
+            121 => fails_with(&["trapped"])(outcome),
+            _ => assert_eq!(kept(outcome), input, "an innocent record was touched"),
+        }
+    }
+}
+
+/// Text written back travels as spans of the result's data: every kept
+/// record gets its own bytes back, none of a neighbour's.
+#[test]
+fn written_text_comes_back_to_its_own_record() {
+    let _one_at_a_time = serial();
+    let mut chain = hostile();
+    let batch = products(1..=50);
+    for (input, outcome) in batch.iter().zip(chain.process(batch.clone())) {
+        let record = kept(&outcome);
+        assert_eq!(
+            record.get("name"),
+            Some(&FieldValue::Text(format!("product {}", id_of(input))))
+        );
+        assert_eq!(record, input);
+    }
 }

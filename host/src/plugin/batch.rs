@@ -7,19 +7,22 @@
 //! `writes`; every other field stays in the host's record, untouched.** So
 //! nothing is copied per record but the values a plugin declared (no field
 //! names, no fields it does not use), a kept row cannot lose a field, and
-//! its check is a type comparison per written value, no name lookups. The
-//! values sent are moved out of the records and moved back after the call
-//! (the host's only copy is the plugin's output), and the batch's buffers
-//! are kept from one call to the next.
+//! its check is a type comparison per written value, no name lookups.
+//!
+//! Text and bytes cross as spans of one buffer per batch (`data`), both
+//! ways: lowering a batch into the guest is two allocations there whatever
+//! its strings, where a string per value cost a call into the guest's
+//! allocator each; a written text is copied into the record's own string
+//! (its allocation reused). The batch's buffers are kept from one call to
+//! the next. How a returned span is checked before it is read: `cells`.
 
 use super::bindings::Manifest;
-use super::bindings::Value;
-use super::bindings::batch::{Batch, Column, RowOutcome};
+use super::bindings::batch::{Batch, BatchResult, Cell, Column, RowOutcome};
 use super::bisect::{self, Records};
-use super::convert::{from_value, to_value};
+use super::cells::{cell_of, check, put, shifted_back};
 use super::loaded::{CallFailure, Loaded};
 use super::schema::FieldSpec;
-use super::validate::{Expected, non_finite, value_type};
+use super::validate::Expected;
 use crate::record::{Field, FieldValue, Record};
 
 /// What became of one record in this step.
@@ -42,10 +45,11 @@ pub enum Verdict {
 pub struct BatchStep {
     /// The batch sent, its columns set once (the plugin's `reads`).
     batch: Batch,
+    /// Where each row's bytes start in `batch.data`, and where the last
+    /// ends: a bisection retry sends only its rows' bytes.
+    row_data: Vec<usize>,
     /// Where each read column was in the last record (checked by name).
     read_at: Vec<usize>,
-    /// Indexes into `batch.values` of decimals sent as text, to restore them.
-    decimals: Vec<usize>,
     /// The plugin's `writes`, typed as the chain's plan says at this step.
     writes: Vec<FieldSpec>,
     write_at: Vec<usize>,
@@ -109,11 +113,14 @@ impl BatchStep {
                 columns,
                 rows: 0,
                 values: Vec::new(),
+                data: Vec::new(),
             },
-            decimals: Vec::new(),
+            row_data: Vec::new(),
             results: Results {
                 outcomes: Vec::new(),
                 values: Vec::new(),
+                data: Vec::new(),
+                parts: Vec::new(),
                 width: writes.len(),
             },
             writes,
@@ -124,25 +131,29 @@ impl BatchStep {
     /// Runs `records` through `plugin`: one verdict per record in
     /// `self.verdicts`; kept records are changed in place.
     pub fn run(&mut self, plugin: &mut Loaded, records: &mut [Record]) {
-        self.fill(records);
-        self.results.outcomes.clear();
-        self.results.values.clear();
+        self.verdicts.clear();
+        if let Err(reason) = self.fill(records) {
+            self.verdicts
+                .extend(records.iter().map(|_| Verdict::CallFailed(reason.clone())));
+            return;
+        }
+        self.results.clear();
         let rows = Rows {
             batch: &self.batch,
+            row_data: &self.row_data,
             start: 0,
             end: records.len(),
         };
         bisect::call(plugin, rows, &mut self.results);
-        self.verdicts.clear();
         let width = self.writes.len();
         let mut next_values = 0;
         let outcomes = std::mem::take(&mut self.results.outcomes);
-        for (row, (record, outcome)) in records.iter_mut().zip(&outcomes).enumerate() {
+        for (record, outcome) in records.iter_mut().zip(&outcomes) {
             let verdict = match outcome {
                 Ok(RowOutcome::Keep) => {
                     let start = next_values;
                     next_values += width;
-                    self.keep(plugin.name(), row, record, start)
+                    self.keep(plugin.name(), record, start)
                 }
                 Ok(RowOutcome::Drop(reason)) => Verdict::Drop(reason.clone()),
                 Ok(RowOutcome::Fail(reason)) => Verdict::Fail(reason.clone()),
@@ -151,111 +162,69 @@ impl BatchStep {
             self.verdicts.push(verdict);
         }
         self.results.outcomes = outcomes;
-        self.results.outcomes.clear();
-        self.results.values.clear();
-        self.batch.values.clear();
+        self.results.clear();
     }
 
-    /// Moves the read fields of `records` into the batch.
-    fn fill(&mut self, records: &mut [Record]) {
+    /// Copies the read fields of `records` into the batch (the records keep
+    /// them).
+    fn fill(&mut self, records: &[Record]) -> Result<(), String> {
         let batch = &mut self.batch;
         batch.values.clear();
-        self.decimals.clear();
+        batch.data.clear();
+        self.row_data.clear();
         batch.rows = u32::try_from(records.len()).unwrap_or(u32::MAX);
         for record in records {
+            self.row_data.push(batch.data.len());
             for (column, at) in batch.columns.iter().zip(&mut self.read_at) {
-                let value = match field_at(record, &column.name, at) {
-                    Some(field) => std::mem::replace(&mut field.value, FieldValue::Null),
-                    None => FieldValue::Null,
+                let cell = match field_at(record, &column.name, at) {
+                    Some(position) => cell_of(&record.fields[position].value, &mut batch.data),
+                    None => Cell::Null,
                 };
-                if matches!(value, FieldValue::Decimal(_)) {
-                    self.decimals.push(batch.values.len());
-                }
-                batch.values.push(to_value(value));
+                batch.values.push(cell);
             }
         }
+        self.row_data.push(batch.data.len());
+        if u32::try_from(batch.data.len()).is_err() {
+            return Err(format!(
+                "was not called: the batch's text and bytes take {} bytes, more than a span can address (4 GiB); lower the consumer's batch size",
+                batch.data.len()
+            ));
+        }
+        Ok(())
     }
 
-    /// Checks the written values of the kept `row` (at `start` in the
-    /// results), then gives `record` back its read fields and the writes.
-    fn keep(&mut self, plugin: &str, row: usize, record: &mut Record, start: usize) -> Verdict {
+    /// Checks the written values of a kept row (at `start` in the results),
+    /// then puts them into `record`.
+    fn keep(&mut self, plugin: &str, record: &mut Record, start: usize) -> Verdict {
         let width = self.writes.len();
-        let Some(values) = self.results.values.get_mut(start..start + width) else {
+        let data = self.results.data_of(start);
+        let Some(values) = self.results.values.get(start..start + width) else {
             return Verdict::Invalid(format!("plugin {plugin} returned too few values"));
         };
-        if let Err(reason) = check(plugin, &self.writes, values) {
+        if let Err(reason) = check(plugin, &self.writes, values, data) {
             return Verdict::Invalid(reason);
         }
-        let reads = self.batch.columns.len();
-        let sent = &mut self.batch.values[row * reads..(row + 1) * reads];
-        for (index, ((column, at), value)) in self
-            .batch
-            .columns
-            .iter()
-            .zip(&mut self.read_at)
-            .zip(sent)
-            .enumerate()
-        {
-            if let Some(field) = field_at(record, &column.name, at) {
-                let value = from_value(std::mem::replace(value, Value::Null));
-                field.value = match value {
-                    FieldValue::Text(text)
-                        if self.decimals.binary_search(&(row * reads + index)).is_ok() =>
-                    {
-                        FieldValue::Decimal(text)
-                    }
-                    value => value,
-                };
-            }
-        }
-        for ((spec, at), value) in self.writes.iter().zip(&mut self.write_at).zip(values) {
-            let value = from_value(std::mem::replace(value, Value::Null));
+        for ((spec, at), cell) in self.writes.iter().zip(&mut self.write_at).zip(values) {
             match field_at(record, &spec.name, at) {
-                Some(field) => field.value = value,
-                None => record.fields.push(Field {
-                    name: spec.name.clone(),
-                    value,
-                }),
+                Some(position) => put(&mut record.fields[position].value, cell, data),
+                None => {
+                    let mut value = FieldValue::Null;
+                    put(&mut value, cell, data);
+                    record.fields.push(Field {
+                        name: spec.name.clone(),
+                        value,
+                    });
+                }
             }
         }
         Verdict::Keep
     }
 }
 
-/// Checks one kept row's written values against the plan.
-fn check(plugin: &str, writes: &[FieldSpec], values: &[Value]) -> Result<(), String> {
-    for (spec, value) in writes.iter().zip(values) {
-        if let Some(number) = non_finite(value) {
-            return Err(format!(
-                "plugin {plugin} returned {number} for field `{}`: NaN and infinities are not numbers a log line can carry",
-                spec.name
-            ));
-        }
-        match value_type(value) {
-            None if !spec.optional => {
-                return Err(format!(
-                    "plugin {plugin} returned null for field `{}`, declared {} (not optional)",
-                    spec.name,
-                    spec.ty.name()
-                ));
-            }
-            Some(ty) if ty != spec.ty => {
-                return Err(format!(
-                    "plugin {plugin} returned field `{}` of type {}, declared {}",
-                    spec.name,
-                    ty.name(),
-                    spec.ty.name()
-                ));
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// The field called `name`, looked for first at `at` (where the last
-/// record had it: records of a batch share their layout), then everywhere.
-fn field_at<'a>(record: &'a mut Record, name: &str, at: &mut usize) -> Option<&'a mut Field> {
+/// The position of the field called `name`, looked for first at `at` (where
+/// the last record had it: records of a batch share their layout), then
+/// everywhere.
+fn field_at(record: &Record, name: &str, at: &mut usize) -> Option<usize> {
     if record
         .fields
         .get(*at)
@@ -263,20 +232,55 @@ fn field_at<'a>(record: &'a mut Record, name: &str, at: &mut usize) -> Option<&'
     {
         *at = record.fields.iter().position(|field| field.name == name)?;
     }
-    record.fields.get_mut(*at)
+    Some(*at)
 }
 
 /// The results of the calls of one batch, bisection included.
 struct Results {
     outcomes: Vec<Result<RowOutcome, String>>,
-    /// The kept rows' writes, `width` values each, in order.
-    values: Vec<Value>,
+    /// The kept rows' writes, `width` values each, in order; their spans
+    /// point into their own call's part of `data` (see [`Part`]).
+    values: Vec<Cell>,
+    /// The `data` of every successful call, end to end.
+    data: Vec<u8>,
+    /// One per successful call, in order.
+    parts: Vec<Part>,
     width: usize,
+}
+
+/// The values and data one call returned, in [`Results`]. A span is
+/// checked against its own call's data only: after a bisection the parts'
+/// data lie end to end, and a span past the end of its part must not reach
+/// into the next one.
+struct Part {
+    /// Where the call's values end in `Results::values`.
+    values_end: usize,
+    /// Where its data lies in `Results::data`.
+    data: std::ops::Range<usize>,
+}
+
+impl Results {
+    fn clear(&mut self) {
+        self.outcomes.clear();
+        self.values.clear();
+        self.data.clear();
+        self.parts.clear();
+    }
+
+    /// The data the spans of the value at `start` point into.
+    fn data_of(&self, start: usize) -> &[u8] {
+        self.parts
+            .iter()
+            .find(|part| start < part.values_end)
+            .and_then(|part| self.data.get(part.data.clone()))
+            .unwrap_or_default()
+    }
 }
 
 /// Rows `start..end` of a batch.
 struct Rows<'a> {
     batch: &'a Batch,
+    row_data: &'a [usize],
     start: usize,
     end: usize,
 }
@@ -290,28 +294,35 @@ impl Records for Rows<'_> {
 
     fn slice(&self, start: usize, end: usize) -> Self {
         Rows {
-            batch: self.batch,
             start: self.start + start,
             end: self.start + end,
+            ..*self
         }
     }
 
     fn call(&self, plugin: &mut Loaded, out: &mut Results) -> Result<(), CallFailure> {
         let whole = self.start == 0 && self.len() == self.batch.rows as usize;
-        // Only a bisection retry copies: the first call sends the batch as is.
+        // Only a bisection retry copies: the first call sends the batch as
+        // is; a part gets its rows' values and bytes, spans moved to match.
         let part;
         let batch = if whole {
             self.batch
         } else {
             let width = self.batch.columns.len();
+            let (from, to) = (self.row_data[self.start], self.row_data[self.end]);
+            let by = u32::try_from(from).unwrap_or(u32::MAX);
             part = Batch {
                 columns: self.batch.columns.clone(),
                 rows: u32::try_from(self.len()).unwrap_or(u32::MAX),
-                values: self.batch.values[self.start * width..self.end * width].to_vec(),
+                values: self.batch.values[self.start * width..self.end * width]
+                    .iter()
+                    .map(|cell| shifted_back(cell, by))
+                    .collect(),
+                data: self.batch.data[from..to].to_vec(),
             };
             &part
         };
-        let result = plugin.call_batch(batch)?;
+        let result: BatchResult = plugin.call_batch(batch)?;
         if result.outcomes.len() != self.len() {
             return Err(CallFailure::from(format!(
                 "returned {} outcomes for {} records",
@@ -332,11 +343,18 @@ impl Records for Rows<'_> {
             )));
         }
         out.outcomes.extend(result.outcomes.into_iter().map(Ok));
-        if out.values.is_empty() {
+        let data_start = out.data.len();
+        if out.parts.is_empty() {
             out.values = result.values;
+            out.data = result.data;
         } else {
-            out.values.extend(result.values);
+            out.values.extend_from_slice(&result.values);
+            out.data.extend_from_slice(&result.data);
         }
+        out.parts.push(Part {
+            values_end: out.values.len(),
+            data: data_start..out.data.len(),
+        });
         Ok(())
     }
 

@@ -4,9 +4,11 @@
 //!
 //! The rule: **a call's limits grow with its input and nothing else** (the
 //! records' count for time, their size in bytes for output), counted the
-//! same way in both worlds, so a plugin cannot buy itself room.
+//! same way in both worlds, so a plugin cannot buy itself room. A
+//! `transform-batch` result's text and bytes count once per value that
+//! points at them, as the host copies them.
 
-use super::bindings::batch::{Batch, RowOutcome};
+use super::bindings::batch::{Batch, BatchResult, Cell, RowOutcome};
 use super::bindings::{Outcome, Row, Value};
 use crate::config::PluginConfig;
 
@@ -33,7 +35,7 @@ pub fn row_bytes(row: &Row) -> usize {
 }
 
 /// The bytes the host holds for `batch`, counted as for [`row_bytes`]: an
-/// outcome per row, the column names, the values and their payloads.
+/// outcome per row, the column names, the values and the batch's data.
 pub fn batch_bytes(batch: &Batch) -> usize {
     let rows = usize::try_from(batch.rows).unwrap_or(usize::MAX);
     let columns = batch
@@ -41,21 +43,24 @@ pub fn batch_bytes(batch: &Batch) -> usize {
         .iter()
         .map(|column| std::mem::size_of_val(column) + column.name.len())
         .sum::<usize>();
-    let values = batch
-        .values
-        .iter()
-        .map(|value| {
-            std::mem::size_of_val(value)
-                + match value {
-                    Value::Text(text) => text.len(),
-                    Value::Bytes(bytes) => bytes.len(),
-                    _ => 0,
-                }
-        })
-        .sum::<usize>();
     rows.saturating_mul(std::mem::size_of::<RowOutcome>())
         .saturating_add(columns)
-        .saturating_add(values)
+        .saturating_add(std::mem::size_of_val(batch.values.as_slice()))
+        .saturating_add(batch.data.len())
+}
+
+/// The bytes the host copies out of a `transform-batch` result on top of
+/// what lifting it copied: every text and bytes span, once per value (spans
+/// may share bytes of `data`, so its length alone does not bound them).
+pub fn span_bytes(result: &BatchResult) -> usize {
+    result
+        .values
+        .iter()
+        .map(|cell| match cell {
+            Cell::Text(span) | Cell::Bytes(span) => usize::try_from(span.len).unwrap_or(usize::MAX),
+            _ => 0,
+        })
+        .fold(0, usize::saturating_add)
 }
 
 /// The most bytes a call given `input_bytes` may return.

@@ -25,7 +25,9 @@ use super::bindings::batch::{Batch, BatchResult, TransformBatch, TransformBatchP
 use super::bindings::{Manifest, Outcome, Row, Transform, TransformPre};
 use super::cpu_budget::{Overspent, WALL_MARGIN};
 use super::engine;
-use super::limits::{OUTPUT_ALLOWANCE, batch_budget_ms, batch_bytes, output_cap, row_bytes};
+use super::limits::{
+    OUTPUT_ALLOWANCE, batch_budget_ms, batch_bytes, output_cap, row_bytes, span_bytes,
+};
 use super::sandbox::{self, BLOCKING_REFUSED, Host};
 use crate::config::PluginConfig;
 
@@ -129,10 +131,21 @@ impl Loaded {
                     .map(Pre::Batch)
                     .or_else(|_| TransformPre::new(pre).map(Pre::Rows))
                     .map_err(|error| {
-                        format!(
-                            "implements neither the `transform-batch` nor the `transform` world: {}",
-                            error.root_cause()
-                        )
+                        let exports_batch = component
+                            .component_type()
+                            .exports(&engine)
+                            .any(|(name, _)| name == "transform-batch");
+                        if exports_batch {
+                            format!(
+                                "exports a `transform-batch` that does not match this host's world (a plugin built before text and bytes became spans of the batch's `data`): rebuild it against the current wit/transform.wit: {}",
+                                error.root_cause()
+                            )
+                        } else {
+                            format!(
+                                "implements neither the `transform-batch` nor the `transform` world: {}",
+                                error.root_cause()
+                            )
+                        }
                     })
             })?;
         let _ticking = engine::Ticking::start();
@@ -206,14 +219,34 @@ impl Loaded {
 
     /// Calls `transform-batch` on `batch` (a `transform-batch` plugin), with
     /// the same budget, output cap and failure handling as [`Loaded::call`].
+    /// The text and bytes its values point at count against the output cap
+    /// once per value, as the host copies them (see `limits`).
     pub fn call_batch(&mut self, batch: &Batch) -> Result<BatchResult, CallFailure> {
         let rows = usize::try_from(batch.rows).unwrap_or(usize::MAX);
-        self.run(rows, batch_bytes(batch), |bindings, store| match bindings {
+        let input_bytes = batch_bytes(batch);
+        let result = self.run(rows, input_bytes, |bindings, store| match bindings {
             Bindings::Batch(bindings) => bindings.call_transform_batch(store, batch),
             Bindings::Rows(_) => Err(wasmtime::format_err!(
                 "internal error: a `transform` plugin called with a batch"
             )),
-        })
+        })?;
+        let cap = output_cap(&self.config, input_bytes);
+        if result.data.len().saturating_add(span_bytes(&result)) > cap {
+            return Err(CallFailure::from(self.output_cap_reason(
+                cap,
+                rows,
+                input_bytes,
+            )));
+        }
+        Ok(result)
+    }
+
+    /// Why a call's output was refused.
+    fn output_cap_reason(&self, cap: usize, records: usize, input_bytes: usize) -> String {
+        format!(
+            "returned more than {cap} bytes for {records} records of {input_bytes} bytes (the limit is {} × the input + {OUTPUT_ALLOWANCE} bytes)",
+            self.config.output_ratio
+        )
     }
 
     /// One call of `rows` records of `input_bytes` within their limits (the
@@ -252,10 +285,7 @@ impl Loaded {
             Err(error) => {
                 let timed_out = error.downcast_ref::<Trap>() == Some(&Trap::Interrupt);
                 let reason = if format!("{error:#}").contains(FUEL_EXHAUSTED) {
-                    format!(
-                        "returned more than {output_cap} bytes for {records} records of {input_bytes} bytes (the limit is {} × the input + {OUTPUT_ALLOWANCE} bytes)",
-                        self.config.output_ratio
-                    )
+                    self.output_cap_reason(output_cap, rows, input_bytes)
                 } else if timed_out && instance.store.data().cpu.wall_expired {
                     wall_limit_reason(budget)
                 } else if timed_out {

@@ -22,6 +22,7 @@
 
 mod batch;
 mod bisect;
+mod cells;
 mod chain;
 mod check;
 mod convert;
@@ -57,6 +58,6 @@ mod bindings {
             with: { "pipeline:transform/types": super::pipeline::transform::types },
         });
 
-        pub use self::pipeline::transform::batch_types::{Column, RowOutcome};
+        pub use self::pipeline::transform::batch_types::{Cell, Column, RowOutcome, Span};
     }
 }

@@ -12,8 +12,8 @@ wit_bindgen::generate!({ path: "../../wit", world: "transform-batch" });
 
 mod money;
 
-use pipeline::transform::batch_types::RowOutcome;
-use pipeline::transform::types::{FieldSpec, FieldType, Value};
+use pipeline::transform::batch_types::{Cell, RowOutcome, Span};
+use pipeline::transform::types::{FieldSpec, FieldType};
 
 const DISCOUNTED_CATEGORY: &str = "CAT_5";
 /// The share of the price that is paid: 20% off.
@@ -40,6 +40,7 @@ impl Guest for Cat5Discount {
         let mut result = BatchResult {
             outcomes: Vec::with_capacity(rows),
             values: Vec::with_capacity(rows),
+            data: Vec::new(),
         };
         // The columns are the manifest's `reads`: category, then price.
         for row in batch.values.chunks_exact(batch.columns.len().max(1)) {
@@ -50,13 +51,15 @@ impl Guest for Cat5Discount {
                 continue;
             };
             let discount_price = match (category, price) {
-                (Value::Text(category), Value::Double(price))
-                    if category.eq_ignore_ascii_case(DISCOUNTED_CATEGORY) =>
+                (Cell::Text(category), Cell::Double(price))
+                    if bytes(&batch.data, *category).is_some_and(|text| {
+                        text.eq_ignore_ascii_case(DISCOUNTED_CATEGORY.as_bytes())
+                    }) =>
                 {
-                    Value::Double(money::percent_of_in_cents(*price, PERCENT_PAID))
+                    Cell::Double(money::percent_of_in_cents(*price, PERCENT_PAID))
                 }
-                (_, Value::Double(_)) => Value::Null,
-                (_, Value::Null) => {
+                (_, Cell::Double(_)) => Cell::Null,
+                (_, Cell::Null) => {
                     result
                         .outcomes
                         .push(RowOutcome::Fail("record has no field `price`".into()));
@@ -74,6 +77,12 @@ impl Guest for Cat5Discount {
         }
         result
     }
+}
+
+/// The bytes `span` names in `data` (a text's UTF-8).
+fn bytes(data: &[u8], span: Span) -> Option<&[u8]> {
+    let start = span.start as usize;
+    data.get(start..start.checked_add(span.len as usize)?)
 }
 
 export!(Cat5Discount);

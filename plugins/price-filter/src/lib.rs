@@ -6,8 +6,8 @@
 
 wit_bindgen::generate!({ path: "../../wit", world: "transform-batch" });
 
+use pipeline::transform::batch_types::Cell;
 use pipeline::transform::batch_types::RowOutcome;
-use pipeline::transform::types::Value;
 
 struct PriceFilter;
 
@@ -27,15 +27,16 @@ impl Guest for PriceFilter {
         BatchResult {
             outcomes,
             values: Vec::new(),
+            data: Vec::new(),
         }
     }
 }
 
-fn filter(price: &Value) -> RowOutcome {
+fn filter(price: &Cell) -> RowOutcome {
     match price {
-        Value::Double(price) if *price > 0.0 => RowOutcome::Keep,
-        Value::Double(price) => RowOutcome::Drop(format!("price {price} is not positive")),
-        Value::Null => RowOutcome::Drop("price is null".into()),
+        Cell::Double(price) if *price > 0.0 => RowOutcome::Keep,
+        Cell::Double(price) => RowOutcome::Drop(format!("price {price} is not positive")),
+        Cell::Null => RowOutcome::Drop("price is null".into()),
         _ => RowOutcome::Fail("field `price` is not a double".into()),
     }
 }

@@ -3,8 +3,8 @@
 
 wit_bindgen::generate!({ path: "../../wit", world: "transform-batch" });
 
-use pipeline::transform::batch_types::RowOutcome;
-use pipeline::transform::types::{FieldSpec, FieldType, Value};
+use pipeline::transform::batch_types::{Cell, RowOutcome};
+use pipeline::transform::types::{FieldSpec, FieldType};
 
 struct RoundPrices;
 
@@ -23,17 +23,18 @@ impl Guest for RoundPrices {
     }
 
     fn transform_batch(batch: Batch) -> BatchResult {
-        let values: Vec<Value> = batch
+        let values: Vec<Cell> = batch
             .values
             .into_iter()
             .map(|price| match price {
-                Value::Double(price) => Value::Double(price.round()),
+                Cell::Double(price) => Cell::Double(price.round()),
                 other => other,
             })
             .collect();
         BatchResult {
             outcomes: vec![RowOutcome::Keep; values.len()],
             values,
+            data: Vec::new(),
         }
     }
 }

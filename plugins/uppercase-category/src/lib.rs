@@ -9,8 +9,8 @@
 
 wit_bindgen::generate!({ path: "../../wit", world: "transform-batch" });
 
-use pipeline::transform::batch_types::RowOutcome;
-use pipeline::transform::types::{FieldSpec, FieldType, Value};
+use pipeline::transform::batch_types::{Cell, RowOutcome, Span};
+use pipeline::transform::types::{FieldSpec, FieldType};
 
 struct UppercaseCategory;
 
@@ -34,34 +34,51 @@ impl Guest for UppercaseCategory {
         let mut result = BatchResult {
             outcomes: Vec::with_capacity(rows),
             values: Vec::with_capacity(rows),
+            data: Vec::with_capacity(batch.data.len()),
         };
-        // One column, `category` (the manifest's `reads`): one value per row.
-        for value in batch.values {
-            match value {
-                Value::Text(category) => {
-                    result.values.push(Value::Text(uppercase(category)));
-                    result.outcomes.push(RowOutcome::Keep);
+        // One column, `category` (the manifest's `reads`): one value per row,
+        // its text a span of `batch.data`; the results' texts go end to end
+        // into `result.data`.
+        for value in &batch.values {
+            let outcome = match value {
+                Cell::Text(span) => match text(&batch.data, *span) {
+                    Some(category) => {
+                        let start = result.data.len();
+                        uppercase_into(category, &mut result.data);
+                        result.values.push(Cell::Text(Span {
+                            start: start as u32,
+                            len: (result.data.len() - start) as u32,
+                        }));
+                        RowOutcome::Keep
+                    }
+                    None => RowOutcome::Fail("field `category` is not UTF-8 text".into()),
+                },
+                Cell::Null => {
+                    result.values.push(Cell::Null);
+                    RowOutcome::Keep
                 }
-                Value::Null => {
-                    result.values.push(Value::Null);
-                    result.outcomes.push(RowOutcome::Keep);
-                }
-                _ => result
-                    .outcomes
-                    .push(RowOutcome::Fail("field `category` is not text".into())),
-            }
+                _ => RowOutcome::Fail("field `category` is not text".into()),
+            };
+            result.outcomes.push(outcome);
         }
         result
     }
 }
 
-/// ASCII text in place (no allocation), anything else by the full mapping.
-fn uppercase(mut text: String) -> String {
+/// The text `span` names in `data`.
+fn text(data: &[u8], span: Span) -> Option<&str> {
+    let start = span.start as usize;
+    let bytes = data.get(start..start.checked_add(span.len as usize)?)?;
+    std::str::from_utf8(bytes).ok()
+}
+
+/// `text` upper-cased onto `out`: ASCII byte by byte (no allocation),
+/// anything else by the full mapping.
+fn uppercase_into(text: &str, out: &mut Vec<u8>) {
     if text.is_ascii() {
-        text.make_ascii_uppercase();
-        text
+        out.extend(text.bytes().map(|byte| byte.to_ascii_uppercase()));
     } else {
-        text.to_uppercase()
+        out.extend_from_slice(text.to_uppercase().as_bytes());
     }
 }
 
