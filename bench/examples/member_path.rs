@@ -91,6 +91,10 @@ fn batches_of(
             let ChainOutcome::Keep(record) = outcome else {
                 panic!("a seed record was not kept: {outcome:?}");
             };
+            let source = SourcePosition {
+                key: serde_json::json!(offset),
+                stamp: 1_764_064_800_123_456,
+            };
             let line = LogLineRef {
                 topic: "product_updates",
                 partition: 0,
@@ -98,10 +102,7 @@ fn batches_of(
                 member: 1,
                 plugins: &versions,
                 logged_at_us: 1_764_064_800_223_456,
-                source: Some(SourcePosition {
-                    key: serde_json::json!(offset),
-                    stamp: 1_764_064_800_123_456,
-                }),
+                source: Some(&source),
                 record: RecordJson(&record),
             };
             serde_json::to_writer(&mut *lines, &line).expect("serializes");
