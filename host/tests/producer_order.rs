@@ -103,7 +103,7 @@ async fn records_reach_each_partition_in_read_order_with_four_encoder_threads() 
         total >= ROWS as usize,
         "only {total} records reached the topic"
     );
-    let mut one_key = Vec::new();
+    let mut one_key: Vec<(i64, i32)> = Vec::new();
     for (partition, records) in &records {
         for pair in records.windows(2) {
             assert!(
