@@ -22,10 +22,12 @@ const ROWS: i32 = 20_000;
 const ONE_KEY_CHANGES: usize = 200;
 const ONE_KEY: i32 = 7;
 
-/// Every record of `topic`: partition, `(last_updated, id)` in offset order.
+/// Every record of `topic`: partition, `(last_updated, id)` in offset order;
+/// at least `expected`, then whatever more arrives until the topic is quiet
+/// for two seconds (the one key's last changes come after the bulk).
 fn read_topic(topic: &str, partitions: i32, expected: usize) -> HashMap<i32, Vec<(i64, i32)>> {
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", "127.0.0.1:9092")
+        .set("bootstrap.servers", common::broker())
         .set("group.id", format!("{topic}_order_probe"))
         .set("enable.auto.commit", "false")
         .create()
@@ -43,10 +45,14 @@ fn read_topic(topic: &str, partitions: i32, expected: usize) -> HashMap<i32, Vec
     let mut decoders: HashMap<u32, WireDecoder> = HashMap::new();
     let mut records: HashMap<i32, Vec<(i64, i32)>> = HashMap::new();
     let (mut read, deadline) = (0, Instant::now() + Duration::from_secs(120));
-    while read < expected && Instant::now() < deadline {
+    let mut last_message = Instant::now();
+    while Instant::now() < deadline
+        && (read < expected || last_message.elapsed() < Duration::from_secs(2))
+    {
         let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) else {
             continue;
         };
+        last_message = Instant::now();
         let payload = message.payload().expect("a value");
         let id = u32::from_be_bytes(payload[1..5].try_into().unwrap());
         let decoder = decoders
