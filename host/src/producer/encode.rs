@@ -246,13 +246,16 @@ mod tests {
         assert_eq!(in_order.into_ordered(), Some(vec![0, 10, 20, 30]));
     }
 
-    fn encoder() -> Arc<WireEncoder> {
-        let schema = ValueSchema::parse(
+    fn schema() -> ValueSchema {
+        ValueSchema::parse(
             r#"{"type":"record","name":"T","fields":[
                 {"name":"id","type":"int"},{"name":"seq","type":"long"}]}"#,
         )
-        .expect("schema");
-        Arc::new(WireEncoder::with_id(&schema, 3))
+        .expect("schema")
+    }
+
+    fn encoder() -> Arc<WireEncoder> {
+        Arc::new(WireEncoder::with_id(&schema(), 3))
     }
 
     /// Rows of one key (`id` 7), `seq` counting up: the order of a key's
@@ -275,6 +278,8 @@ mod tests {
     async fn one_keys_rows_spread_over_threads_come_out_in_read_order() {
         let pool = EncoderPool::new(4).expect("pool");
         let encoder = encoder();
+        // One decoder for all (each builds an HTTP client for the registry).
+        let decoder = crate::codec::WireDecoder::knowing(&schema(), 3).expect("decoder");
         for rows in [1, MIN_CHUNK - 1, 2 * MIN_CHUNK + 1, 4 * MIN_CHUNK, 20_001] {
             let chunks = pool
                 .encode(&encoder, one_key_rows(rows as i64))
@@ -287,7 +292,7 @@ mod tests {
                 let chunk = chunk.map_err(|(error, _)| error).expect("chunk encodes");
                 for (key, value) in chunk.records() {
                     assert_eq!(key, b"7");
-                    let record = encoder_decode(value);
+                    let record = seq_of(&decoder, value);
                     seen.push(record);
                 }
             }
@@ -300,13 +305,7 @@ mod tests {
     }
 
     /// The `seq` of a `{id: int, seq: long}` record in the wire format.
-    fn encoder_decode(value: &[u8]) -> i64 {
-        let schema = ValueSchema::parse(
-            r#"{"type":"record","name":"T","fields":[
-                {"name":"id","type":"int"},{"name":"seq","type":"long"}]}"#,
-        )
-        .expect("schema");
-        let decoder = crate::codec::WireDecoder::knowing(&schema, 3).expect("decoder");
+    fn seq_of(decoder: &crate::codec::WireDecoder, value: &[u8]) -> i64 {
         match decoder.decode_known(Some(value)) {
             Some(Ok(record)) => match record.get("seq") {
                 Some(FieldValue::Long(seq)) => *seq,
