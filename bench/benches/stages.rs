@@ -3,7 +3,10 @@
 //! `stage_costs_ns` of `report.json`, see `bench/src/stages.rs`):
 //!
 //! - `producer`: a MySQL row (as the binary protocol hands it over) to a
-//!   record, the record to the wire format;
+//!   record, the record to the wire format, the message key, the dirty
+//!   read's and the lookback scan's key decoding, the late-change
+//!   bookkeeping of a sent row, and a 5,000-row batch encoded (key and
+//!   value) on one thread and on the encoder pool's two;
 //! - `consumer`: the wire format to a record, the record to a log line, a
 //!   batch of lines appended to the log, and the log's `fdatasync` before a
 //!   commit (per sync, not per record).
@@ -23,17 +26,37 @@ use mysql_common::constants::ColumnType;
 use mysql_common::packets::Column;
 use mysql_common::value::Value;
 use pipeline::codec::{ValueSchema, WireEncoder, record_from_avro, record_to_avro};
+use pipeline::producer::encode::{EncoderPool, encode_chunk};
 use pipeline::record::{FieldValue, Record};
 use pipeline::sink::{ConsumerLog, LogLine, LogLineRef, RecordJson, SourcePosition};
-use pipeline::source::Tailer;
 use pipeline::source::catalog::ColumnKind;
 use pipeline::source::key::KeyColumns;
+use pipeline::source::key::message_key;
+use pipeline::source::late::LateChanges;
+use pipeline::source::{KeyPart, Position, SourceRow, Tailer};
+use pipeline::timestamp::Timestamp;
 
 /// utf8mb4_general_ci: a text column (63 would be binary, a blob).
 const UTF8MB4_GENERAL_CI: u16 = 45;
 
 /// Records per batch: the consumer's default batch size.
 const BATCH: usize = 500;
+
+/// Rows per batch: the producer's default `source.batch_size`.
+const PRODUCER_BATCH: usize = 5000;
+
+/// `count` product rows from id `first`, one microsecond apart.
+fn batch_rows(first: usize, count: usize, template: &Record) -> Vec<SourceRow> {
+    (first..first + count)
+        .map(|id| SourceRow {
+            position: Position {
+                timestamp: Timestamp(1_764_064_800_000_000 + id as i64),
+                key: vec![KeyPart::Int(id as i64)],
+            },
+            record: template.clone(),
+        })
+        .collect()
+}
 
 fn product(id: i32) -> Record {
     Record::default()
@@ -115,6 +138,62 @@ fn producer(c: &mut Criterion) {
             encoder.encode_into(black_box(&record), &mut buffer)
         })
     });
+    group.bench_function("message_key", |b| {
+        let key = vec![KeyPart::Int(12_345)];
+        b.iter(|| message_key(black_box(&key)))
+    });
+    group.bench_function("key_decode", |b| {
+        let values = vec![
+            Value::Date(2025, 11, 25, 10, 0, 0, 123_456),
+            Value::Int(12_345),
+        ];
+        b.iter_batched(
+            || values.clone(),
+            |values| tailer.key_position(black_box(values)),
+            BatchSize::SmallInput,
+        )
+    });
+    // Each row sent is remembered for the lookback window (a set of keys
+    // and a digest per second); measured over catch-up batches of 5,000
+    // rows into a window of up to 100,000 keys (only the calls are timed).
+    group.throughput(Throughput::Elements(PRODUCER_BATCH as u64));
+    group.bench_function("late_note_sent", |b| {
+        let id_key = KeyColumns::from_kinds(vec![("id".into(), ColumnKind::Int)]);
+        let fresh =
+            || LateChanges::new("product", &id_key, "last_updated", Duration::from_secs(60));
+        b.iter_custom(|iters| {
+            let (mut late, mut spent) = (fresh(), Duration::ZERO);
+            for iter in 0..iters as usize {
+                let batches = 100_000 / PRODUCER_BATCH;
+                if iter % batches == 0 {
+                    late = fresh();
+                }
+                let batch = batch_rows((iter % batches) * PRODUCER_BATCH, PRODUCER_BATCH, &record);
+                let started = Instant::now();
+                late.note_sent(black_box(&batch));
+                spent += started.elapsed();
+            }
+            spent
+        })
+    });
+    let encoder = std::sync::Arc::new(encoder.clone());
+    group.bench_function("encode_batch_1_thread", |b| {
+        let rows = batch_rows(0, PRODUCER_BATCH, &record);
+        b.iter(|| encode_chunk(&encoder, black_box(&rows)))
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("a runtime");
+    let pool = EncoderPool::new(2).expect("encoder threads");
+    group.bench_function("encode_batch_2_threads", |b| {
+        b.iter_batched(
+            || batch_rows(0, PRODUCER_BATCH, &record),
+            |rows| runtime.block_on(pool.encode(&encoder, black_box(rows))),
+            BatchSize::LargeInput,
+        )
+    });
+    group.throughput(Throughput::Elements(1));
     group.bench_function("avro_encode_apache_avro", |b| {
         b.iter(|| {
             let value = record_to_avro(black_box(&record), &schema.schema).expect("fits");

@@ -53,6 +53,11 @@ impl Deployment {
         self.spawn_with(&pipeline_binary()?, name, args)
     }
 
+    /// Starts another `pipeline` binary (an older build) the same way.
+    pub fn spawn_binary(&mut self, program: &Path, name: &str, args: &[&str]) -> Result<()> {
+        self.spawn_with(program, name, args)
+    }
+
     /// Starts `<program> --config <run> <args>` as a child named `name`.
     fn spawn_with(&mut self, program: &Path, name: &str, args: &[&str]) -> Result<()> {
         let command = self.isolated.command(program, args);

@@ -1,7 +1,7 @@
 //! The broker a run measures and its storage engine, recorded in the report.
 //!
 //! With `--broker-engine URL` the bench starts a nisshi of its own on a free
-//! port (19092-19099, quiet logging) with that engine (`memory://`, `sqlite://bench.db?mode=direct`,
+//! port (19092-19099, or `BENCH_BROKER_PORT`; quiet logging) with that engine (`memory://`, `sqlite://bench.db?mode=direct`,
 //! `postgres://postgres@127.0.0.1:5432/...`), points every client at it and
 //! stops it at the end; a relative SQLite path lands in the run's working
 //! directory. Without it, the configured broker is used and its engine is
@@ -112,6 +112,13 @@ impl Drop for Broker {
 const PORTS: std::ops::RangeInclusive<u16> = 19092..=19099;
 
 fn free_port() -> Result<u16> {
+    // A session sharing the machine gives its own port.
+    if let Some(port) = std::env::var("BENCH_BROKER_PORT")
+        .ok()
+        .and_then(|port| port.trim().parse().ok())
+    {
+        return Ok(port);
+    }
     PORTS
         .clone()
         .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())

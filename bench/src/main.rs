@@ -20,6 +20,7 @@ mod deployment;
 mod engine;
 mod latency;
 mod measure;
+mod producer;
 mod report;
 mod stages;
 
@@ -110,6 +111,23 @@ struct RunArgs {
     /// the first plugin interface), after the producer fills the topic.
     #[arg(long)]
     cpu_bound_only: bool,
+    /// Measure only the producer alone, each `--producer-variant` in turn
+    /// for `--producer-rounds` rounds (the CPU per row of the producer,
+    /// MariaDB and the broker, from the first saved position on).
+    #[arg(long)]
+    producer_only: bool,
+    /// A producer variant for `--producer-only`:
+    /// `LABEL[:KEY=VALUE[,KEY=VALUE...]][@BINARY]` (repeatable; default: the
+    /// configuration as it is, labelled `configured`).
+    #[arg(long = "producer-variant", value_name = "VARIANT")]
+    producer_variants: Vec<producer::Variant>,
+    /// Rounds of `--producer-only` (each runs every variant once).
+    #[arg(long, default_value_t = 3)]
+    producer_rounds: usize,
+    /// The MySQL database the bench fills (dropped and created again):
+    /// give runs that share a server a database each.
+    #[arg(long, default_value = "pipeline_bench")]
+    database: String,
     /// Where the JSON report goes (and where `readme` reads it).
     #[arg(long, global = true, default_value = "target/bench/report.json")]
     out: PathBuf,
@@ -155,6 +173,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 source_mode: args.source_mode,
                 binlog_url: args.binlog_url.clone(),
                 cpu_bound_only: args.cpu_bound_only,
+                producer_only: args.producer_only,
+                producer_variants: args.producer_variants.clone(),
+                producer_rounds: args.producer_rounds,
+                database: args.database.clone(),
             };
             let report = measure::run(&load()?, &options).await?;
             println!("{}", report.table());

@@ -51,6 +51,12 @@ pub struct BenchOptions {
     /// Measure only the members CPU-bound (wasm, native, the `transform`
     /// world), after the producer fills the topic.
     pub cpu_bound_only: bool,
+    /// Measure only the producer alone, these variants in turn.
+    pub producer_only: bool,
+    pub producer_variants: Vec<crate::producer::Variant>,
+    pub producer_rounds: usize,
+    /// The MySQL database the bench fills.
+    pub database: String,
 }
 
 pub const TIMEOUT: Duration = Duration::from_secs(600);
@@ -58,7 +64,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(600);
 /// Runs every measurement and writes the report.
 pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
     let mut config = base.clone();
-    config.mysql.url = with_database(&config.mysql.url, "pipeline_bench")?;
+    config.mysql.url = with_database(&config.mysql.url, &options.database)?;
     config.source.batch_size = config.source.batch_size.max(5000);
     std::fs::create_dir_all(&options.work_dir)
         .with_context(|| options.work_dir.display().to_string())?;
@@ -85,6 +91,30 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
     let pool = pipeline::source::mysql::connect(&config.mysql.url).await?;
     tracing::info!(rows = options.rows, "preloading distinct changed rows");
     let positions = preload(&pool, &config, options.rows).await?;
+    if options.producer_only {
+        let configured = [crate::producer::Variant {
+            label: "configured".into(),
+            sets: Vec::new(),
+            binary: None,
+        }];
+        let variants = if options.producer_variants.is_empty() {
+            &configured[..]
+        } else {
+            &options.producer_variants[..]
+        };
+        report.producer_only = crate::producer::measure(
+            &config,
+            options,
+            &positions,
+            variants,
+            options.producer_rounds.max(1),
+        )?;
+        report.stage_costs_ns = stages::from_criterion();
+        pool.disconnect().await?;
+        drop(broker_process);
+        report.write_json(&options.out)?;
+        return Ok(report);
+    }
     if options.latency_only {
         latency::measure(&config, options, &pool, &positions, &mut report).await?;
         pool.disconnect().await?;

@@ -62,6 +62,9 @@ pub struct Report {
     /// One member's log sync before a commit (a batch of 500 lines).
     pub log_sync_ms_p50: Option<f64>,
     pub log_sync_ms_p99: Option<f64>,
+    /// `--producer-only`: the producer alone, each variant's medians.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub producer_only: Vec<crate::producer::ProducerRun>,
 }
 
 /// The members alone where they are CPU-bound.

@@ -18,6 +18,19 @@ use serde_json::Value as Json;
 pub const STAGES: &[(&str, &str)] = &[
     ("producer/mysql_row_decode", "producer_mysql_row_decode"),
     ("producer/avro_encode", "producer_avro_encode"),
+    ("producer/message_key", "producer_message_key"),
+    ("producer/key_decode", "producer_key_decode"),
+    ("producer/late_note_sent", "producer_late_note_sent"),
+    (
+        "producer/encode_batch_1_thread",
+        "producer_encode_batch_1_thread",
+    ),
+    // Wall time per record on the pool's two threads (the CPU is the
+    // one-thread figure's, plus the hand-over).
+    (
+        "producer/encode_batch_2_threads",
+        "producer_encode_batch_2_threads",
+    ),
     ("consumer/wire_decode", "consumer_wire_decode"),
     ("seed_chain/wasm", "consumer_plugin_chain_wasm"),
     ("seed_chain/native", "consumer_plugin_chain_native"),
@@ -97,10 +110,18 @@ pub fn add_rest(
     let sum = |costs: &BTreeMap<String, f64>, names: &[&str]| -> Option<f64> {
         names.iter().map(|name| costs.get(*name).copied()).sum()
     };
+    // The producer's later stages count where their benchmarks ran (a
+    // report from before them has only the first two).
     let producer = sum(
         costs,
         &["producer_mysql_row_decode", "producer_avro_encode"],
-    );
+    )
+    .map(|base| {
+        base + ["producer_message_key", "producer_late_note_sent"]
+            .iter()
+            .filter_map(|name| costs.get(*name))
+            .sum::<f64>()
+    });
     let consumers = sum(
         costs,
         &[

@@ -10,8 +10,9 @@
 
 /// Async worker threads of every `pipeline` process. The heavy work runs
 /// off the runtime (a member's loop and its plugins on one blocking thread,
-/// the producer's encoding in librdkafka's threads), so two workers keep the
-/// I/O moving on any machine.
+/// the producer's encoding on its `source.encoder_threads`, also a fixed
+/// number, and librdkafka's own threads), so two workers keep the I/O moving
+/// on any machine.
 pub const RUNTIME_WORKER_THREADS: usize = 2;
 
 /// Upper bound on tokio's blocking threads (a member uses one; `up`, the

@@ -105,6 +105,12 @@ pub struct SourceConfig {
     pub grace_period_ms: u64,
     /// Rows read per query (keyset pagination).
     pub batch_size: usize,
+    /// Threads that encode a batch (Avro, wire format, message key), the
+    /// reading task's own included: 1 encodes on the reading task. The
+    /// batch is cut into consecutive chunks and handed on in read order
+    /// (`producer::encode`), so order per key and per partition is the same
+    /// whatever the count. A fixed number, not the core count (`resources`).
+    pub encoder_threads: usize,
     /// Late-change recovery (`source::late`): changes committed up to this
     /// long behind the position (an INSERT that waited for a lock, a clock
     /// step back) are still found and produced. Keep it above the server's
@@ -193,6 +199,7 @@ impl Default for SourceConfig {
             poll_interval_ms: 20,
             grace_period_ms: 5,
             batch_size: 5000,
+            encoder_threads: 2,
             lookback_ms: 60_000,
             lookback_interval_ms: 1000,
             position_file: "time_track/last_read_timestamp.json".into(),
@@ -488,6 +495,9 @@ impl Config {
         }
         if self.source.batch_size < 1 {
             return fail("source.batch_size", "must be at least 1");
+        }
+        if !(1..=64).contains(&self.source.encoder_threads) {
+            return fail("source.encoder_threads", "must be from 1 to 64");
         }
         if !self.mysql.url.starts_with("mysql://") {
             return fail(

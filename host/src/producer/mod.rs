@@ -2,16 +2,21 @@
 //! the wire format; saves its position only after the broker acknowledged
 //! everything before it.
 //!
-//! Reading and acknowledging overlap: the reader produces batch N+1 while the
-//! acker waits for batch N's acknowledgements. Batches are acknowledged and
-//! checkpointed strictly in order, so the saved position never passes a
-//! record that might not be on the broker. After a crash the producer resumes
+//! Three stages overlap, each handing batches to the next in read order: the
+//! reader (MySQL, row decoding, late-change bookkeeping, and encoding on
+//! `source.encoder_threads` threads, see `encode`), the sender (librdkafka's
+//! produce calls, see `send`) and the acker, which waits for batch N's
+//! acknowledgements while batch N+1 is produced and N+2 read. Batches are
+//! acknowledged and checkpointed strictly in order, so the saved position
+//! never passes a record that might not be on the broker. After a crash the producer resumes
 //! from the saved position and may send some records again; consumers
 //! recognise those by their source position and write them once.
 
 pub(crate) mod acker;
 mod counters;
+pub mod encode;
 pub(crate) mod schema;
+mod send;
 mod start;
 mod tables;
 
@@ -19,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::Pool;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use tokio::sync::{mpsc, watch};
 
@@ -28,11 +33,13 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kafka::{ClientRole, client_config, ensure_topic};
 use crate::retry::{until_permanent_failure, with_backoff};
-use crate::source::key::{KeyColumns, message_key};
+use crate::source::key::KeyColumns;
 use crate::source::late::{ClockWatch, LateChanges, PARTIAL_SCANS_PER_FULL};
 use crate::source::mysql::{connect, ensure_source_table, table_exists};
-use crate::source::{PositionFile, SourceRow, Tailer};
+use crate::source::{PositionFile, Tailer};
+use encode::EncoderPool;
 use schema::TableSchema;
+use send::{BATCHES_ENCODED_AHEAD, EncodedBatch};
 use start::{check_start, report_beyond, report_clock_step, report_late};
 
 pub use acker::AckedBatch;
@@ -157,17 +164,25 @@ async fn run_from_saved_position(
     // When a poll last found rows (see `empty_poll_wait`).
     let mut last_rows: Option<tokio::time::Instant> = None;
 
-    let (to_acker, from_reader) = mpsc::channel(BATCHES_IN_FLIGHT);
+    let encoders = EncoderPool::new(source.encoder_threads)?;
+    let (to_acker, from_sender) = mpsc::channel(BATCHES_IN_FLIGHT);
     let acker = tokio::spawn(acker::acknowledge_in_order(
-        from_reader,
+        from_sender,
         position_file,
         Arc::clone(counters),
         crate::latency_trace::AckTrace::from_env(&config.topic.name),
     ));
+    let (to_sender, from_reader) = mpsc::channel(BATCHES_ENCODED_AHEAD);
+    let sender = tokio::spawn(send::send_in_order(
+        producer.clone(),
+        config.topic.name.clone(),
+        from_reader,
+        to_acker,
+    ));
 
     let outcome: Result<()> = async {
         while !*shutdown.borrow() {
-            if acker.is_finished() {
+            if acker.is_finished() || sender.is_finished() {
                 break; // it failed; its error is reported below
             }
             let mut conn = pool.get_conn().await?;
@@ -214,26 +229,25 @@ async fn run_from_saved_position(
                 Some(position) if *position > last.position => position.clone(),
                 _ => last.position.clone(),
             };
-            let payloads = schema.encode(pool, source, &mut tailer, &rows).await?;
-            counters.add_read(rows.len());
-            let deliveries = produce_batch(&producer, &config.topic.name, &rows, payloads).await?;
+            let count = rows.len();
+            let chunks = schema
+                .encode_batch(pool, source, &mut tailer, rows, &encoders)
+                .await?;
+            counters.add_read(count);
             read_position = Some(batch_end.clone());
-            if to_acker
-                .send(AckedBatch {
-                    end: batch_end,
-                    deliveries,
-                    window: late.digest(),
-                })
-                .await
-                .is_err()
-            {
+            let batch = EncodedBatch {
+                chunks,
+                end: batch_end,
+                window: late.digest(),
+            };
+            if to_sender.send(batch).await.is_err() {
                 break;
             }
         }
         Ok(())
     }
     .await;
-    acker::finish_run(to_acker, acker, &producer, outcome).await
+    send::finish(to_sender, sender, acker, &producer, outcome).await
 }
 
 /// For this long after a poll found rows, changes count as flowing.
@@ -254,39 +268,6 @@ fn empty_poll_wait(poll_interval: Duration, since_rows: Duration) -> Duration {
     } else {
         poll_interval
     }
-}
-
-/// Hands every row of the batch to librdkafka; returns the delivery futures
-/// in order. A full local queue is waited out, not treated as an error.
-async fn produce_batch(
-    producer: &FutureProducer,
-    topic: &str,
-    rows: &[SourceRow],
-    payloads: Vec<Vec<u8>>,
-) -> Result<Vec<rdkafka::producer::DeliveryFuture>> {
-    let mut deliveries = Vec::with_capacity(rows.len());
-    for (row, payload) in rows.iter().zip(payloads) {
-        let key = message_key(&row.position.key);
-        loop {
-            let record = FutureRecord::to(topic).key(&key).payload(&payload);
-            match producer.send_result(record) {
-                Ok(delivery) => {
-                    deliveries.push(delivery);
-                    break;
-                }
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    _,
-                )) => {
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-                Err((error, _)) => return Err(error.into()),
-            }
-        }
-    }
-    Ok(deliveries)
 }
 
 /// The registry settings for the configured registry (re-exported for tests).

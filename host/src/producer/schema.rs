@@ -11,12 +11,15 @@
 //! the producer with the change that caused it, since every retry would be
 //! refused the same way.
 
+use std::sync::Arc;
+
 use mysql_async::Pool;
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 
 use crate::codec::{ValueSchema, WireEncoder};
 use crate::config::SourceConfig;
 use crate::error::{Error, Result};
+use crate::producer::encode::{Encoded, EncoderPool};
 use crate::record::Record;
 use crate::retry::with_backoff;
 use crate::source::catalog::TableDescription;
@@ -27,7 +30,7 @@ pub struct TableSchema {
     settings: SrSettings,
     subject: String,
     schema: ValueSchema,
-    encoder: WireEncoder,
+    encoder: Arc<WireEncoder>,
 }
 
 impl TableSchema {
@@ -37,7 +40,7 @@ impl TableSchema {
         subject: String,
         schema: ValueSchema,
     ) -> Result<Self> {
-        let encoder = register(&settings, &subject, &schema).await?;
+        let encoder = Arc::new(register(&settings, &subject, &schema).await?);
         Ok(Self {
             settings,
             subject,
@@ -87,6 +90,46 @@ impl TableSchema {
         Ok(payloads)
     }
 
+    /// [`Self::encode`] on `encoders`' threads, each record with its message
+    /// key, in the rows' order. A chunk with a value that does not fit goes
+    /// through [`Self::encode`] again (reading the catalog, registering a new
+    /// version); the chunks that fit stay encoded under the version they fit.
+    pub async fn encode_batch(
+        &mut self,
+        pool: &Pool,
+        source: &SourceConfig,
+        tailer: &mut Tailer,
+        rows: Vec<SourceRow>,
+        encoders: &EncoderPool,
+    ) -> Result<Vec<Encoded>> {
+        if rows
+            .first()
+            .is_some_and(|row| !self.fits(source, &row.record))
+        {
+            self.refresh(pool, source, tailer, &rows[0].record).await?;
+        }
+        let chunks = encoders.encode(&self.encoder, rows).await?;
+        let mut encoded = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            match chunk {
+                Ok(chunk) => encoded.push(chunk),
+                Err((error, rows)) => {
+                    tracing::info!(%error, "a value does not fit the schema; reading the table's columns again");
+                    let payloads = self.encode(pool, source, tailer, &rows).await?;
+                    let mut again = Encoded::default();
+                    let mut key = Vec::new();
+                    for (row, payload) in rows.iter().zip(payloads) {
+                        key.clear();
+                        crate::source::key::write_message_key(&row.position.key, &mut key);
+                        again.push(&key, &payload);
+                    }
+                    encoded.push(again);
+                }
+            }
+        }
+        Ok(encoded)
+    }
+
     async fn refresh(
         &mut self,
         pool: &Pool,
@@ -116,7 +159,7 @@ impl TableSchema {
             return Ok(());
         }
         tracing::info!(fields = ?schema.field_names, "the table changed shape; registering a new schema version");
-        self.encoder = register(&self.settings, &self.subject, &schema).await?;
+        self.encoder = Arc::new(register(&self.settings, &self.subject, &schema).await?);
         self.schema = schema;
         Ok(())
     }

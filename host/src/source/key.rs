@@ -198,11 +198,24 @@ fn part(name: &str, value: &FieldValue) -> Result<KeyPart> {
 /// The key as the Kafka message key: JSON text (`7`, `"sku-1"`,
 /// `["sku-1",3]`). A one-integer key is its digits, as it always was.
 pub fn message_key(key: &Key) -> String {
-    let json = match key.as_slice() {
-        [single] => serde_json::to_string(single),
-        parts => serde_json::to_string(parts),
+    let mut bytes = Vec::new();
+    write_message_key(key, &mut bytes);
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// Appends [`message_key`]'s text to `bytes` (a buffer the caller reuses).
+pub fn write_message_key(key: &Key, bytes: &mut Vec<u8>) {
+    use std::io::Write as _;
+    let start = bytes.len();
+    let written = match key.as_slice() {
+        // The common key, without serde's machinery.
+        [KeyPart::Int(value)] => write!(bytes, "{value}").is_ok(),
+        [single] => serde_json::to_writer(&mut *bytes, single).is_ok(),
+        parts => serde_json::to_writer(&mut *bytes, parts).is_ok(),
     };
-    json.unwrap_or_default()
+    if !written {
+        bytes.truncate(start);
+    }
 }
 
 #[cfg(test)]
@@ -212,6 +225,11 @@ mod tests {
     #[test]
     fn message_keys_are_json() {
         assert_eq!(message_key(&vec![KeyPart::Int(7)]), "7");
+        assert_eq!(message_key(&vec![KeyPart::Int(-70)]), "-70");
+        assert_eq!(
+            message_key(&vec![KeyPart::UInt(u64::MAX)]),
+            "18446744073709551615"
+        );
         assert_eq!(message_key(&vec![KeyPart::Text("a".into())]), "\"a\"");
         assert_eq!(
             message_key(&vec![KeyPart::Text("a".into()), KeyPart::UInt(u64::MAX)]),
