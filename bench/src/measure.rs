@@ -222,11 +222,13 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
         report.catchup_cpu.consumers_ms_per_1k_rows,
     );
     if options.scaling {
-        // Every preloaded row, as the catch-up above: a run started half way
-        // (it was `rows / 2`) had the other half within the producer's
-        // lookback window behind its position, which a start re-sends (it
-        // cannot know what a previous process sent): 50,000 extra records
-        // measured as a slow catch-up (5k rows/s on 2026-12-07).
+        // Every preloaded row, as the catch-up above. A run started half way
+        // (it was `rows / 2`) began at a position the bench writes by hand,
+        // without the digest of the keys sent in the lookback window that a
+        // producer saves with its position; so its first scan re-sent the
+        // half behind that position still within the window (a producer
+        // restart does not: its digest says what was sent): 50,000 extra
+        // records measured as a slow catch-up (5k rows/s on 2026-12-07).
         let rows = options.rows;
         let mut by_members = Vec::new();
         for members in [1, 2, 5] {
