@@ -1,9 +1,11 @@
 # The pipeline's commands. `just up` runs it, `just test` tests it
 # (`scripts/up` and `scripts/test` do the same on a machine without just).
 #
-# On a fresh machine `setup` starts building nisshi in the background, so
-# the recipes build the project first and start the services (which waits
-# for that build) only when they need them.
+# The broker is Apache Kafka (KRaft, jars from Maven Central, installed by
+# `setup`) where Java 17 is installed, else nisshi, which `setup` then builds
+# in the background; the recipes build the project first and start the
+# services (which wait for that build) only when they need them.
+# PIPELINE_BROKER=nisshi or =kafka chooses.
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
@@ -13,15 +15,18 @@ up *ARGS: setup plugins
     scripts/services.sh
     cargo run --release -p host -- up {{ARGS}}
 
-# The whole test suite, against real MariaDB, nisshi and the project's registry.
+# The whole test suite, against real MariaDB, Apache Kafka (or the broker on
+# 127.0.0.1:9092) and the project's registry; then the fault suites, the
+# three-broker cluster faults.
 test: setup plugins
     cargo test -p host -p bench --no-run
-    cargo test -p host --release --test faults --test consumer_faults --test pipeline_end_to_end --no-run
+    cargo test -p host --release --test faults --test consumer_faults --test pipeline_end_to_end --test kafka_cluster --no-run
     scripts/services.sh
     cargo test -p host -p bench --no-fail-fast -- --test-threads 2
     just test-faults
     just test-faults-non-utc
     just test-faults-binlog
+    just test-kafka-cluster
 
 # Fault tests: crashes, restarts and bad input, with real processes; and a
 # Python plugin hot-swapped into a running pipeline (slow in a debug build).
@@ -49,6 +54,13 @@ test-faults-non-utc: setup services plugins
 test-faults-binlog: setup services plugins
     PIPELINE_TEST_SOURCE_MODE=binlog PIPELINE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3307 cargo test -p host --release --test pipeline_end_to_end --test faults --test consumer_faults -- --include-ignored --test-threads 1 --nocapture every_update producer_restart sigkill rebalances mysql_restart blocked same_batch corrupt_position new_nullable_column
 
+# Replication faults on a three-broker Kafka cluster of the tests' own
+# (KRaft, loopback ports, data in run/kafka-cluster-*): leader and
+# controller kills, a rolling restart, a broker unreachable past
+# `message.timeout.ms`, the group coordinator moved during a rebalance.
+test-kafka-cluster: setup services plugins
+    cargo test -p host --release --test kafka_cluster -- --ignored --test-threads 1 --nocapture
+
 # Benchmarks (the `bench` crate): Criterion micro-benchmarks of the library,
 # then the end-to-end driver, which runs the release `pipeline` binary.
 bench: setup services plugins
@@ -57,11 +69,12 @@ bench: setup services plugins
     cargo run --release -p bench
     cargo run --release -p bench -- readme
 
-# Install what is missing (wasm target, just, nisshi, Debian packages).
+# Install what is missing (Debian packages with MariaDB, wasm target, just,
+# Apache Kafka's jars or nisshi).
 setup:
     scripts/install.sh
 
-# Start MariaDB and the nisshi broker if they are not running.
+# Start MariaDB and the broker (Apache Kafka, or nisshi) if they are not running.
 services:
     scripts/services.sh
 
@@ -74,6 +87,7 @@ lint:
     cargo fmt --all --check
     cargo clippy -p host -p bench --all-targets -- -D warnings
 
-# Stop the broker that `just services` started.
+# Stop the broker that `just services` started (Kafka shuts down cleanly on SIGTERM).
 stop-services:
+    -kill $(cat run/kafka.pid) 2>/dev/null
     -kill $(cat run/nisshi.pid) 2>/dev/null

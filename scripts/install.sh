@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing need, skipping what is there:
-# the wasm32-wasip2 target (plugins), just, nisshi 0.8.1 (the local Kafka-
-# compatible broker; it needs rustc 1.96, so it gets its own toolchain), and
-# the Debian packages librdkafka's build uses.
+# the Debian packages (MariaDB's server and client, what librdkafka's build
+# uses, Java and Maven where they are missing), the wasm32-wasip2 target
+# (plugins), just, Apache Kafka's jars (scripts/kafka.sh, from Maven Central
+# into ~/.cache/pipeline) and, where the broker is nisshi (PIPELINE_BROKER=
+# nisshi, or no Java), nisshi 0.8.1.
 #
 # Building nisshi takes 11 to 20 minutes on two cores, so it is built in the
 # background (log: run/nisshi-install.log) while the project builds;
@@ -10,9 +12,12 @@
 set -euo pipefail
 
 missing_debs=()
-for package in build-essential pkg-config libssl-dev zlib1g-dev python3-venv; do
+for package in build-essential pkg-config libssl-dev zlib1g-dev python3-venv mariadb-server mariadb-client; do
   dpkg -s "$package" >/dev/null 2>&1 || missing_debs+=("$package")
 done
+# Apache Kafka needs Java 17 and Maven to fetch it; the machine's own are used when present.
+command -v java >/dev/null || missing_debs+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || missing_debs+=(maven)
 # python3-venv only matters where the system python is used; pyenv's has venv.
 if [ ${#missing_debs[@]} -gt 0 ] && command -v apt-get >/dev/null; then
   if python3 -c 'import venv, ensurepip' 2>/dev/null; then
@@ -21,8 +26,10 @@ if [ ${#missing_debs[@]} -gt 0 ] && command -v apt-get >/dev/null; then
   packages=$(printf '%s ' "${missing_debs[@]}" | xargs)
   if [ -n "$packages" ]; then
     echo "install: Debian packages $packages"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages) ||
-      echo "warning: could not install $packages; the build may fail" >&2
+    # policy-rc.d may forbid starting services from a package's install
+    # (containers); scripts/services.sh starts MariaDB itself.
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages >/dev/null) ||
+      echo "warning: could not install $packages; the build or the services may fail" >&2
   fi
 fi
 
@@ -54,10 +61,24 @@ install_cached_nisshi() {
   echo "install: the cached nisshi in $nisshi_cache did not check out; building it" >&2
   return 1
 }
+# The broker scripts/services.sh will start (the same choice it makes).
+java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1)
+if [ -n "$java_major" ] && [ "$java_major" -ge 17 ]; then
+  broker_kind=${PIPELINE_BROKER:-kafka}
+else
+  broker_kind=${PIPELINE_BROKER:-nisshi}
+fi
+if [ "$broker_kind" = kafka ]; then
+  "$(dirname "$0")/kafka.sh" install
+fi
+
+# nisshi: from the prebuilt cache whenever it is there (seconds; the bench
+# and the broker-comparison tests use it beside Kafka), built from crates.io
+# only where it is the broker.
 if ! command -v nisshi >/dev/null || ! nisshi --version 2>/dev/null | grep -q '0\.8\.1'; then
   if install_cached_nisshi; then
     echo "install: nisshi 0.8.1 from $nisshi_cache (checksum verified)"
-  else
+  elif [ "$broker_kind" = nisshi ]; then
     run_dir="$(cd "$(dirname "$0")/.." && pwd)/run"
     mkdir -p "$run_dir"
     pid_file="$run_dir/nisshi-install.pid"

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Starts the local services the pipeline and its tests use, each only if it is
 # not already answering: MariaDB on 127.0.0.1:3306, a private MariaDB at
-# -05:00 on 127.0.0.1:3307 (for the time-zone tests) and the nisshi broker on
-# 127.0.0.1:9092 (data in run/nisshi.db, so it survives a broker restart).
-# Point the pipeline at other services through pipeline.toml and this script
-# has nothing to do.
+# -05:00 on 127.0.0.1:3307 (for the time-zone tests) and a Kafka broker on
+# 127.0.0.1:9092. Nothing here assumes a server someone else started, and a
+# server already answering on its port is left as it is. Point the pipeline
+# at other services through pipeline.toml and this script has nothing to do.
 #
-# PIPELINE_BROKER_ENGINE picks the broker's storage (a nisshi
-# --storage-engine URL) when this script starts it, e.g. PostgreSQL (faster;
-# its database is created if missing, PostgreSQL started if installed and
-# closed; see README "Broker engines" for why it is not the default):
-#   PIPELINE_BROKER_ENGINE='postgres://postgres@127.0.0.1:5432/nisshi?sslmode=disable' scripts/services.sh
-# A broker already answering on 9092 is left as it is, whatever its engine.
+# The broker is Apache Kafka (KRaft, one broker+controller, data in
+# run/kafka-9092, log run/kafka.log; jars installed by scripts/kafka.sh) where
+# Java 17 is installed, else nisshi. PIPELINE_BROKER=nisshi or =kafka chooses.
+# For nisshi, PIPELINE_BROKER_ENGINE picks its storage (a nisshi
+# --storage-engine URL; default SQLite in run/nisshi.db), e.g. PostgreSQL
+# (its database is created if missing, PostgreSQL started if installed):
+#   PIPELINE_BROKER=nisshi PIPELINE_BROKER_ENGINE='postgres://postgres@127.0.0.1:5432/nisshi?sslmode=disable' scripts/services.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 run_dir="$root/run"
@@ -20,25 +21,50 @@ mkdir -p "$run_dir"
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 wait_for_port() { # port name log
-  for _ in $(seq 1 150); do
+  for _ in $(seq 1 300); do
     port_open "$1" && return 0
     sleep 0.2
   done
-  echo "error: $2 did not start listening on 127.0.0.1:$1 within 30 s${3:+; see $3}" >&2
+  echo "error: $2 did not start listening on 127.0.0.1:$1 within 60 s${3:+; see $3}" >&2
   [ -n "${3:-}" ] && tail -n 20 "$3" >&2
   return 1
+}
+
+# MariaDB on 127.0.0.1:3306: Debian's server (scripts/install.sh installs it),
+# started through its init script, which runs it as the mysql user.
+start_shared_mariadb() {
+  if [ -x /etc/init.d/mariadb ]; then
+    service mariadb start >/dev/null
+  elif [ -x /usr/sbin/mariadbd ]; then
+    mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
+  else
+    echo "error: no MariaDB on 127.0.0.1:3306 and none installed; run scripts/install.sh (it installs Debian's mariadb-server)" >&2
+    exit 1
+  fi
+}
+
+# A server this script started is a local development server: its root logs
+# in from 127.0.0.1 with an empty password, as pipeline.toml and the tests
+# expect. Debian's package lets root in through the socket only; change that
+# once, and say so. A server someone else started is never changed.
+open_root_login() {
+  command -v mariadb >/dev/null || return 0
+  mariadb -uroot -h127.0.0.1 -e 'SELECT 1' >/dev/null 2>&1 && return 0
+  if mariadb -uroot -e "ALTER USER root@localhost IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket" 2>/dev/null; then
+    echo "MariaDB: root may now log in from 127.0.0.1 with an empty password (a local development server)"
+  else
+    echo "warning: MariaDB's root cannot log in from 127.0.0.1 with an empty password; set [mysql] url in pipeline.toml" >&2
+  fi
 }
 
 if port_open 3306; then
   echo "MariaDB: already running on 127.0.0.1:3306"
 else
   echo "MariaDB: starting"
-  if [ -x /usr/sbin/mariadbd ]; then
-    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
-  else
-    service mariadb start || service mysql start
-  fi
-  wait_for_port 3306 MariaDB
+  start_shared_mariadb
+  wait_for_port 3306 MariaDB /var/log/mysql/error.log
+  open_root_login
 fi
 
 # A second, private MariaDB on 127.0.0.1:3307 whose clock is NOT UTC
@@ -97,20 +123,68 @@ listener_pid() {
 
 broker_port=9092
 
-# A nisshi whose working directory was deleted (a removed checkout that
-# started it) has lost its SQLite storage from the filesystem: it still
-# serves from the open file, but a restart could not reopen it. Replace it
-# with one started from this checkout.
+# Which broker this script starts: PIPELINE_BROKER, else Apache Kafka where
+# Java 17 or newer is installed, else nisshi.
+default_broker() {
+  local major
+  major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1)
+  if [ -n "$major" ] && [ "$major" -ge 17 ]; then echo kafka; else echo nisshi; fi
+}
+broker_kind=${PIPELINE_BROKER:-$(default_broker)}
+case "$broker_kind" in
+kafka | nisshi) ;;
+*)
+  echo "error: PIPELINE_BROKER=$broker_kind: use kafka or nisshi" >&2
+  exit 2
+  ;;
+esac
+
+# What the process on the broker port is: kafka, nisshi or other.
+broker_process_kind() { # pid
+  local exe
+  exe=$(basename "$(readlink "/proc/$1/exe" 2>/dev/null)")
+  if [ "$exe" = nisshi ]; then
+    echo nisshi
+  elif tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qx kafka.Kafka; then
+    echo kafka
+  else
+    echo other
+  fi
+}
+
+# A broker whose working directory was deleted (a removed checkout that
+# started it) has lost its storage from the filesystem: it still serves
+# from open files, but a restart could not reopen them. Replace it with one
+# started from this checkout.
 orphan=$(listener_pid "$broker_port" || true)
-if [ -n "$orphan" ] && [ "$(basename "$(readlink "/proc/$orphan/exe" 2>/dev/null)")" = nisshi ] &&
+if [ -n "$orphan" ] && [ "$(broker_process_kind "$orphan")" != other ] &&
   readlink "/proc/$orphan/cwd" 2>/dev/null | grep -q ' (deleted)$'; then
-  echo "Kafka broker: the running nisshi (pid $orphan) was started from a deleted directory; restarting it here"
+  echo "Kafka broker: the running $(broker_process_kind "$orphan") (pid $orphan) was started from a deleted directory; restarting it here"
   kill "$orphan" 2>/dev/null || true
-  for _ in $(seq 1 150); do
+  for _ in $(seq 1 300); do
     port_open "$broker_port" || break
     sleep 0.2
   done
 fi
+
+# Apache Kafka on 127.0.0.1:9092 (controller on 9093): formatted once with a
+# cluster id of its own, then started detached with a bounded heap.
+start_kafka() {
+  local dir="$run_dir/kafka-$broker_port" cluster_id
+  "$root/scripts/kafka.sh" install
+  "$root/scripts/kafka.sh" single "$dir" "$broker_port"
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    [ -s "$dir/cluster.id" ] || "$root/scripts/kafka.sh" uuid >"$dir/cluster.id"
+    cluster_id=$(cat "$dir/cluster.id")
+    echo "Kafka broker: formatting $dir/data (cluster $cluster_id)"
+    "$root/scripts/kafka.sh" format "$dir" "$cluster_id" --standalone
+  fi
+  echo "Kafka broker: starting Apache Kafka on 127.0.0.1:$broker_port (data in $dir, log in $run_dir/kafka.log)"
+  cd "$root"
+  nohup setsid "$root/scripts/kafka.sh" run "$dir" >>"$run_dir/kafka.log" 2>&1 </dev/null &
+  echo $! >"$run_dir/kafka.pid"
+  wait_for_port "$broker_port" "Apache Kafka" "$run_dir/kafka.log"
+}
 
 # scripts/install.sh builds nisshi in the background on a fresh machine (the
 # project builds meanwhile); wait for that build before starting the broker.
@@ -157,13 +231,22 @@ ensure_postgres_database() { # url
 
 if port_open "$broker_port"; then
   running=$(listener_pid "$broker_port" || true)
-  running_engine=$([ -n "$running" ] && tr '\0' '\n' <"/proc/$running/cmdline" 2>/dev/null |
+  running_kind=$([ -n "$running" ] && broker_process_kind "$running" || echo other)
+  running_engine=$([ "$running_kind" = nisshi ] && tr '\0' '\n' <"/proc/$running/cmdline" 2>/dev/null |
     sed -n '/^--storage-engine$/{n;p;q}' || true)
-  echo "Kafka broker: already running on 127.0.0.1:$broker_port${running_engine:+ (storage $running_engine)}"
-  if [ -n "$running_engine" ] && [ "$running_engine" != "$broker_engine" ]; then
+  case "$running_kind" in
+  kafka) echo "Kafka broker: Apache Kafka already running on 127.0.0.1:$broker_port" ;;
+  nisshi) echo "Kafka broker: nisshi already running on 127.0.0.1:$broker_port${running_engine:+ (storage $running_engine)}" ;;
+  *) echo "Kafka broker: already running on 127.0.0.1:$broker_port" ;;
+  esac
+  if [ "$running_kind" != other ] && [ "$running_kind" != "$broker_kind" ]; then
+    echo "Kafka broker: left as it is; this script would start $broker_kind (to switch: just stop-services, then run this again)"
+  elif [ -n "$running_engine" ] && [ "$running_engine" != "$broker_engine" ]; then
     echo "Kafka broker: left as it is; this script would start it on $broker_engine" \
       "(to switch: just stop-services, then run this again; the new storage starts empty)"
   fi
+elif [ "$broker_kind" = kafka ]; then
+  start_kafka
 else
   export PATH="$HOME/.cargo/bin:$PATH"
   wait_for_nisshi_build

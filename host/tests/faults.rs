@@ -370,7 +370,7 @@ fn a_malformed_config_names_the_key() {
 /// it reopens the same storage (`common::broker`).
 fn restart_broker() {
     let port = common::broker::broker_port();
-    let pid = common::broker::restart_nisshi_on(port);
+    let pid = common::broker::restart_broker_on(port);
     eprintln!("restarted the broker on port {port}: now pid {pid}");
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::broker::{Launch, listener_pid, listening_inodes, restart_nisshi_on};
+use common::broker::{Launch, listener_pid, listening_inodes, restart_broker_on};
 
 /// A `/proc/net/tcp` table: a listener on 0x4A4C (19020) on every
 /// address, one on 0x2384 (9092) on loopback, a connection from 0x2384
@@ -36,6 +36,22 @@ fn the_listener_on_a_port_is_found_by_its_socket() {
     assert_eq!(listener_pid(port), Some(std::process::id()));
     drop(listener);
     assert_eq!(listener_pid(port), None);
+}
+
+/// Whether nisshi is on PATH: scripts/install.sh installs it from the
+/// project's prebuilt cache, or builds it where it is the broker. Without it
+/// the restart test has no second broker to start and says so.
+fn nisshi_installed() -> bool {
+    let found = Command::new("nisshi")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !found {
+        eprintln!("skipped: nisshi is not installed (PIPELINE_BROKER=nisshi scripts/install.sh installs it)");
+    }
+    found
 }
 
 /// A nisshi of this test's own on `port`; killed on drop, whatever pid it
@@ -102,6 +118,9 @@ impl Drop for OwnNisshi {
 /// untouched.
 #[test]
 fn a_restart_stops_and_restarts_only_the_broker_on_its_port() {
+    if !nisshi_installed() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (port, other_port) = (common::free_port(), common::free_port());
     assert_ne!(port, other_port);
@@ -110,7 +129,7 @@ fn a_restart_stops_and_restarts_only_the_broker_on_its_port() {
     let (old_pid, other_pid) = (target.pid(), other.pid());
     let before = Launch::of(old_pid).unwrap();
 
-    let new_pid = restart_nisshi_on(port);
+    let new_pid = restart_broker_on(port);
 
     assert_ne!(new_pid, old_pid, "a new process");
     assert_eq!(target.pid(), new_pid);
@@ -139,8 +158,8 @@ fn a_restart_stops_and_restarts_only_the_broker_on_its_port() {
 }
 
 #[test]
-#[should_panic(expected = "is not nisshi")]
+#[should_panic(expected = "is neither Kafka nor nisshi")]
 fn a_port_held_by_anything_but_nisshi_is_not_restarted() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    restart_nisshi_on(listener.local_addr().unwrap().port());
+    restart_broker_on(listener.local_addr().unwrap().port());
 }

@@ -6,8 +6,9 @@
 //! (found through `/proc/net/tcp*` and the owners' `/proc/<pid>/fd`) is
 //! stopped, and it is started again exactly as it was (its own command
 //! line, environment, working directory and output file), so it reopens
-//! the same storage. Other nisshi instances on the machine are never
-//! looked at.
+//! the same storage. Other brokers on the machine are never looked at.
+//! The broker is Apache Kafka (a JVM running `kafka.Kafka`, as
+//! `scripts/services.sh` starts it) or nisshi.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -146,6 +147,18 @@ impl Launch {
         })
     }
 
+    /// Which broker this launch runs: `Some("kafka")` for a JVM whose main
+    /// class is `kafka.Kafka`, `Some("nisshi")`, or `None` for anything else.
+    pub fn broker_kind(&self) -> Option<&'static str> {
+        if self.name() == "nisshi" {
+            Some("nisshi")
+        } else if self.args.iter().any(|arg| arg == "kafka.Kafka") {
+            Some("kafka")
+        } else {
+            None
+        }
+    }
+
     /// The program's file name as it was started (`nisshi`).
     pub fn name(&self) -> &str {
         self.args
@@ -156,22 +169,23 @@ impl Launch {
     }
 }
 
-/// Stops the nisshi listening on `port` (SIGTERM) and starts it again as it
-/// was started, detached (it outlives the test, as a service does); waits
-/// until it listens again. Returns the new pid. Panics when the process on
-/// that port is not nisshi, or when its working directory is gone (its
-/// relative SQLite path could not be reopened).
-pub fn restart_nisshi_on(port: u16) -> u32 {
+/// Stops the broker listening on `port` (SIGTERM: Kafka's controlled
+/// shutdown) and starts it again as it was started, detached (it outlives
+/// the test, as a service does); waits until it listens again. Returns the
+/// new pid. Panics when the process on that port is neither Kafka nor
+/// nisshi, or when its working directory is gone (its storage could not be
+/// reopened).
+pub fn restart_broker_on(port: u16) -> u32 {
     let pid = listener_pid(port).unwrap_or_else(|| {
         panic!("no process of this user listens on 127.0.0.1:{port} (is the broker running?)")
     });
     let launch = Launch::of(pid).unwrap();
-    assert_eq!(
-        launch.name(),
-        "nisshi",
-        "the process on port {port} (pid {pid}) is not nisshi: {:?}",
-        launch.args
-    );
+    let kind = launch.broker_kind().unwrap_or_else(|| {
+        panic!(
+            "the process on port {port} (pid {pid}) is neither Kafka nor nisshi: {:?}",
+            launch.args
+        )
+    });
     assert!(
         launch.cwd.is_dir(),
         "the broker's working directory {} is gone, so its storage could not be \
@@ -183,7 +197,7 @@ pub fn restart_nisshi_on(port: u16) -> u32 {
         libc::kill(pid as i32, libc::SIGTERM);
     }
     let address = ("127.0.0.1", port);
-    wait_until(Duration::from_secs(30), "the broker to stop", || {
+    wait_until(Duration::from_secs(90), "the broker to stop", || {
         std::net::TcpStream::connect(address).is_err()
     });
     std::thread::sleep(Duration::from_secs(3));
@@ -213,12 +227,12 @@ pub fn restart_nisshi_on(port: u16) -> u32 {
         .status()
         .unwrap();
     assert!(status.success(), "restarting the broker: {:?}", launch.args);
-    wait_until(Duration::from_secs(30), "the broker to come back", || {
+    wait_until(Duration::from_secs(90), "the broker to come back", || {
         std::net::TcpStream::connect(address).is_ok()
     });
     let new_pid = listener_pid(port).expect("the restarted broker's pid");
     // scripts/services.sh's pid file (`just stop-services`) follows it.
-    let pid_file = launch.cwd.join("run/nisshi.pid");
+    let pid_file = launch.cwd.join(format!("run/{kind}.pid"));
     if std::fs::read_to_string(&pid_file).is_ok_and(|saved| saved.trim() == pid.to_string()) {
         let _ = std::fs::write(&pid_file, format!("{new_pid}\n"));
     }
