@@ -26,6 +26,7 @@ test: setup plugins
     just test-faults
     just test-faults-non-utc
     just test-faults-binlog
+    just test-faults-group-protocol
     just test-kafka-cluster
 
 # Fault tests: crashes, restarts and bad input, with real processes; and a
@@ -53,6 +54,12 @@ test-faults-non-utc: setup services plugins
 # restarts a MariaDB of its own on 127.0.0.1:3310 (data in run/mariadb-3310).
 test-faults-binlog: setup services plugins
     PIPELINE_TEST_SOURCE_MODE=binlog PIPELINE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3307 cargo test -p host --release --test pipeline_end_to_end --test faults --test consumer_faults -- --include-ignored --test-threads 1 --nocapture every_update producer_restart sigkill rebalances mysql_restart blocked same_batch corrupt_position new_nullable_column
+
+# The member and rebalance faults again with Kafka 4's consumer group
+# protocol (KIP-848, `group.protocol = "consumer"`): the default run uses
+# the classic protocol (cooperative-sticky).
+test-faults-group-protocol: setup services plugins
+    PIPELINE_TEST_GROUP_PROTOCOL=consumer cargo test -p host --release --test faults --test consumer_faults -- --ignored --test-threads 1 --nocapture consumer_sigkill rebalances dropped_while_blocked members_stop
 
 # Replication faults on a three-broker Kafka cluster of the tests' own
 # (KRaft, loopback ports, data in run/kafka-cluster-*): leader and

@@ -169,6 +169,14 @@ auto.create.topics.enable=false
 # the first rebalance of a group does not wait 3 s for more members. A
 # production cluster keeps the default; the members' start does not rely on it.
 group.initial.rebalance.delay.ms=0
+# The members' classic group settings are a 10 s session and 1 s heartbeats
+# (host/src/kafka/client.rs). Under Kafka 4's consumer group protocol the
+# broker sets both, by default 45 s and 5 s and no lower; the same values
+# here, so a member killed -9 leaves the group as soon with either protocol.
+group.consumer.min.session.timeout.ms=10000
+group.consumer.session.timeout.ms=10000
+group.consumer.min.heartbeat.interval.ms=1000
+group.consumer.heartbeat.interval.ms=1000
 EOF
   ;;
 *)

@@ -109,7 +109,14 @@ impl Snapshot {
     fn take(children: &[(String, u32)]) -> Self {
         let mut processes = HashMap::new();
         for (pid, comm) in programs() {
-            if let (Some(part), Some(ticks)) = (Part::of_program(&comm), process_ticks(pid)) {
+            // A JVM is the broker only when it is this run's Kafka (the
+            // pid `engine` found on the broker's port): a Kafka Connect
+            // worker is a JVM too.
+            let part = Part::of_program(&comm).or_else(|| {
+                (comm == "java" && BROKER_PID.load(Ordering::Relaxed) == pid)
+                    .then_some(Part::Broker)
+            });
+            if let (Some(part), Some(ticks)) = (part, process_ticks(pid)) {
                 if part == Part::Broker && !is_counted_broker(pid) {
                     continue;
                 }

@@ -5,7 +5,9 @@
 //! `postgres://postgres@127.0.0.1:5432/...`), points every client at it and
 //! stops it at the end; a relative SQLite path lands in the run's working
 //! directory. Without it, the configured broker is used and its engine is
-//! read from the command line of the local nisshi listening on that port.
+//! read from the command line of the local process listening on that port:
+//! Apache Kafka (a JVM running `kafka.Kafka`, its release from the class
+//! path) or nisshi (its storage engine).
 //! Either way only that broker process counts as the broker in the CPU
 //! figures (other nisshi instances on the machine are not this run's).
 
@@ -35,11 +37,11 @@ impl Broker {
                 .and_then(|server| server.rsplit(':').next())
                 .unwrap_or("9092")
                 .to_owned();
-            let (pid, engine) = local_nisshi(&port).map_or_else(
+            let (pid, engine) = local_broker(&port).map_or_else(
                 || {
                     (
                         None,
-                        format!("not a local nisshi ({})", config.bootstrap_servers()),
+                        format!("not a local broker ({})", config.bootstrap_servers()),
                     )
                 },
                 |(pid, engine)| (Some(pid), engine),
@@ -125,8 +127,9 @@ fn free_port() -> Result<u16> {
         .with_context(|| format!("no free port for the bench's broker in {PORTS:?}"))
 }
 
-/// The pid and storage engine of the local nisshi listening on `port`.
-fn local_nisshi(port: &str) -> Option<(u32, String)> {
+/// The pid and description of the local broker listening on `port`:
+/// `apache-kafka <release>` or nisshi's storage engine URL.
+fn local_broker(port: &str) -> Option<(u32, String)> {
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -142,11 +145,49 @@ fn local_nisshi(port: &str) -> Option<(u32, String)> {
             .split(|&byte| byte == 0)
             .map(|arg| String::from_utf8_lossy(arg).into_owned())
             .collect();
-        if let Some(engine) = nisshi_engine(&args, port) {
+        if let Some(engine) = nisshi_engine(&args, port).or_else(|| kafka_engine(pid, &args, port))
+        {
             return Some((pid, engine));
         }
     }
     None
+}
+
+/// `apache-kafka <release>` for a JVM running `kafka.Kafka` whose
+/// configuration (the last argument) listens on `port`.
+fn kafka_engine(pid: u32, args: &[String], port: &str) -> Option<String> {
+    let main = args.iter().position(|arg| arg == "kafka.Kafka")?;
+    let properties = std::fs::read_to_string(args.get(main + 1)?).ok()?;
+    let listens = properties
+        .lines()
+        .find_map(|line| line.strip_prefix("listeners="))
+        .is_some_and(|listeners| {
+            listeners
+                .split(',')
+                .any(|l| l.ends_with(&format!(":{port}")))
+        });
+    if !listens {
+        return None;
+    }
+    // The release is in the class path's kafka-clients jar name.
+    let class_path = args
+        .iter()
+        .position(|arg| arg == "-cp")
+        .and_then(|index| args.get(index + 1))?;
+    let folder = Path::new(class_path.trim_end_matches('*'));
+    let release = std::fs::read_dir(folder)
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            Some(
+                name.strip_prefix("kafka-clients-")?
+                    .strip_suffix(".jar")?
+                    .to_owned(),
+            )
+        })
+        .unwrap_or_else(|| format!("(pid {pid})"));
+    Some(format!("apache-kafka {release}"))
 }
 
 /// The engine of a nisshi command line whose listener is on `port`.

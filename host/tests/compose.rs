@@ -61,6 +61,26 @@ fn compose_has_every_service_of_the_deployment() {
     assert!(common::workspace_root().join("Dockerfile").exists());
 }
 
+/// The compose broker is the Apache Kafka release the scripts and the tests
+/// run (scripts/kafka/pom.xml), so what the suite proves holds there.
+#[test]
+fn compose_runs_the_kafka_release_the_tests_run() {
+    let compose = compose();
+    let image = compose["services"]["kafka"]["image"].as_str().unwrap();
+    let pom =
+        std::fs::read_to_string(common::workspace_root().join("scripts/kafka/pom.xml")).unwrap();
+    let pinned = pom
+        .lines()
+        .find_map(|line| {
+            line.split("<artifactId>kafka_2.13</artifactId><version>")
+                .nth(1)?
+                .split('<')
+                .next()
+        })
+        .expect("scripts/kafka/pom.xml pins kafka_2.13");
+    assert_eq!(image, format!("apache/kafka:{pinned}"));
+}
+
 #[test]
 fn pipeline_services_run_real_subcommands_with_valid_config() {
     let compose = compose();

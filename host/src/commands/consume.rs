@@ -32,6 +32,7 @@ pub async fn run_with_chain(config: Config, member: u32, chain: PluginChain) -> 
 /// Runs member `member` with one chain per configured table, in order.
 pub async fn run_with_chains(config: Config, member: u32, chains: Vec<PluginChain>) -> Result<()> {
     check_member(member)?;
+    crate::kafka::check_login(&config).await?;
     let counters = Arc::new(ConsumerCounters::default());
     let reported = Arc::clone(&counters);
     let reporter = spawn_reporter(

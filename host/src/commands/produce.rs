@@ -9,6 +9,7 @@ use crate::progress::{Snapshot, progress_dir, spawn_reporter};
 
 /// Runs the producer until Ctrl-C/SIGTERM.
 pub async fn run(config: &Config) -> Result<()> {
+    crate::kafka::check_login(config).await?;
     let counters = Arc::new(ProducerCounters::default());
     let reported = Arc::clone(&counters);
     let reporter = spawn_reporter(

@@ -20,6 +20,15 @@ pub enum ClientRole {
     Admin,
 }
 
+/// Whether `[kafka]` chooses Kafka 4's consumer group protocol (KIP-848)
+/// over the classic one.
+pub fn uses_consumer_group_protocol(config: &Config) -> bool {
+    config
+        .kafka
+        .get("group.protocol")
+        .is_some_and(|protocol| protocol.trim().eq_ignore_ascii_case("consumer"))
+}
+
 /// The librdkafka configuration for `role`.
 pub fn client_config(config: &Config, role: ClientRole) -> ClientConfig {
     let mut client = ClientConfig::new();
@@ -44,10 +53,19 @@ pub fn client_config(config: &Config, role: ClientRole) -> ClientConfig {
                 .set("group.id", &config.consumer.group_id)
                 .set("enable.auto.commit", "false")
                 .set("enable.auto.offset.store", "false")
-                .set("auto.offset.reset", "earliest")
-                .set("partition.assignment.strategy", "cooperative-sticky")
-                .set("session.timeout.ms", "10000")
-                .set("heartbeat.interval.ms", "1000")
+                .set("auto.offset.reset", "earliest");
+            // Kafka 4's consumer group protocol (KIP-848, `group.protocol =
+            // "consumer"` in `[kafka]`) assigns on the broker and takes the
+            // session and heartbeat times from the broker's configuration:
+            // librdkafka refuses these three settings with it. Its
+            // rebalances are incremental, as cooperative-sticky's are.
+            if !uses_consumer_group_protocol(config) {
+                client
+                    .set("partition.assignment.strategy", "cooperative-sticky")
+                    .set("session.timeout.ms", "10000")
+                    .set("heartbeat.interval.ms", "1000");
+            }
+            client
                 // Kafka answers a fetch as soon as data arrives, so this
                 // only bounds an idle wait there. nisshi instead polls its
                 // storage, sleeping half the time left between empty reads,
@@ -92,6 +110,32 @@ mod tests {
         assert_eq!(client.get("linger.ms"), Some("50"));
         assert_eq!(client.get("security.protocol"), Some("SASL_SSL"));
         assert_eq!(client.get("enable.idempotence"), Some("true"));
+    }
+
+    #[test]
+    fn the_consumer_group_protocol_leaves_the_classic_settings_out() {
+        let mut config = Config::default();
+        let classic = client_config(&config, ClientRole::Consumer);
+        assert_eq!(
+            classic.get("partition.assignment.strategy"),
+            Some("cooperative-sticky")
+        );
+        config
+            .kafka
+            .insert("group.protocol".into(), "consumer".into());
+        let consumer = client_config(&config, ClientRole::Consumer);
+        for classic_only in [
+            "partition.assignment.strategy",
+            "session.timeout.ms",
+            "heartbeat.interval.ms",
+        ] {
+            assert_eq!(consumer.get(classic_only), None, "{classic_only}");
+        }
+        assert_eq!(consumer.get("group.protocol"), Some("consumer"));
+        // librdkafka itself accepts the result.
+        let created: rdkafka::error::KafkaResult<rdkafka::consumer::BaseConsumer> =
+            consumer.create();
+        assert!(created.is_ok(), "{:?}", created.err());
     }
 
     #[test]

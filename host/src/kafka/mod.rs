@@ -3,8 +3,10 @@
 
 mod admin;
 mod client;
+mod security;
 mod watermarks;
 
 pub use admin::ensure_topic;
-pub use client::{ClientRole, client_config};
+pub use client::{ClientRole, client_config, uses_consumer_group_protocol};
+pub use security::check_login;
 pub use watermarks::cached_high_watermark;

@@ -100,6 +100,20 @@ pub struct Harness {
     children: Processes,
 }
 
+/// The environment variable that runs every deployment's members with
+/// another consumer group protocol: `PIPELINE_TEST_GROUP_PROTOCOL=consumer`
+/// is Kafka 4's (KIP-848), as `just test-faults-group-protocol` runs the
+/// rebalance faults; unset, the members use the classic protocol.
+pub const GROUP_PROTOCOL_VARIABLE: &str = "PIPELINE_TEST_GROUP_PROTOCOL";
+
+/// `$PIPELINE_TEST_GROUP_PROTOCOL`, if set.
+pub fn group_protocol() -> Option<String> {
+    std::env::var(GROUP_PROTOCOL_VARIABLE)
+        .ok()
+        .map(|protocol| protocol.trim().to_owned())
+        .filter(|protocol| !protocol.is_empty())
+}
+
 impl Harness {
     /// A deployment with five members and the seed plugin chain, on its own
     /// database, registry port and (through the library's
@@ -151,6 +165,9 @@ impl Harness {
         }
         base.topic.partitions = 10;
         base.kafka.insert("bootstrap.servers".into(), broker());
+        if let Some(protocol) = group_protocol() {
+            base.kafka.insert("group.protocol".into(), protocol);
+        }
         base.schema_registry.url = format!("http://127.0.0.1:{registry_port}");
         base.consumer.members = 5;
         base.plugins = Config::seed_plugins(&root.join("plugins/wasm"));
@@ -263,6 +280,32 @@ impl Harness {
                 String::from_utf8_lossy(&output.stderr)
             ),
         )
+    }
+
+    /// Runs `pipeline ARGS` until it exits (killed after `bound`): its exit
+    /// code (`None` if it had to be killed) and its output.
+    pub fn run_bounded(&self, args: &[&str], bound: Duration) -> (Option<i32>, String) {
+        let output = self.path(&format!("logs/bounded-{}.log", args.join("-")));
+        let log = std::fs::File::create(&output).unwrap();
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + bound;
+        let code = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status.code();
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        (code, std::fs::read_to_string(&output).unwrap_or_default())
     }
 
     /// Starts a long-running child; its output goes to `logs/<name>.log`.
