@@ -53,11 +53,11 @@ enum Command {
     /// Render the last report as the README's Performance table (printed,
     /// or written between the README's bench markers with --write).
     Readme {
-        /// Replace the table in README.md.
+        /// Replace the table in docs/performance.md (between its bench markers).
         #[arg(long)]
         write: bool,
         /// The README to update.
-        #[arg(long, default_value = "README.md")]
+        #[arg(long, default_value = "docs/performance.md")]
         readme: PathBuf,
     },
     /// One consumer-group member running the seed transforms as native Rust
