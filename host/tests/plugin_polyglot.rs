@@ -172,11 +172,11 @@ fn memory_each_language_needs() {
     }
 }
 
-/// The README's Python and JavaScript examples are `plugins/python/round-prices`
+/// The plugin guide's (docs/plugins.md) Python and JavaScript examples are `plugins/python/round-prices`
 /// and `plugins/js/round-prices`, which `build-plugins.sh` builds.
 #[test]
 fn the_readme_python_and_js_examples_are_the_round_prices_plugins() {
-    let readme = std::fs::read_to_string(plugin_support::root().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(plugin_support::root().join("docs/plugins.md")).unwrap();
     for (marker, source, file, memory) in [
         (
             "# plugins/python/round-prices/app.py",
