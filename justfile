@@ -78,9 +78,15 @@ test-faults-binlog: setup services plugins
 
 # The member and rebalance faults again with Kafka 4's consumer group
 # protocol (KIP-848, `group.protocol = "consumer"`): the default run uses
-# the classic protocol (cooperative-sticky).
+# the classic protocol (cooperative-sticky); and `pipeline status` on such a
+# group. Exact names, checked by host/tests/test_passes.rs as above.
 test-faults-group-protocol: setup services plugins
-    PIPELINE_TEST_GROUP_PROTOCOL=consumer cargo test -p host --release --test faults --test consumer_faults -- --ignored --test-threads 1 --nocapture consumer_sigkill rebalances dropped_while_blocked members_stop
+    PIPELINE_TEST_GROUP_PROTOCOL=consumer cargo test -p host --release --test faults --test consumer_faults --test group_status -- --include-ignored --test-threads 1 --nocapture --exact \
+        consumer_sigkill_loses_and_doubles_nothing \
+        rebalances_under_load_lose_and_double_nothing \
+        a_member_dropped_while_blocked_writes_nothing_twice \
+        members_stop_within_the_bound_under_load \
+        status_lists_each_member_with_its_partitions_and_the_group_protocol
 
 # Replication faults on a three-broker Kafka cluster of the tests' own
 # (KRaft, loopback ports, data in run/kafka-cluster-*): leader and

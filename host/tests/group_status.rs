@@ -5,7 +5,8 @@
 //!
 //! `PIPELINE_TEST_GROUP_PROTOCOL=consumer` runs the members with Kafka 4's
 //! consumer protocol (`group.protocol = "consumer"` in `[kafka]`), which the
-//! classic DescribeGroups reports as a dead group without members.
+//! classic DescribeGroups reports as a dead group without members (`just
+//! test-faults-group-protocol` runs it so).
 
 mod common;
 
@@ -17,15 +18,6 @@ use pipeline::progress::{Snapshot, read_all};
 
 const MEMBERS: u32 = 5;
 const PARTITIONS_EACH: usize = 2; // the harness's 10 partitions over 5 members
-
-/// `group.protocol` for this run: `$PIPELINE_TEST_GROUP_PROTOCOL`, else
-/// librdkafka's default (classic).
-fn group_protocol() -> Option<String> {
-    std::env::var("PIPELINE_TEST_GROUP_PROTOCOL")
-        .ok()
-        .map(|protocol| protocol.trim().to_ascii_lowercase())
-        .filter(|protocol| !protocol.is_empty())
-}
 
 /// member number → the partitions it reports owning.
 fn owned_by_snapshot(harness: &Harness) -> BTreeMap<u32, Vec<i32>> {
@@ -73,11 +65,9 @@ fn listed_by_status(status: &str) -> (BTreeMap<u32, Vec<i32>>, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_lists_each_member_with_its_partitions_and_the_group_protocol() {
-    let protocol = group_protocol();
-    let extra = protocol.as_ref().map_or_else(String::new, |p| {
-        format!("[kafka]\n\"group.protocol\" = \"{p}\"\n")
-    });
-    let mut harness = Harness::new("group_status", &extra);
+    // The harness passes `$PIPELINE_TEST_GROUP_PROTOCOL` on as `group.protocol`.
+    let protocol = common::group_protocol().map(|p| p.to_ascii_lowercase());
+    let mut harness = Harness::new("group_status", "");
     let pool = harness.create_table_with_history().await;
     harness.start_registry();
     harness.start_consumers(MEMBERS);

@@ -107,19 +107,25 @@ fn group_report(config: &Config) -> Result<String> {
 /// (its member id when the broker gave none), host and partitions.
 fn group_lines(group: &GroupDescription, topic: &str) -> String {
     let mut out = String::new();
-    let protocol = match group.protocol {
-        Some(GroupProtocol::Classic) => "classic protocol",
-        Some(GroupProtocol::Consumer) => "consumer protocol",
-        None => "protocol not described",
-    };
-    let _ = write!(
-        out,
-        "  state {} ({} members), {protocol}",
-        group.state,
-        group.members.len()
-    );
-    if !group.assignor.is_empty() {
-        let _ = write!(out, ", assignor {}", group.assignor);
+    if group.members.is_empty() {
+        // No member to speak a protocol: librdkafka's fallback to the
+        // classic DescribeGroups calls an unknown group a classic one.
+        let _ = write!(out, "  state {} (no members)", group.state);
+    } else {
+        let protocol = match group.protocol {
+            Some(GroupProtocol::Classic) => "classic protocol",
+            Some(GroupProtocol::Consumer) => "consumer protocol",
+            None => "protocol not described",
+        };
+        let _ = write!(
+            out,
+            "  state {} ({} members), {protocol}",
+            group.state,
+            group.members.len()
+        );
+        if !group.assignor.is_empty() {
+            let _ = write!(out, ", assignor {}", group.assignor);
+        }
     }
     out.push('\n');
     if let Some(error) = &group.error {
@@ -234,5 +240,14 @@ mod tests {
         assert!(lines[2].starts_with("  pipeline-consumer-1 "), "{text}");
         assert!(lines[2].ends_with("partitions [0] other [1]"), "{text}");
         assert!(lines[3].ends_with("partitions [3, 7]"), "{text}");
+
+        let gone = GroupDescription {
+            protocol: Some(GroupProtocol::Classic),
+            state: "Dead".to_owned(),
+            assignor: String::new(),
+            members: Vec::new(),
+            error: None,
+        };
+        assert_eq!(group_lines(&gone, "t"), "  state Dead (no members)\n");
     }
 }
