@@ -44,22 +44,49 @@ test-faults-on BROKER *ARGS: setup plugins
 
 # The crash, restart and rebalance faults again, against the private MariaDB
 # at -05:00 (scripts/services.sh starts it on 127.0.0.1:3307).
+# The tests are named exactly (`--exact`), one a line: a renamed test would
+# drop out of a substring filter unseen, so host/tests/test_passes.rs fails
+# when a name here matches no test of the files named by `--test`.
 test-faults-non-utc: setup services plugins
-    PIPELINE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3307 cargo test -p host --release --test faults --test consumer_faults -- --ignored --test-threads 1 --nocapture sigkill rebalances long_transaction sharing_a_timestamp blocked same_batch
+    PIPELINE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3307 cargo test -p host --release --test faults --test consumer_faults -- --ignored --test-threads 1 --nocapture --exact \
+        consumer_sigkill_loses_and_doubles_nothing \
+        producer_sigkill_loses_and_doubles_nothing \
+        rebalances_under_load_lose_and_double_nothing \
+        a_long_transaction_is_not_skipped \
+        rows_sharing_a_timestamp_across_pages_are_all_read \
+        a_member_dropped_while_blocked_writes_nothing_twice \
+        a_copy_in_the_same_batch_as_its_original_is_written_once
 
 # The end-to-end test and the crash, restart and rebalance faults in binlog
 # mode, against the private MariaDB on 127.0.0.1:3307 (row-based binlog):
 # the writer also deletes, and the logs must hold MySQL's full history, each
 # intermediate state and each delete once. `mysql_restart` crashes and
 # restarts a MariaDB of its own on 127.0.0.1:3310 (data in run/mariadb-3310).
+# Exact names, checked by host/tests/test_passes.rs as above.
 test-faults-binlog: setup services plugins
-    PIPELINE_TEST_SOURCE_MODE=binlog PIPELINE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3307 cargo test -p host --release --test pipeline_end_to_end --test faults --test consumer_faults -- --include-ignored --test-threads 1 --nocapture every_update producer_restart sigkill rebalances mysql_restart blocked same_batch corrupt_position new_nullable_column
+    PIPELINE_TEST_SOURCE_MODE=binlog PIPELINE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3307 cargo test -p host --release --test pipeline_end_to_end --test faults --test consumer_faults -- --include-ignored --test-threads 1 --nocapture --exact \
+        every_update_appears_exactly_once_across_five_members \
+        producer_restart_resumes_from_the_saved_position \
+        consumer_sigkill_loses_and_doubles_nothing \
+        producer_sigkill_loses_and_doubles_nothing \
+        rebalances_under_load_lose_and_double_nothing \
+        mysql_restart_loses_nothing \
+        a_member_dropped_while_blocked_writes_nothing_twice \
+        a_copy_in_the_same_batch_as_its_original_is_written_once \
+        a_corrupt_position_file_is_named_with_the_fix \
+        a_new_nullable_column_becomes_a_new_schema_version
 
 # The member and rebalance faults again with Kafka 4's consumer group
 # protocol (KIP-848, `group.protocol = "consumer"`): the default run uses
-# the classic protocol (cooperative-sticky).
+# the classic protocol (cooperative-sticky); and `pipeline status` on such a
+# group. Exact names, checked by host/tests/test_passes.rs as above.
 test-faults-group-protocol: setup services plugins
-    PIPELINE_TEST_GROUP_PROTOCOL=consumer cargo test -p host --release --test faults --test consumer_faults -- --ignored --test-threads 1 --nocapture consumer_sigkill rebalances dropped_while_blocked members_stop
+    PIPELINE_TEST_GROUP_PROTOCOL=consumer cargo test -p host --release --test faults --test consumer_faults --test group_status -- --include-ignored --test-threads 1 --nocapture --exact \
+        consumer_sigkill_loses_and_doubles_nothing \
+        rebalances_under_load_lose_and_double_nothing \
+        a_member_dropped_while_blocked_writes_nothing_twice \
+        members_stop_within_the_bound_under_load \
+        status_lists_each_member_with_its_partitions_and_the_group_protocol
 
 # Replication faults on a three-broker Kafka cluster of the tests' own
 # (KRaft, loopback ports, data in run/kafka-cluster-*): leader and

@@ -10,7 +10,9 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::kafka::{ClientRole, client_config};
+use crate::kafka::{
+    ClientRole, GroupDescription, GroupProtocol, MemberDescription, client_config, describe_group,
+};
 use crate::source::PositionFile;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,29 +68,11 @@ fn group_report(config: &Config) -> Result<String> {
         .map(|t| t.partitions().iter().map(|p| p.id()).collect())
         .unwrap_or_default();
     let group_id = &config.consumer.group_id;
-    let groups = consumer.fetch_group_list(Some(group_id), TIMEOUT)?;
     let _ = writeln!(out, "consumer group      {group_id}");
-    for group in groups.groups() {
-        let _ = writeln!(
-            out,
-            "  state {} ({} members)",
-            group.state(),
-            group.members().len()
-        );
-        let mut members: Vec<_> = group.members().iter().collect();
-        members.sort_by_key(|m| m.client_id().to_owned());
-        for member in members {
-            let assigned = member
-                .assignment()
-                .map(parse_assignment)
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "  {:<26} {:<18} partitions {:?}",
-                member.client_id(),
-                member.client_host(),
-                assigned
-            );
+    match describe_group(consumer.client(), group_id, TIMEOUT) {
+        Ok(group) => out.push_str(&group_lines(&group, topic)),
+        Err(error) => {
+            let _ = writeln!(out, "  members unavailable: {error}");
         }
     }
     let mut list = TopicPartitionList::new();
@@ -119,33 +103,80 @@ fn group_report(config: &Config) -> Result<String> {
     Ok(out)
 }
 
-/// The partitions in a consumer-protocol assignment (version, then an array
-/// of topics with their partition arrays; big-endian, Kafka's encoding).
-fn parse_assignment(bytes: &[u8]) -> Vec<i32> {
-    let mut partitions = read_assignment(bytes).unwrap_or_default();
-    partitions.sort_unstable();
-    partitions
-}
-
-fn read_assignment(mut bytes: &[u8]) -> Option<Vec<i32>> {
-    fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-        let (head, tail) = (bytes.get(..n)?, bytes.get(n..)?);
-        *bytes = tail;
-        Some(head)
-    }
-    fn int32(bytes: &mut &[u8]) -> Option<i32> {
-        Some(i32::from_be_bytes(take(bytes, 4)?.try_into().ok()?))
-    }
-    take(&mut bytes, 2)?; // version
-    let mut partitions = Vec::new();
-    for _ in 0..int32(&mut bytes)?.max(0) {
-        let name_length = i16::from_be_bytes(take(&mut bytes, 2)?.try_into().ok()?);
-        take(&mut bytes, name_length.max(0) as usize)?;
-        for _ in 0..int32(&mut bytes)?.max(0) {
-            partitions.push(int32(&mut bytes)?);
+/// The group's state and protocol, then a line per member: its client id
+/// (its member id when the broker gave none), host and partitions.
+fn group_lines(group: &GroupDescription, topic: &str) -> String {
+    let mut out = String::new();
+    if group.members.is_empty() {
+        // No member to speak a protocol: librdkafka's fallback to the
+        // classic DescribeGroups calls an unknown group a classic one.
+        let _ = write!(out, "  state {} (no members)", group.state);
+    } else {
+        let protocol = match group.protocol {
+            Some(GroupProtocol::Classic) => "classic protocol",
+            Some(GroupProtocol::Consumer) => "consumer protocol",
+            None => "protocol not described",
+        };
+        let _ = write!(
+            out,
+            "  state {} ({} members), {protocol}",
+            group.state,
+            group.members.len()
+        );
+        if !group.assignor.is_empty() {
+            let _ = write!(out, ", assignor {}", group.assignor);
         }
     }
-    Some(partitions)
+    out.push('\n');
+    if let Some(error) = &group.error {
+        let _ = writeln!(out, "  the coordinator answered: {error}");
+    }
+    let mut members: Vec<&MemberDescription> = group.members.iter().collect();
+    members.sort_by(|a, b| (&a.client_id, &a.member_id).cmp(&(&b.client_id, &b.member_id)));
+    for member in members {
+        let name = if member.client_id.is_empty() {
+            format!("member {}", member.member_id)
+        } else {
+            member.client_id.clone()
+        };
+        let host = if member.host.is_empty() {
+            "-"
+        } else {
+            &member.host
+        };
+        let _ = writeln!(
+            out,
+            "  {name:<26} {host:<18} partitions {}",
+            partitions_text(&member.partitions, topic)
+        );
+    }
+    out
+}
+
+/// `[3, 7]` for partitions of the pipeline's topic, `other [0]` after them
+/// for another topic's, `none` for a member assigned nothing (yet).
+fn partitions_text(partitions: &[(String, i32)], topic: &str) -> String {
+    if partitions.is_empty() {
+        return "none".to_owned();
+    }
+    let mut topics: Vec<&str> = partitions.iter().map(|(t, _)| t.as_str()).collect();
+    topics.sort_by_key(|t| (*t != topic, *t));
+    topics.dedup();
+    let mut text = Vec::new();
+    for name in topics {
+        let mut numbers: Vec<i32> = partitions
+            .iter()
+            .filter(|(t, _)| t == name)
+            .map(|&(_, p)| p)
+            .collect();
+        numbers.sort_unstable();
+        if name == topic {
+            text.push(format!("{numbers:?}"));
+        } else {
+            text.push(format!("{name} {numbers:?}"));
+        }
+    }
+    text.join(" ")
 }
 
 async fn subjects(config: &Config) -> Result<Vec<String>> {
@@ -174,15 +205,49 @@ async fn subjects(config: &Config) -> Result<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_assignment;
+    use super::*;
+
+    fn member(client_id: &str, partitions: &[(&str, i32)]) -> MemberDescription {
+        MemberDescription {
+            member_id: format!("{client_id}-id"),
+            client_id: client_id.to_owned(),
+            host: "/127.0.0.1".to_owned(),
+            partitions: partitions.iter().map(|&(t, p)| (t.to_owned(), p)).collect(),
+        }
+    }
 
     #[test]
-    fn consumer_protocol_assignment_parses() {
-        let mut bytes = vec![0, 0, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 2];
-        bytes.extend_from_slice(&7i32.to_be_bytes());
-        bytes.extend_from_slice(&3i32.to_be_bytes());
-        bytes.extend_from_slice(&[0, 0, 0, 0]);
-        assert_eq!(parse_assignment(&bytes), [3, 7]);
-        assert!(parse_assignment(&[1, 2]).is_empty());
+    fn members_are_listed_with_their_partitions_and_the_protocol() {
+        let group = GroupDescription {
+            protocol: Some(GroupProtocol::Consumer),
+            state: "Stable".to_owned(),
+            assignor: "uniform".to_owned(),
+            members: vec![
+                member("pipeline-consumer-2", &[("t", 7), ("t", 3)]),
+                member("pipeline-consumer-1", &[("t", 0), ("other", 1)]),
+                member("", &[]),
+            ],
+            error: None,
+        };
+        let text = group_lines(&group, "t");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "  state Stable (3 members), consumer protocol, assignor uniform"
+        );
+        assert!(lines[1].starts_with("  member -id "), "{text}");
+        assert!(lines[1].ends_with("partitions none"), "{text}");
+        assert!(lines[2].starts_with("  pipeline-consumer-1 "), "{text}");
+        assert!(lines[2].ends_with("partitions [0] other [1]"), "{text}");
+        assert!(lines[3].ends_with("partitions [3, 7]"), "{text}");
+
+        let gone = GroupDescription {
+            protocol: Some(GroupProtocol::Classic),
+            state: "Dead".to_owned(),
+            assignor: String::new(),
+            members: Vec::new(),
+            error: None,
+        };
+        assert_eq!(group_lines(&gone, "t"), "  state Dead (no members)\n");
     }
 }
