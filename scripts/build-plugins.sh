@@ -115,13 +115,15 @@ for dir in "${python[@]}"; do
   install_wasm "$file"
 done
 
-# componentize-js with every WASI feature disabled: the component imports
-# nothing but the transform types (no stdio, clocks, random or http).
+# componentize-js with every WASI feature but stdio disabled: the component
+# imports the transform types and stdin, stdout and stderr only (no clocks,
+# random or http). Its stderr carries an uncaught error's message and stack,
+# which the host puts in the failure's reason.
 for dir in "${js[@]}"; do
   name="$(basename "$dir")"
   file="${name//-/_}_js.wasm"
   up_to_date "$file" "$dir" && continue
   plugins/js/node_modules/.bin/componentize-js "$dir/index.js" --wit wit --world-name transform \
-    --disable stdio random clocks http fetch-event --out "$out/$file.tmp" >/dev/null
+    --disable random clocks http fetch-event --out "$out/$file.tmp" >/dev/null
   install_wasm "$file"
 done

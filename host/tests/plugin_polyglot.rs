@@ -116,7 +116,7 @@ fn plugin_check_works_in_every_language() {
     assert!(
         error
             .to_string()
-            .contains("exceeded its memory limit of 8 MiB (it asked for")
+            .contains("exceeded its memory limit (memory_limit_mib = 8): it asked for")
             && error.to_string().contains("memory_limit_mib = 32"),
         "{error}"
     );
