@@ -1,5 +1,6 @@
-// Test fixture: throws a RangeError on every record whose `id` is even, so
-// the error's text must reach `plugin check` and the dead letters.
+// Test fixture: throws a RangeError on every record whose `id` is a
+// multiple of 3, so the error's text must reach `plugin check` and the dead
+// letters. (After fixture-raises, which fails the even ones, in a chain.)
 
 export function manifest() {
   return { name: "fixture-throws", version: "0.1.0", reads: ["id"], writes: [] };
@@ -11,8 +12,8 @@ export function transform(rows) {
 
 function check(row) {
   const id = row.fields.find((field) => field.name === "id").value.val;
-  if (id % 2 === 0) {
-    throw new RangeError(`id ${id} is even`);
+  if (id % 3 === 0) {
+    throw new RangeError(`id ${id} is a multiple of 3`);
   }
   return { tag: "keep", val: row };
 }
