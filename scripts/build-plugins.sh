@@ -9,7 +9,8 @@
 # Usage: scripts/build-plugins.sh [--out DIR] [plugin ...]   (default: every plugin)
 # A plugin is a Rust crate name (`cat5-discount`), a folder under plugins/
 # (`python/cat5-discount`, `js/cat5-discount`, `plugins/python/my-rule`) or
-# any folder with an app.py or index.js. `--out DIR` writes the components
+# any folder with an app.py, an index.js or a Cargo.toml (a crate outside
+# this workspace is built in its own, with --release). `--out DIR` writes the components
 # to DIR instead of plugins/wasm: point it at a running pipeline's plugin
 # folder and the new version is swapped in when it lands.
 set -euo pipefail
@@ -25,6 +26,7 @@ if [ "${1:-}" = --out ]; then
 fi
 
 crates=()
+foreign=()
 python=()
 js=()
 if [ $# -eq 0 ]; then
@@ -51,14 +53,16 @@ else
   for plugin in "$@"; do
     given="$plugin"
     [ "${plugin#/}" = "$plugin" ] && given="$caller/$plugin"
-    if [ ! -e "plugins/${plugin#plugins/}" ] && { [ -e "$given/app.py" ] || [ -e "$given/index.js" ]; }; then
+    if [ ! -e "plugins/${plugin#plugins/}" ] && { [ -e "$given/app.py" ] || [ -e "$given/index.js" ] || [ -e "$given/Cargo.toml" ]; }; then
       dir="$(cd "$given" && pwd)"
     else
       dir="plugins/${plugin#plugins/}"
       dir="${dir%/}"
     fi
-    if [ -e "$dir/Cargo.toml" ]; then
+    if [ -e "$dir/Cargo.toml" ] && [ "$(cd "$dir/.." && pwd)" = "$root/plugins" ]; then
       crates+=("$(basename "$dir")")
+    elif [ -e "$dir/Cargo.toml" ]; then
+      foreign+=("$dir")
     elif [ -e "$dir/app.py" ]; then
       python+=("$dir")
     elif [ -e "$dir/index.js" ]; then
@@ -84,10 +88,13 @@ install_wasm() {
   echo "$out/$1"
 }
 
-if [ ${#crates[@]} -gt 0 ]; then
+if [ ${#crates[@]} -gt 0 ] || [ ${#foreign[@]} -gt 0 ]; then
   if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
   fi
+fi
+
+if [ ${#crates[@]} -gt 0 ]; then
   args=()
   for crate in "${crates[@]}"; do
     args+=(-p "$crate")
@@ -99,6 +106,19 @@ if [ ${#crates[@]} -gt 0 ]; then
     install_wasm "$file"
   done
 fi
+
+# A crate of another workspace (a plugin's own repository, a test's copy):
+# its workspace's release profile and target directory.
+for dir in "${foreign[@]}"; do
+  manifest="$dir/Cargo.toml"
+  target="$(cargo metadata --format-version 1 --no-deps --manifest-path "$manifest" |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+  name="$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$manifest" | head -1)"
+  file="${name//-/_}.wasm"
+  cargo build --release --target wasm32-wasip2 --manifest-path "$manifest"
+  cp "$target/wasm32-wasip2/release/$file" "$out/$file.tmp"
+  install_wasm "$file"
+done
 
 if [ ${#python[@]} -gt 0 ] || [ ${#js[@]} -gt 0 ]; then
   scripts/install-plugin-tools.sh
@@ -115,13 +135,15 @@ for dir in "${python[@]}"; do
   install_wasm "$file"
 done
 
-# componentize-js with every WASI feature disabled: the component imports
-# nothing but the transform types (no stdio, clocks, random or http).
+# componentize-js with every WASI feature but stdio disabled: the component
+# imports the transform types and stdin, stdout and stderr only (no clocks,
+# random or http). Its stderr carries an uncaught error's message and stack,
+# which the host puts in the failure's reason.
 for dir in "${js[@]}"; do
   name="$(basename "$dir")"
   file="${name//-/_}_js.wasm"
   up_to_date "$file" "$dir" && continue
   plugins/js/node_modules/.bin/componentize-js "$dir/index.js" --wit wit --world-name transform \
-    --disable stdio random clocks http fetch-event --out "$out/$file.tmp" >/dev/null
+    --disable random clocks http fetch-event --out "$out/$file.tmp" >/dev/null
   install_wasm "$file"
 done

@@ -84,6 +84,15 @@ pub enum Error {
     #[error("position file {path}: {message}")]
     PositionFromAnotherLog { path: PathBuf, message: String },
 
+    /// A line of a `pipeline plugin check` records or expect file is not
+    /// what it must be.
+    #[error("{path} line {line}: {message}")]
+    CheckFile {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+
     /// A JSON document (log line, state file) could not be (de)serialised.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -129,6 +138,7 @@ impl Error {
             | Error::Binlog(_)
             | Error::ForeignLogs { .. }
             | Error::DeadLetterTooLarge { .. }
+            | Error::CheckFile { .. }
             | Error::Json(_) => true,
             // The other side is away or busy, or this process crashed: a
             // restart can help.

@@ -77,7 +77,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => status,
         Err(error) => {
             tracing::error!("{error:#}");
             // Bad input (config, files, data shape) exits 2: `up` does not
@@ -90,7 +90,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.global.config.as_deref(), &cli.global.sets)?;
     match cli.command {
         Command::Update(args) => commands::update::run(&config, &(&args).into()).await?,
@@ -103,9 +103,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Status => print!("{}", commands::status::report(&config).await?),
         Command::Config => print!("{}", commands::config::render(&config)?),
-        Command::Plugin(command) => println!("{}", commands::plugin::run(&config, &command).await?),
+        Command::Plugin(command) => {
+            // `plugin check`'s status is its verdict (see its --help): 1 for
+            // records that failed, 2 whenever the check could not run.
+            match commands::plugin::run(&config, &command).await {
+                Ok(printed) => {
+                    println!("{}", printed.text);
+                    return Ok(ExitCode::from(printed.status));
+                }
+                Err(error) => {
+                    tracing::error!("{error:#}");
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The global options as arguments for a child process.

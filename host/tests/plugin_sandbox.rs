@@ -41,7 +41,7 @@ fn an_infinite_loop_hits_the_time_limit_and_the_chain_goes_on() {
         &mut chain,
         48..=52,
         &[50],
-        "exceeded its time limit of 10 ms per record",
+        "exceeded its time limit (time_limit_ms = 10): 10 ms of CPU time for 1 record",
     );
     assert_contained(&mut chain, 51..=60, &[], "");
     let stats = &chain.stats()[0];
@@ -72,7 +72,7 @@ fn a_memory_bomb_hits_the_memory_limit_and_the_chain_goes_on() {
         &mut chain,
         45..=55,
         &[50],
-        "exceeded its memory limit of 16 MiB",
+        "exceeded its memory limit (memory_limit_mib = 16): it asked for",
     );
     assert_contained(&mut chain, 56..=70, &[], "");
 }

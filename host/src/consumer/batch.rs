@@ -292,12 +292,18 @@ impl Member {
         version: &str,
         reason: String,
     ) -> DeadLetterRecord {
+        let record_key = origin
+            .source
+            .as_ref()
+            .map(|(position, _)| position.key.clone());
         tracing::warn!(
             member = self.member,
             topic = self.topics.name(origin.topic),
             partition = origin.partition,
             offset = origin.offset,
+            key = origin.source.as_ref().map(|(_, key)| key.as_str()),
             stage,
+            version,
             %reason,
             "record sent to the dead letters"
         );
@@ -309,6 +315,7 @@ impl Member {
             value: origin.message.payload().map(<[u8]>::to_vec),
             stage: stage.to_owned(),
             version: version.to_owned(),
+            record_key,
             reason,
             member: self.member,
         }

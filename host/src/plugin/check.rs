@@ -1,12 +1,18 @@
 //! `pipeline plugin check FILE.wasm`: load a plugin the way the chain would
-//! (compile, manifest checked against the schema) and run it on a few sample
-//! records made up from the schema, so an author sees what it does before it
-//! is deployed.
+//! (compile, manifest checked against the schema) and run it on records,
+//! sample ones made up from the schema or the author's own
+//! (`check_files`), so an author sees what it does before it is deployed.
+//!
+//! The rule that lets a plugin's own CI use it: **the report's
+//! [`CheckReport::status`] is 0 only when no record failed** (or was
+//! dropped, when every record must be kept) **and every outcome is the
+//! expected one**; a plugin that does not load is an error (exit 2).
 
 use std::fmt;
 use std::path::Path;
 
 use super::chain::{ChainOutcome, PluginChain, PluginStats};
+use super::check_files::Expected;
 use super::schema::{FieldType, SchemaFields};
 use crate::config::PluginConfig;
 use crate::error::{Error, Result};
@@ -15,6 +21,9 @@ use crate::record::{FieldValue, Record};
 /// How many sample records are run through the plugin.
 const SAMPLES: usize = 5;
 
+/// Records per call, as the consumer's default `batch_size`.
+const BATCH: usize = 500;
+
 /// What `check_plugin` found.
 #[derive(Debug, Clone)]
 pub struct CheckReport {
@@ -22,9 +31,15 @@ pub struct CheckReport {
     pub version: String,
     /// The world it exports: `transform-batch` or `transform`.
     pub world: &'static str,
-    /// Each sample record and what the plugin did with it.
+    /// Each record and what the plugin did with it.
     pub samples: Vec<(Record, ChainOutcome)>,
     pub stats: PluginStats,
+    /// The key's fields, to name records in the output.
+    key: Vec<String>,
+    /// The expected outcome of each record, when an expect file was given.
+    expected: Option<Vec<Expected>>,
+    /// Whether a dropped record counts as a failure.
+    expect_keep: bool,
 }
 
 /// Validates the plugin at `path` against `schema` and runs it on sample records.
@@ -40,22 +55,114 @@ pub fn check_plugin(path: &Path, schema: &SchemaFields) -> Result<CheckReport> {
 /// As [`check_plugin`], with `config`'s limits (a Python or JavaScript
 /// plugin needs more memory than the default).
 pub fn check_plugin_with(config: &PluginConfig, schema: &SchemaFields) -> Result<CheckReport> {
-    super::loaded::off_runtime(|| check_here(config, schema)).map_err(|message| Error::Plugin {
-        plugin: config.path.display().to_string(),
-        message,
+    check_records(config, schema, sample_records(schema, SAMPLES))
+}
+
+/// As [`check_plugin_with`], on `records` (see `check_files::read_records`).
+pub fn check_records(
+    config: &PluginConfig,
+    schema: &SchemaFields,
+    records: Vec<Record>,
+) -> Result<CheckReport> {
+    super::loaded::off_runtime(|| check_here(config, schema, records)).map_err(|message| {
+        Error::Plugin {
+            plugin: config.path.display().to_string(),
+            message,
+        }
     })?
 }
 
-fn check_here(config: &PluginConfig, schema: &SchemaFields) -> Result<CheckReport> {
+fn check_here(
+    config: &PluginConfig,
+    schema: &SchemaFields,
+    records: Vec<Record>,
+) -> Result<CheckReport> {
     let mut chain = PluginChain::load(std::slice::from_ref(config), schema)?;
-    let records = sample_records(schema, SAMPLES);
-    let outcomes = chain.process(records.clone());
+    let mut samples = Vec::with_capacity(records.len());
+    for batch in records.chunks(BATCH) {
+        let outcomes = chain.process(batch.to_vec());
+        samples.extend(batch.iter().cloned().zip(outcomes));
+    }
     Ok(CheckReport {
         version: chain.versions().to_owned(),
         world: chain.worlds().first().copied().unwrap_or_default(),
-        samples: records.into_iter().zip(outcomes).collect(),
+        samples,
         stats: chain.stats().into_iter().next().unwrap_or_default(),
+        key: schema.keys().to_vec(),
+        expected: None,
+        expect_keep: false,
     })
+}
+
+impl CheckReport {
+    /// Compares each record's outcome with `expected` (one per record).
+    pub fn expect(&mut self, expected: Vec<Expected>) {
+        self.expected = Some(expected);
+    }
+
+    /// Counts a dropped record as a failure.
+    pub fn expect_keep(&mut self) {
+        self.expect_keep = true;
+    }
+
+    /// The outcomes as expect lines (for writing an expect file).
+    pub fn outcomes(&self) -> Vec<Expected> {
+        self.samples
+            .iter()
+            .map(|(_, outcome)| Expected::of(outcome))
+            .collect()
+    }
+
+    /// What went wrong with record `index`, if anything: its outcome is not
+    /// the expected one, or (without an expect file) it failed, or it was
+    /// dropped when every record must be kept.
+    fn problem(&self, index: usize) -> Option<String> {
+        let outcome = &self.samples.get(index)?.1;
+        match &self.expected {
+            Some(expected) => match expected.get(index) {
+                Some(expected) if expected.matches(outcome) => None,
+                Some(expected) => Some(format!("expected {expected}")),
+                None => Some("the expect file has no line for it".into()),
+            },
+            None => match outcome {
+                ChainOutcome::Failed(_) => Some("failed".into()),
+                ChainOutcome::Dropped { .. } if self.expect_keep => {
+                    Some("dropped, and --expect-keep".into())
+                }
+                _ => None,
+            },
+        }
+    }
+
+    /// How many records did not come out as they should.
+    pub fn problems(&self) -> usize {
+        let extra = self.expected.as_ref().map_or(0, |expected| {
+            expected.len().saturating_sub(self.samples.len())
+        });
+        (0..self.samples.len())
+            .filter(|&index| self.problem(index).is_some())
+            .count()
+            + extra
+    }
+
+    /// The exit status: 0 when every record came out as it should, 1 otherwise.
+    pub fn status(&self) -> u8 {
+        u8::from(self.problems() > 0)
+    }
+
+    /// `id=7` (the key's fields of `record`), or the record's position.
+    fn name(&self, index: usize, record: &Record) -> String {
+        let parts: Vec<String> = self
+            .key
+            .iter()
+            .filter_map(|field| Some(format!("{field}={}", record.get(field)?.to_json())))
+            .collect();
+        if parts.is_empty() {
+            format!("record {}", index + 1)
+        } else {
+            format!("record {} ({})", index + 1, parts.join(", "))
+        }
+    }
 }
 
 /// `count` records with a value of the right type in every field: ids
@@ -92,26 +199,58 @@ impl fmt::Display for CheckReport {
             "{}: loaded (the `{}` world), manifest fits the schema",
             self.version, self.world
         )?;
-        for (record, outcome) in &self.samples {
+        let (mut kept, mut dropped, mut failed) = (0, 0, 0);
+        for (index, (record, outcome)) in self.samples.iter().enumerate() {
             let input = serde_json::Value::Object(record.to_json());
+            writeln!(f, "  {}: {input}", self.name(index, record))?;
             match outcome {
-                ChainOutcome::Keep(output) => writeln!(
-                    f,
-                    "  {input}\n    -> keep {}",
-                    serde_json::Value::Object(output.to_json())
-                )?,
+                ChainOutcome::Keep(output) => {
+                    kept += 1;
+                    writeln!(
+                        f,
+                        "    -> keep {}",
+                        serde_json::Value::Object(output.to_json())
+                    )?
+                }
                 ChainOutcome::Dropped { reason, .. } => {
-                    writeln!(f, "  {input}\n    -> drop: {reason}")?
+                    dropped += 1;
+                    writeln!(f, "    -> drop: {reason}")?
                 }
                 ChainOutcome::Failed(letter) => {
-                    writeln!(f, "  {input}\n    -> FAIL: {}", letter.reason)?
+                    failed += 1;
+                    writeln!(f, "    -> FAIL in {}: {}", letter.version, letter.reason)?
                 }
             }
+            if let Some(problem) = self.problem(index) {
+                writeln!(f, "    !! {problem}")?;
+            }
         }
-        write!(
+        let missing = self.expected.as_ref().map_or(0, |expected| {
+            expected.len().saturating_sub(self.samples.len())
+        });
+        if missing > 0 {
+            writeln!(
+                f,
+                "  !! the expect file has {missing} lines more than there are records"
+            )?;
+        }
+        writeln!(
             f,
-            "  {} records in {:?}",
+            "  {} records in {:?}: {kept} kept, {dropped} dropped, {failed} failed",
             self.stats.records_in, self.stats.time
-        )
+        )?;
+        match self.problems() {
+            0 => write!(f, "ok"),
+            problems => write!(
+                f,
+                "FAILED: {problems} record{} not as {}",
+                if problems == 1 { "" } else { "s" },
+                if self.expected.is_some() {
+                    "expected"
+                } else {
+                    "they should be"
+                }
+            ),
+        }
     }
 }

@@ -18,17 +18,16 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 use wasmtime::Store;
-use wasmtime::Trap;
 use wasmtime::component::Component;
 
 use super::bindings::batch::{Batch, BatchResult, TransformBatch, TransformBatchPre};
 use super::bindings::{Manifest, Outcome, Row, Transform, TransformPre};
-use super::cpu_budget::{Overspent, WALL_MARGIN};
+use super::cpu_budget::Overspent;
 use super::engine;
-use super::limits::{
-    OUTPUT_ALLOWANCE, batch_budget_ms, batch_bytes, output_cap, row_bytes, span_bytes,
-};
-use super::sandbox::{self, BLOCKING_REFUSED, Host};
+pub use super::failure::CallFailure;
+use super::failure::{Allowed, FUEL_EXHAUSTED, describe};
+use super::limits::{batch_budget_ms, batch_bytes, output_cap, row_bytes, span_bytes};
+use super::sandbox::{self, Host};
 use crate::config::PluginConfig;
 
 /// CPU budget of instantiation and of the one-off `manifest()` call, in ms.
@@ -44,9 +43,6 @@ pub const MAX_LABEL_BYTES: usize = 64;
 /// Said when a plugin runs out of memory as it starts: the usual cause.
 const INTERPRETER_HINT: &str =
     "a Python or JavaScript plugin carries its interpreter: give it memory_limit_mib = 32";
-
-/// The text wasmtime's error carries when the hostcall fuel runs out.
-const FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
 
 /// A compiled, instantiated plugin version.
 pub struct Loaded {
@@ -78,23 +74,6 @@ enum Pre {
 enum Bindings {
     Rows(Transform),
     Batch(TransformBatch),
-}
-
-/// Why a call failed as a whole.
-#[derive(Debug, Clone)]
-pub struct CallFailure {
-    pub reason: String,
-    /// The time limit was hit (the whole budget was spent).
-    pub timed_out: bool,
-}
-
-impl From<String> for CallFailure {
-    fn from(reason: String) -> Self {
-        Self {
-            reason,
-            timed_out: false,
-        }
-    }
 }
 
 struct Instance {
@@ -156,13 +135,10 @@ impl Loaded {
             Bindings::Batch(bindings) => bindings.call_manifest(&mut instance.store),
         };
         let manifest = manifest.map_err(|error| {
-            let failure = describe_failure(&instance.store, &error, MANIFEST_BUDGET_MS);
-            let limit = if error.to_string().contains(FUEL_EXHAUSTED)
-                || format!("{error:#}").contains(FUEL_EXHAUSTED)
-            {
+            let limit = if format!("{error:#}").contains(FUEL_EXHAUSTED) {
                 format!("its manifest is larger than {MANIFEST_MAX_BYTES} bytes")
             } else {
-                failure
+                describe(&instance.store, &error, &starting(config)).reason
             };
             format!("manifest() failed: {limit}")
         })?;
@@ -230,23 +206,11 @@ impl Loaded {
                 "internal error: a `transform` plugin called with a batch"
             )),
         })?;
-        let cap = output_cap(&self.config, input_bytes);
-        if result.data.len().saturating_add(span_bytes(&result)) > cap {
-            return Err(CallFailure::from(self.output_cap_reason(
-                cap,
-                rows,
-                input_bytes,
-            )));
+        let allowed = allowed(&self.config, rows, input_bytes);
+        if result.data.len().saturating_add(span_bytes(&result)) > allowed.output_cap {
+            return Err(CallFailure::from(allowed.output_cap()));
         }
         Ok(result)
-    }
-
-    /// Why a call's output was refused.
-    fn output_cap_reason(&self, cap: usize, records: usize, input_bytes: usize) -> String {
-        format!(
-            "returned more than {cap} bytes for {records} records of {input_bytes} bytes (the limit is {} × the input + {OUTPUT_ALLOWANCE} bytes)",
-            self.config.output_ratio
-        )
     }
 
     /// One call of `rows` records of `input_bytes` within their limits (the
@@ -258,78 +222,52 @@ impl Loaded {
         call: impl FnOnce(&Bindings, &mut Store<Host>) -> wasmtime::Result<T>,
     ) -> Result<T, CallFailure> {
         let _ticking = engine::Ticking::start();
+        let allowed = allowed(&self.config, rows, input_bytes);
         let instance = match &mut self.instance {
             Some(instance) => instance,
             None => self.instance.insert(instantiate(&self.pre, &self.config)?),
         };
         instance.calls += 1;
-        let records = u64::try_from(rows).unwrap_or(u64::MAX);
-        let budget = batch_budget_ms(self.config.time_limit_ms, records);
-        let output_cap = output_cap(&self.config, input_bytes);
-        start_budget(&mut instance.store, budget, output_cap);
+        start_budget(&mut instance.store, allowed.budget_ms, allowed.output_cap);
         let result = call(&instance.bindings, &mut instance.store);
         let overspent = instance.store.data().cpu.overspent();
         let failure = match result {
             Ok(_) if overspent == Some(Overspent::Wall) => CallFailure {
-                reason: wall_limit_reason(budget),
+                reason: allowed.wall_limit(),
                 timed_out: true,
             },
             Ok(_) if overspent.is_some() => CallFailure {
-                reason: format!(
-                    "exceeded its time limit of {} ms per record (CPU time, the host's copying of its output included: {budget} ms for {records} records)",
-                    self.config.time_limit_ms
-                ),
+                reason: allowed.time_limit(),
                 timed_out: true,
             },
             Ok(outcomes) => return Ok(outcomes),
-            Err(error) => {
-                let timed_out = error.downcast_ref::<Trap>() == Some(&Trap::Interrupt);
-                let reason = if format!("{error:#}").contains(FUEL_EXHAUSTED) {
-                    self.output_cap_reason(output_cap, rows, input_bytes)
-                } else if timed_out && instance.store.data().cpu.wall_expired {
-                    wall_limit_reason(budget)
-                } else if timed_out {
-                    format!(
-                        "exceeded its time limit of {} ms per record (CPU time: {budget} ms for {records} records)",
-                        self.config.time_limit_ms
-                    )
-                } else {
-                    describe_failure(&instance.store, &error, budget)
-                };
-                CallFailure { reason, timed_out }
-            }
+            Err(error) => describe(&instance.store, &error, &allowed),
         };
         self.instance = None;
         Err(failure)
     }
 }
 
-/// The reason of a call the wall-clock watchdog stopped.
-fn wall_limit_reason(budget_ms: u64) -> String {
-    format!(
-        "exceeded its wall-clock limit of {} ms (its {budget_ms} ms of CPU time plus {} ms) without using its CPU budget: it stalled, or the machine gave it no CPU",
-        budget_ms + WALL_MARGIN.as_millis() as u64,
-        WALL_MARGIN.as_millis()
-    )
+/// What a call of `rows` records of `input_bytes` may spend.
+fn allowed(config: &PluginConfig, rows: usize, input_bytes: usize) -> Allowed<'_> {
+    let records = u64::try_from(rows).unwrap_or(u64::MAX);
+    Allowed {
+        config,
+        budget_ms: batch_budget_ms(config.time_limit_ms, records),
+        records: Some(rows),
+        input_bytes,
+        output_cap: output_cap(config, input_bytes),
+    }
 }
 
-/// Why a call trapped: the limit it hit, or the trap itself.
-fn describe_failure(store: &Store<Host>, error: &wasmtime::Error, budget_ms: u64) -> String {
-    let limits = &store.data().limits;
-    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) && store.data().cpu.wall_expired {
-        wall_limit_reason(budget_ms)
-    } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-        format!("exceeded its time limit ({budget_ms} ms of CPU time for the call)")
-    } else if limits.memory_refused {
-        format!(
-            "exceeded its memory limit of {} MiB (it asked for {} MiB)",
-            limits.memory_limit_mib(),
-            limits.refused_bytes.div_ceil(1024 * 1024)
-        )
-    } else if format!("{error:#}").contains(BLOCKING_REFUSED) {
-        BLOCKING_REFUSED.to_owned()
-    } else {
-        format!("trapped: {}", error.root_cause())
+/// What instantiation and `manifest()` may spend: fixed budgets.
+fn starting(config: &PluginConfig) -> Allowed<'_> {
+    Allowed {
+        config,
+        budget_ms: MANIFEST_BUDGET_MS,
+        records: None,
+        input_bytes: 0,
+        output_cap: MANIFEST_MAX_BYTES,
     }
 }
 
@@ -393,7 +331,7 @@ fn instantiate(pre: &Pre, config: &PluginConfig) -> Result<Instance, String> {
         };
         format!(
             "cannot instantiate: {}{hint}",
-            describe_failure(&store, &error, MANIFEST_BUDGET_MS)
+            describe(&store, &error, &starting(config)).reason
         )
     })?;
     Ok(Instance {
@@ -410,6 +348,7 @@ fn start_budget(store: &mut Store<Host>, limit_ms: u64, max_output: usize) {
     let host = store.data_mut();
     host.limits.memory_refused = false;
     host.limits.refused_bytes = 0;
+    host.stderr.start_call();
     host.replay_random();
     let first_look = host.cpu.start(limit_ms);
     store.set_epoch_deadline(first_look);

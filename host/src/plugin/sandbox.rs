@@ -4,8 +4,9 @@
 //! Components built for `wasm32-wasip2` import WASI interfaces even when they
 //! never use them (the Rust standard library links them), so WASI is linked
 //! but granted nothing: no preopened directories, no environment, no
-//! arguments, no sockets or name lookups, empty stdin, discarded stdout and
-//! stderr, and (unless the plugin's config allows it) clocks frozen at a
+//! arguments, no sockets or name lookups, empty stdin, discarded stdout, a
+//! stderr whose tail the host keeps to explain a failure (`guest_stderr`),
+//! and (unless the plugin's config allows it) clocks frozen at a
 //! constant and random numbers replayed from a constant seed at every call,
 //! so a plugin cannot make its output depend on time or chance.
 //!
@@ -29,6 +30,7 @@ use wasmtime_wasi::{
 };
 
 use super::cpu_budget::CpuBudget;
+use super::guest_stderr::StderrTail;
 use crate::config::PluginConfig;
 
 /// Most tables and instances a plugin may create: enough for any component
@@ -55,6 +57,8 @@ pub struct Host {
     table: ResourceTable,
     pub limits: Limits,
     pub cpu: CpuBudget,
+    /// The end of what the running call wrote to stderr.
+    pub stderr: StderrTail,
     /// The state of the replayed random numbers (unless `allow_random`).
     random: Option<Arc<AtomicU64>>,
 }
@@ -198,6 +202,8 @@ pub fn store(engine: &Engine, config: &PluginConfig) -> Store<Host> {
         wasi.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
     }
     wasi.max_random_size(MAX_RANDOM_BYTES);
+    let stderr = StderrTail::default();
+    wasi.stderr(stderr.clone());
     let random = (!config.allow_random).then(|| {
         let state = Arc::new(AtomicU64::new(RANDOM_SEED));
         wasi.secure_random(ReplayedRandom(Arc::clone(&state)))
@@ -216,6 +222,7 @@ pub fn store(engine: &Engine, config: &PluginConfig) -> Store<Host> {
             refused_bytes: 0,
         },
         cpu: CpuBudget::default(),
+        stderr,
         random,
     };
     let mut store = Store::new(engine, host);

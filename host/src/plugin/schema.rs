@@ -114,6 +114,11 @@ impl SchemaFields {
         self
     }
 
+    /// The key's columns (empty when the key is unknown).
+    pub fn keys(&self) -> &[String] {
+        &self.1
+    }
+
     /// Whether `name` is one of the key's columns.
     pub fn is_key(&self, name: &str) -> bool {
         self.1.iter().any(|key| key == name)

@@ -45,6 +45,10 @@ pub struct DeadLetterRecord {
     pub stage: String,
     /// The plugin's version (name@version#hash); empty for decoding.
     pub version: String,
+    /// The record's key as the log lines carry it (`7`, `["eu",3]`), read
+    /// from the decoded record; absent when it did not decode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_key: Option<serde_json::Value>,
     pub reason: String,
     pub member: u32,
 }
@@ -109,7 +113,13 @@ impl DeadLetterSink {
                     let partition = letter.partition.to_string();
                     let offset = letter.offset.to_string();
                     let member = letter.member.to_string();
-                    let reason = fitted_reason(letter, &[&partition, &offset, &member]);
+                    let record_key = letter
+                        .record_key
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
+                    let reason =
+                        fitted_reason(letter, &[&partition, &offset, &member, &record_key]);
                     let headers = OwnedHeaders::new()
                         .insert(Header {
                             key: "dlq.reason",
@@ -138,6 +148,10 @@ impl DeadLetterSink {
                         .insert(Header {
                             key: "dlq.member",
                             value: Some(member.as_str()),
+                        })
+                        .insert(Header {
+                            key: "dlq.record.key",
+                            value: letter.record_key.as_ref().map(|_| record_key.as_str()),
                         });
                     let mut record =
                         FutureRecord::<[u8], [u8]>::to(topic.as_str()).headers(headers);
@@ -169,7 +183,7 @@ impl DeadLetterSink {
 /// The letter's reason, cut so the whole message (key, value and headers)
 /// fits [`MAX_MESSAGE_BYTES`]; `numbers` are the other headers' values.
 fn fitted_reason<'a>(letter: &'a DeadLetterRecord, numbers: &[&str]) -> std::borrow::Cow<'a, str> {
-    const HEADER_NAMES: usize = 128; // the seven `dlq.*` names, with room
+    const HEADER_NAMES: usize = 160; // the eight `dlq.*` names, with room
     let used = letter.key.as_ref().map_or(0, Vec::len)
         + letter.value.as_ref().map_or(0, Vec::len)
         + letter.stage.len()
@@ -234,6 +248,7 @@ mod tests {
             key: Some(vec![0; 8]),
             value: Some(vec![0; value_bytes]),
             stage: "plugin".into(),
+            record_key: None,
             version: "plugin@1#00000000".into(),
             reason: "é".repeat(reason_bytes / 2),
             member: 1,
