@@ -5,6 +5,7 @@
 
 pub mod binlog;
 pub mod broker;
+pub mod kafka_cluster;
 pub mod logs;
 pub mod private_server;
 pub mod zones;
@@ -124,20 +125,39 @@ impl Harness {
     /// [`broker`]'s (`$PIPELINE_TEST_BROKER`).
     pub fn new(test: &str, extra_config: &str) -> Self {
         let mode = binlog_mode().then_some(SourceMode::Binlog);
-        Self::build(test, &mysql_server(), mode, extra_config)
+        Self::build(test, &mysql_server(), mode, &broker(), extra_config)
+    }
+
+    /// The same deployment against the brokers of `bootstrap_servers` (a
+    /// cluster of the test's own, `kafka_cluster`).
+    pub fn on_brokers(test: &str, bootstrap_servers: &str, extra_config: &str) -> Self {
+        let mode = binlog_mode().then_some(SourceMode::Binlog);
+        Self::build(test, &mysql_server(), mode, bootstrap_servers, extra_config)
     }
 
     /// The same deployment against another MySQL server (`mysql://user@host:port`).
     pub fn on_server(test: &str, mysql_server: &str, extra_config: &str) -> Self {
-        Self::build(test, mysql_server, None, extra_config)
+        Self::build(test, mysql_server, None, &broker(), extra_config)
     }
 
     /// The same deployment against another server, in binlog mode.
     pub fn binlog_on_server(test: &str, mysql_server: &str, extra_config: &str) -> Self {
-        Self::build(test, mysql_server, Some(SourceMode::Binlog), extra_config)
+        Self::build(
+            test,
+            mysql_server,
+            Some(SourceMode::Binlog),
+            &broker(),
+            extra_config,
+        )
     }
 
-    fn build(test: &str, mysql_server: &str, mode: Option<SourceMode>, extra_config: &str) -> Self {
+    fn build(
+        test: &str,
+        mysql_server: &str,
+        mode: Option<SourceMode>,
+        bootstrap_servers: &str,
+        extra_config: &str,
+    ) -> Self {
         ensure_plugins_built();
         let unique = format!(
             "{test}_{}_{}",
@@ -164,7 +184,8 @@ impl Harness {
             base.source.mode = mode;
         }
         base.topic.partitions = 10;
-        base.kafka.insert("bootstrap.servers".into(), broker());
+        base.kafka
+            .insert("bootstrap.servers".into(), bootstrap_servers.to_owned());
         if let Some(protocol) = group_protocol() {
             base.kafka.insert("group.protocol".into(), protocol);
         }
@@ -205,6 +226,11 @@ impl Harness {
         } else {
             source.position_file.clone()
         }
+    }
+
+    /// The configuration its processes read.
+    pub fn config(&self) -> &Config {
+        &self.deployment.config
     }
 
     /// Changes the configuration file; processes started afterwards read it.
