@@ -18,6 +18,8 @@
 //! - [`identity`]: the server's binary-log history, saved with the position.
 //! - [`snapshot`]: the consistent read view of every table and its binlog position.
 //! - [`stream`]: the log's row events as records.
+//! - [`events`]: every other event that can change rows: handled (TRUNCATE) or refused.
+//! - [`statements`]: what a logged statement does to the configured tables.
 //! - [`convert`]: positional row values as the value schema's fields.
 //! - [`alter`]: a new schema version when the table is altered while running.
 //! - [`produce`]: records and tombstones to the broker; the ordered acker.
@@ -27,11 +29,13 @@
 pub mod alter;
 pub mod checks;
 pub mod convert;
+pub mod events;
 pub mod gtid;
 pub mod identity;
 pub mod position;
 pub mod produce;
 pub mod snapshot;
+pub mod statements;
 pub mod stream;
 pub mod tables;
 
@@ -199,12 +203,12 @@ async fn run_once(
         let opts = Opts::from_url(&config.mysql.url)
             .map_err(|error| Error::config("mysql.url", format!("not a MySQL URL: {error}")))?;
         let database = opts.db_name().unwrap_or_default().to_owned();
-        let (checksum,): (String,) = pool
+        let (checksum, lower_case_table_names): (String, i64) = pool
             .get_conn()
             .await?
-            .query_first("SELECT @@GLOBAL.binlog_checksum")
+            .query_first("SELECT @@GLOBAL.binlog_checksum, @@lower_case_table_names")
             .await?
-            .unwrap_or(("NONE".into(),));
+            .unwrap_or(("NONE".into(), 0));
         let follower = stream::Follower {
             opts: OptsBuilder::from_opts(opts)
                 .setup(vec![SESSION_IN_UTC])
@@ -213,6 +217,7 @@ async fn run_once(
             mariadb,
             checksums: !checksum.eq_ignore_ascii_case("NONE"),
             database,
+            names: statements::NameRule::for_setting(lower_case_table_names),
             fields,
             position_path: position_file.path().to_owned(),
             to_acker: &to_acker,

@@ -14,7 +14,7 @@ use futures::future::join_all;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tokio::sync::mpsc;
 
-use crate::codec::WireEncoder;
+use crate::codec::{ValueSchema, WireEncoder};
 use crate::error::{Error, Result};
 use crate::latency_trace::AckTrace;
 use crate::producer::ProducerCounters;
@@ -31,6 +31,8 @@ pub enum Operation {
     Delete,
     /// Read by the snapshot.
     Read,
+    /// Every row of the table removed (`TRUNCATE`).
+    Truncate,
 }
 
 impl Operation {
@@ -41,6 +43,7 @@ impl Operation {
             Operation::Update => "u",
             Operation::Delete => "d",
             Operation::Read => "r",
+            Operation::Truncate => "t",
         }
     }
 }
@@ -106,19 +109,50 @@ impl Sender<'_> {
         record.set(self.sequence_field, FieldValue::Long(sequence));
         let key = message_key(&self.key.of_record(&record)?);
         let payload = self.encoder.encode(&record)?;
-        deliveries.push(self.produce(&key, Some(&payload)).await?);
+        deliveries.push(self.produce(&key, Some(&payload), None).await?);
         if operation == Operation::Delete {
-            deliveries.push(self.produce(&key, None).await?);
+            deliveries.push(self.produce(&key, None, None).await?);
+        }
+        Ok(())
+    }
+
+    /// Produces a truncate of `table` (Debezium's op `t`): one record on
+    /// every partition of the topic, each keyed `{"truncate":<partition>}`
+    /// (no row's key is a JSON object), so every member owning a partition
+    /// logs, in that partition's order, that the rows before it are gone;
+    /// the one sequence number and the per-partition key make a re-sent
+    /// truncate a duplicate, as any record.
+    pub async fn truncate(
+        &self,
+        encoder: &WireEncoder,
+        table: &str,
+        partitions: i32,
+        sequence: i64,
+        deliveries: &mut Vec<DeliveryFuture>,
+    ) -> Result<()> {
+        let record = truncate_record(self.operation_field, self.sequence_field, table, sequence);
+        let payload = encoder.encode(&record)?;
+        for partition in 0..partitions {
+            let key = serde_json::json!({ "truncate": partition }).to_string();
+            deliveries.push(self.produce(&key, Some(&payload), Some(partition)).await?);
         }
         Ok(())
     }
 
     /// Hands one message to librdkafka, waiting while its queue is full.
-    async fn produce(&self, key: &str, payload: Option<&[u8]>) -> Result<DeliveryFuture> {
+    async fn produce(
+        &self,
+        key: &str,
+        payload: Option<&[u8]>,
+        partition: Option<i32>,
+    ) -> Result<DeliveryFuture> {
         loop {
             let mut record = FutureRecord::<str, [u8]>::to(self.topic).key(key);
             if let Some(payload) = payload {
                 record = record.payload(payload);
+            }
+            if let Some(partition) = partition {
+                record = record.partition(partition);
             }
             match self.producer.send_result(record) {
                 Ok(delivery) => return Ok(delivery),
@@ -132,6 +166,44 @@ impl Sender<'_> {
             }
         }
     }
+}
+
+/// The field naming the truncated table in a truncate record.
+pub const TRUNCATED_TABLE_FIELD: &str = "table";
+
+/// The value schema of truncate records (registered under
+/// `<topic>-truncate`: it is no version of the table's row schema).
+pub fn truncate_schema(operation_field: &str, sequence_field: &str) -> Result<ValueSchema> {
+    ValueSchema::parse(
+        &serde_json::json!({
+            "type": "record",
+            "name": "Truncate",
+            "namespace": "pipeline.binlog",
+            "doc": "binlog mode: every row of the table was removed (TRUNCATE TABLE) at this point of the partition",
+            "fields": [
+                {"name": operation_field, "type": "string", "doc": "t"},
+                {"name": sequence_field, "type": "long", "doc": "the TRUNCATE's place in the binary log"},
+                {"name": TRUNCATED_TABLE_FIELD, "type": "string"},
+            ],
+        })
+        .to_string(),
+    )
+}
+
+/// A truncate record of `table` at `sequence`.
+pub fn truncate_record(
+    operation_field: &str,
+    sequence_field: &str,
+    table: &str,
+    sequence: i64,
+) -> Record {
+    Record::default()
+        .with(
+            operation_field,
+            FieldValue::Text(Operation::Truncate.letter().to_owned()),
+        )
+        .with(sequence_field, FieldValue::Long(sequence))
+        .with(TRUNCATED_TABLE_FIELD, FieldValue::Text(table.to_owned()))
 }
 
 /// A boundary is saved at most this often: one transaction per chunk at
