@@ -49,7 +49,9 @@ fn nisshi_installed() -> bool {
         .status()
         .is_ok_and(|status| status.success());
     if !found {
-        eprintln!("skipped: nisshi is not installed (PIPELINE_BROKER=nisshi scripts/install.sh installs it)");
+        eprintln!(
+            "skipped: nisshi is not installed (PIPELINE_BROKER=nisshi scripts/install.sh installs it)"
+        );
     }
     found
 }

@@ -58,9 +58,11 @@ async fn truncate_is_a_truncate_record_on_every_partition_logged_once() {
     let snapshot_position = std::fs::read(harness.position_file()).unwrap();
 
     conn.query_drop("TRUNCATE TABLE product").await.unwrap();
-    conn.query_drop("INSERT INTO product (id, name, category, price) VALUES (1, 'again', 'cat_2', 2)")
-        .await
-        .unwrap();
+    conn.query_drop(
+        "INSERT INTO product (id, name, category, price) VALUES (1, 'again', 'cat_2', 2)",
+    )
+    .await
+    .unwrap();
     let expected = 3 + PARTITIONS + 1;
     let lines = harness.wait_for_raw_log_lines(expected, Duration::from_secs(60));
 
@@ -80,9 +82,16 @@ async fn truncate_is_a_truncate_record_on_every_partition_logged_once() {
             )
         })
         .collect();
-    assert_eq!(partitions.len(), PARTITIONS, "a truncate line per partition: {truncates:?}");
+    assert_eq!(
+        partitions.len(),
+        PARTITIONS,
+        "a truncate line per partition: {truncates:?}"
+    );
     let sequence = *partitions.values().next().unwrap();
-    assert!(partitions.values().all(|seq| *seq == sequence), "{partitions:?}");
+    assert!(
+        partitions.values().all(|seq| *seq == sequence),
+        "{partitions:?}"
+    );
     // The row written after the TRUNCATE comes after it in the log.
     let again = lines
         .iter()
@@ -101,14 +110,23 @@ async fn truncate_is_a_truncate_record_on_every_partition_logged_once() {
     harness.stop("producer", libc::SIGTERM);
     std::fs::write(harness.position_file(), snapshot_position).unwrap();
     harness.spawn("producer_again", &["produce"]);
-    conn.query_drop("INSERT INTO product (id, name, category, price) VALUES (2, 'later', 'cat_3', 3)")
-        .await
-        .unwrap();
+    conn.query_drop(
+        "INSERT INTO product (id, name, category, price) VALUES (2, 'later', 'cat_3', 3)",
+    )
+    .await
+    .unwrap();
     let lines = harness.wait_for_raw_log_lines(expected + 1, Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(2));
     let lines_now = harness.raw_log_lines();
-    assert_eq!(lines_now.len(), expected + 1, "the re-sent truncate and insert are duplicates: {lines_now:?}");
-    assert_eq!(lines.iter().filter(|line| op(line) == "t").count(), PARTITIONS);
+    assert_eq!(
+        lines_now.len(),
+        expected + 1,
+        "the re-sent truncate and insert are duplicates: {lines_now:?}"
+    );
+    assert_eq!(
+        lines.iter().filter(|line| op(line) == "t").count(),
+        PARTITIONS
+    );
 
     drop(conn);
     pool.disconnect().await.unwrap();
@@ -125,9 +143,16 @@ fn snapshot_here(harness: &mut Harness, name: &str) {
 
 fn assert_refused(harness: &Harness, must_name: &[&str]) {
     let (code, output) = output_within(harness, &["produce"], STOPS_WITHIN);
-    assert_eq!(code, Some(2), "refused with exit code 2 (None: it went on):\n{output}");
+    assert_eq!(
+        code,
+        Some(2),
+        "refused with exit code 2 (None: it went on):\n{output}"
+    );
     for text in must_name {
-        assert!(output.contains(text), "the refusal names {text:?}:\n{output}");
+        assert!(
+            output.contains(text),
+            "the refusal names {text:?}:\n{output}"
+        );
     }
 }
 
@@ -139,7 +164,9 @@ async fn statements_xa_and_compressed_events_of_a_table_stop_the_producer_with_t
     let mut harness = Harness::binlog_on_server("binlog_refusals", &server.url(), "");
     let pool = common::binlog::create_plain_table(&harness).await;
     let mut conn = pool.get_conn().await.unwrap();
-    conn.query_drop("SET GLOBAL log_bin_compress = OFF").await.unwrap();
+    conn.query_drop("SET GLOBAL log_bin_compress = OFF")
+        .await
+        .unwrap();
     conn.query_drop("CREATE TABLE other (id INT PRIMARY KEY, v TEXT)")
         .await
         .unwrap();
@@ -157,7 +184,9 @@ async fn statements_xa_and_compressed_events_of_a_table_stop_the_producer_with_t
     conn.query_drop("INSERT INTO product (id, name, category, price) VALUES (1, 'n', 'cat_1', 1)")
         .await
         .unwrap();
-    conn.query_drop("SET SESSION binlog_format = 'ROW'").await.unwrap();
+    conn.query_drop("SET SESSION binlog_format = 'ROW'")
+        .await
+        .unwrap();
     assert_refused(
         &harness,
         &["INSERT", "`product`", "STATEMENT", "binlog_position.json"],
@@ -179,19 +208,33 @@ async fn statements_xa_and_compressed_events_of_a_table_stop_the_producer_with_t
     // Compressed events: refused at start while the setting is on, and
     // when met once it is off again.
     snapshot_here(&mut harness, "producer_3");
-    conn.query_drop("SET GLOBAL log_bin_compress = ON").await.unwrap();
+    conn.query_drop("SET GLOBAL log_bin_compress = ON")
+        .await
+        .unwrap();
     let mut other = pool.get_conn().await.unwrap();
     other
         .exec_drop(
-            "INSERT INTO product (id, name, category, price) VALUES (3, ?, 'cat_1', 1)",
-            ("x".repeat(400),),
+            "INSERT INTO product (id, name, category, price) VALUES (3, ?, 'cat_1', 1), (4, ?, 'cat_1', 1)",
+            ("x".repeat(250), "y".repeat(250)),
         )
         .await
         .unwrap();
     drop(other);
-    assert_refused(&harness, &["log_bin_compress", "SET GLOBAL log_bin_compress = OFF"]);
-    conn.query_drop("SET GLOBAL log_bin_compress = OFF").await.unwrap();
-    assert_refused(&harness, &["compressed rows event", "`product`", "log_bin_compress = OFF"]);
+    assert_refused(
+        &harness,
+        &["log_bin_compress", "SET GLOBAL log_bin_compress = OFF"],
+    );
+    conn.query_drop("SET GLOBAL log_bin_compress = OFF")
+        .await
+        .unwrap();
+    assert_refused(
+        &harness,
+        &[
+            "compressed rows event",
+            "`product`",
+            "log_bin_compress = OFF",
+        ],
+    );
 
     drop(conn);
     pool.disconnect().await.unwrap();

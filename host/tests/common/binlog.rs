@@ -109,5 +109,8 @@ pub fn output_within(harness: &Harness, args: &[&str], within: Duration) -> (Opt
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    (code, std::fs::read_to_string(out.path()).unwrap_or_default())
+    (
+        code,
+        std::fs::read_to_string(out.path()).unwrap_or_default(),
+    )
 }

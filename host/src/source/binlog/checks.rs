@@ -36,9 +36,8 @@ pub async fn check_settings(conn: &mut Conn) -> Result<BinlogSettings> {
         log_bin: log_bin != 0,
         format,
         row_image,
-        compressed: compressed.is_some_and(|(_, value)| {
-            value.eq_ignore_ascii_case("ON") || value == "1"
-        }),
+        compressed: compressed
+            .is_some_and(|(_, value)| value.eq_ignore_ascii_case("ON") || value == "1"),
     };
     refuse_settings(&settings)?;
     Ok(settings)

@@ -41,10 +41,12 @@ pub fn is_prepared_xa(gtid_body: &[u8]) -> bool {
 /// a query event; MariaDB flags its GTID event, see [`is_prepared_xa`]).
 pub fn starts_xa(statement: &str) -> bool {
     let mut words = statement.split_whitespace();
-    words.next().is_some_and(|word| word.eq_ignore_ascii_case("XA"))
-        && words
-            .next()
-            .is_some_and(|word| word.eq_ignore_ascii_case("START") || word.eq_ignore_ascii_case("BEGIN"))
+    words
+        .next()
+        .is_some_and(|word| word.eq_ignore_ascii_case("XA"))
+        && words.next().is_some_and(|word| {
+            word.eq_ignore_ascii_case("START") || word.eq_ignore_ascii_case("BEGIN")
+        })
 }
 
 /// The table id a compressed rows event is of: its first six bytes, as in

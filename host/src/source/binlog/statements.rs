@@ -57,7 +57,13 @@ impl NameRule {
 
     /// Whether `table`, named in a statement run in `default_database`,
     /// is `database`.`name`.
-    pub fn names(self, table: &TableName, default_database: &str, database: &str, name: &str) -> bool {
+    pub fn names(
+        self,
+        table: &TableName,
+        default_database: &str,
+        database: &str,
+        name: &str,
+    ) -> bool {
         let in_database = table.database.as_deref().unwrap_or(default_database);
         self.same(in_database, database) && self.same(&table.name, name)
     }
@@ -125,9 +131,7 @@ fn tokens(sql: &str) -> Vec<Token> {
                     index += 1;
                 }
             }
-            '-' if at(index + 1) == Some('-')
-                && at(index + 2).is_none_or(char::is_whitespace) =>
-            {
+            '-' if at(index + 1) == Some('-') && at(index + 2).is_none_or(char::is_whitespace) => {
                 while at(index).is_some_and(|c| c != '\n') {
                     index += 1;
                 }
@@ -263,7 +267,11 @@ pub fn classify(sql: &str) -> Statement {
                 start += 1;
             }
             Statement::WritesRows {
-                verb: if verb == "INSERT" { "INSERT" } else { "REPLACE" },
+                verb: if verb == "INSERT" {
+                    "INSERT"
+                } else {
+                    "REPLACE"
+                },
                 tables: reference_at(&tokens, start).into_iter().collect(),
             }
         }
@@ -336,17 +344,28 @@ mod tests {
             writes("UPDATE db.product SET price = 1 WHERE id = 2"),
             [table(Some("db"), "product")]
         );
-        assert!(writes("DELETE a FROM a JOIN b ON a.id = b.id WHERE 1").contains(&table(None, "b")));
+        assert!(
+            writes("DELETE a FROM a JOIN b ON a.id = b.id WHERE 1").contains(&table(None, "b"))
+        );
         assert_eq!(
             writes("LOAD DATA INFILE '/tmp/x' REPLACE INTO TABLE `p` FIELDS TERMINATED BY ','"),
             [table(None, "p")]
         );
-        assert_eq!(writes("/*!40000 REPLACE INTO t VALUES (1) */"), [table(None, "t")]);
+        assert_eq!(
+            writes("/*!40000 REPLACE INTO t VALUES (1) */"),
+            [table(None, "t")]
+        );
     }
 
     #[test]
     fn other_statements_write_no_rows() {
-        for sql in ["BEGIN", "COMMIT", "XA END X'31',X'',1", "ALTER TABLE product ADD c INT", ""] {
+        for sql in [
+            "BEGIN",
+            "COMMIT",
+            "XA END X'31',X'',1",
+            "ALTER TABLE product ADD c INT",
+            "",
+        ] {
             assert_eq!(classify(sql), Statement::Other, "{sql}");
         }
     }

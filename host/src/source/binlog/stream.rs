@@ -21,10 +21,10 @@ use crate::error::{Error, Result};
 use crate::producer::ProducerCounters;
 use crate::record::Record;
 use crate::source::binlog::convert::RowConverter;
+use crate::source::binlog::events;
 use crate::source::binlog::gtid::{self, GtidState};
 use crate::source::binlog::position::{BinlogPosition, sequence_at};
 use crate::source::binlog::produce::{Chunk, Fields, Operation};
-use crate::source::binlog::events;
 use crate::source::binlog::statements::{self, NameRule, Statement, TableName};
 use crate::source::binlog::tables::TableRoute;
 use crate::source::key::KeyColumns;
@@ -149,7 +149,10 @@ impl Follower<'_> {
                 })?
                 .map_err(|error| self.refused(error, start, by_gtid.is_some()))?;
             let header = event.header();
-            let event_start = u64::from(header.log_pos()) - u64::from(header.event_size());
+            // The server's fake events (the first rotate, its format
+            // description) have no place in the log: log_pos 0.
+            let event_start =
+                u64::from(header.log_pos()).saturating_sub(u64::from(header.event_size()));
             let at = events::At {
                 file: &file,
                 offset: event_start,
@@ -201,17 +204,23 @@ impl Follower<'_> {
                 Some(EventData::QueryEvent(query)) => {
                     let statement = query.query();
                     xa |= events::starts_xa(&statement);
-                    let truncated = match self.statement(&query.schema(), &statement, routes, &at)? {
-                        Some(index) => {
-                            let base = sequence_at(&file, event_start)?;
-                            self.truncate(&mut routes[index], base, &mut deliveries, &mut rows_in_chunk)
+                    let truncated =
+                        match self.statement(&query.schema(), &statement, routes, &at)? {
+                            Some(index) => {
+                                let base = sequence_at(&file, event_start)?;
+                                self.truncate(
+                                    &mut routes[index],
+                                    base,
+                                    &mut deliveries,
+                                    &mut rows_in_chunk,
+                                )
                                 .await?;
-                            unsaved = true;
-                            // A TRUNCATE commits on its own (as every DDL).
-                            true
-                        }
-                        None => false,
-                    };
+                                unsaved = true;
+                                // A TRUNCATE commits on its own (as every DDL).
+                                true
+                            }
+                            None => false,
+                        };
                     std::mem::take(&mut standalone)
                         || truncated
                         || statement.trim().eq_ignore_ascii_case("COMMIT")
@@ -318,10 +327,12 @@ impl Follower<'_> {
         };
         match statements::classify(statement) {
             Statement::Truncate(name) => Ok(configured(&name)),
-            Statement::WritesRows { verb, tables } => match tables.iter().find(|name| configured(name).is_some()) {
-                Some(name) => Err(events::statement_rows(verb, name, statement, at)),
-                None => Ok(None),
-            },
+            Statement::WritesRows { verb, tables } => {
+                match tables.iter().find(|name| configured(name).is_some()) {
+                    Some(name) => Err(events::statement_rows(verb, name, statement, at)),
+                    None => Ok(None),
+                }
+            }
             Statement::Other => Ok(None),
         }
     }
@@ -343,7 +354,12 @@ impl Follower<'_> {
             .truncate(&encoder, route.table(), partitions, sequence, deliveries)
             .await?;
         *rows += 1;
-        tracing::info!(table = route.table(), partitions, sequence, "TRUNCATE: a truncate record on every partition");
+        tracing::info!(
+            table = route.table(),
+            partitions,
+            sequence,
+            "TRUNCATE: a truncate record on every partition"
+        );
         Ok(())
     }
 
@@ -469,9 +485,11 @@ fn partition_count(producer: &rdkafka::producer::FutureProducer, topic: &str) ->
     i32::try_from(count)
         .ok()
         .filter(|count| *count > 0)
-        .ok_or_else(|| Error::Kafka(rdkafka::error::KafkaError::MetadataFetch(
-            rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
-        )))
+        .ok_or_else(|| {
+            Error::Kafka(rdkafka::error::KafkaError::MetadataFetch(
+                rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
+            ))
+        })
 }
 
 fn binlog_io(error: std::io::Error) -> Error {
