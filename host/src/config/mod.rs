@@ -152,6 +152,22 @@ pub struct SourceConfig {
     /// carries one, else by file and offset), `gtid` (by GTID only; refuses
     /// a position without one) or `file` (by file and offset only).
     pub binlog_position: BinlogResume,
+    /// Binlog mode: what becomes of a record the broker refuses as larger
+    /// than its maximum message size: `dead_letter` (its key and the reason
+    /// go to the dead-letter destination, and the stream goes on) or `stop`
+    /// (exit code 2, naming the record).
+    pub oversized_records: OversizedRecords,
+}
+
+/// What binlog mode does with a record too large for the broker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OversizedRecords {
+    /// Its key and the reason to the dead letters; the stream goes on.
+    #[default]
+    DeadLetter,
+    /// Stop with exit code 2.
+    Stop,
 }
 
 /// How binlog mode resumes from its saved position.
@@ -212,6 +228,7 @@ impl Default for SourceConfig {
             binlog_position_file: "time_track/binlog_position.json".into(),
             tables: Vec::new(),
             binlog_position: BinlogResume::Auto,
+            oversized_records: OversizedRecords::DeadLetter,
         }
     }
 }

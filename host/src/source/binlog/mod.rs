@@ -23,6 +23,7 @@
 //! - [`convert`]: positional row values as the value schema's fields.
 //! - [`alter`]: a new schema version when the table is altered while running.
 //! - [`produce`]: records and tombstones to the broker; the ordered acker.
+//! - [`oversized`]: records over the broker's message size: dead letters or a stop.
 //! - [`position`]: the saved file and offset (and GTID position).
 //! - [`gtid`]: MariaDB GTID positions: tracked, saved, resumed by.
 
@@ -32,6 +33,7 @@ pub mod convert;
 pub mod events;
 pub mod gtid;
 pub mod identity;
+pub mod oversized;
 pub mod position;
 pub mod produce;
 pub mod snapshot;
@@ -160,16 +162,19 @@ async fn run_once(
     }
     let mut routes = tables::register(read).await?;
     let producer: FutureProducer = client_config(config, ClientRole::Producer).create()?;
+    let oversized = Arc::new(oversized::Oversized::new(config));
     let fields = Fields {
         producer: &producer,
         operation_field: &source.operation_field,
         sequence_field: &source.sequence_field,
+        oversized: &oversized,
     };
     let (to_acker, from_reader) = mpsc::channel(CHUNKS_IN_FLIGHT);
     let acker = tokio::spawn(acknowledge_in_order(
         from_reader,
         position_file.clone(),
         Arc::clone(counters),
+        Arc::clone(&oversized),
         crate::latency_trace::AckTrace::from_env(&config.topic.name),
     ));
     let outcome: Result<()> = async {

@@ -5,7 +5,8 @@
 //! produced, and only a chunk that ends at a transaction boundary carries a
 //! position; it is saved once every record of it *and of every chunk before
 //! it* is acknowledged. So the saved position never passes an unacknowledged
-//! record and never falls inside a transaction.
+//! record and never falls inside a transaction. A record the broker can
+//! never take is set aside first (see `oversized`), never retried.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::latency_trace::AckTrace;
 use crate::producer::ProducerCounters;
 use crate::record::{FieldValue, Record};
+use crate::source::binlog::oversized::{Oversized, is_too_large};
 use crate::source::binlog::position::{BinlogPosition, BinlogPositionFile};
 use crate::source::binlog::tables::TableRoute;
 use crate::source::key::{KeyColumns, message_key};
@@ -63,6 +65,8 @@ pub struct Fields<'a> {
     pub producer: &'a FutureProducer,
     pub operation_field: &'a str,
     pub sequence_field: &'a str,
+    /// Where a record the broker can never take goes.
+    pub oversized: &'a Oversized,
 }
 
 impl Fields<'_> {
@@ -75,6 +79,7 @@ impl Fields<'_> {
             key: &route.key,
             operation_field: self.operation_field,
             sequence_field: self.sequence_field,
+            oversized: self.oversized,
         }
     }
 }
@@ -89,6 +94,7 @@ pub struct Sender<'a> {
     pub key: &'a KeyColumns,
     pub operation_field: &'a str,
     pub sequence_field: &'a str,
+    pub oversized: &'a Oversized,
 }
 
 impl Sender<'_> {
@@ -109,9 +115,9 @@ impl Sender<'_> {
         record.set(self.sequence_field, FieldValue::Long(sequence));
         let key = message_key(&self.key.of_record(&record)?);
         let payload = self.encoder.encode(&record)?;
-        deliveries.push(self.produce(&key, Some(&payload), None).await?);
+        deliveries.extend(self.produce(&key, Some(&payload), None).await?);
         if operation == Operation::Delete {
-            deliveries.push(self.produce(&key, None, None).await?);
+            deliveries.extend(self.produce(&key, None, None).await?);
         }
         Ok(())
     }
@@ -134,18 +140,20 @@ impl Sender<'_> {
         let payload = encoder.encode(&record)?;
         for partition in 0..partitions {
             let key = serde_json::json!({ "truncate": partition }).to_string();
-            deliveries.push(self.produce(&key, Some(&payload), Some(partition)).await?);
+            deliveries.extend(self.produce(&key, Some(&payload), Some(partition)).await?);
         }
         Ok(())
     }
 
-    /// Hands one message to librdkafka, waiting while its queue is full.
+    /// Hands one message to librdkafka, waiting while its queue is full;
+    /// `None` when the client refuses it as too large (set aside, see
+    /// `oversized`).
     async fn produce(
         &self,
         key: &str,
         payload: Option<&[u8]>,
         partition: Option<i32>,
-    ) -> Result<DeliveryFuture> {
+    ) -> Result<Option<DeliveryFuture>> {
         loop {
             let mut record = FutureRecord::<str, [u8]>::to(self.topic).key(key);
             if let Some(payload) = payload {
@@ -155,13 +163,20 @@ impl Sender<'_> {
                 record = record.partition(partition);
             }
             match self.producer.send_result(record) {
-                Ok(delivery) => return Ok(delivery),
+                Ok(delivery) => return Ok(Some(delivery)),
                 Err((
                     rdkafka::error::KafkaError::MessageProduction(
                         rdkafka::types::RDKafkaErrorCode::QueueFull,
                     ),
                     _,
                 )) => tokio::time::sleep(Duration::from_millis(2)).await,
+                Err((error, _)) if is_too_large(&error) => {
+                    let bytes = payload.map_or(0, <[u8]>::len);
+                    self.oversized
+                        .set_aside(self.topic, Some(key.as_bytes()), bytes, &error)
+                        .await?;
+                    return Ok(None);
+                }
                 Err((error, _)) => return Err(error.into()),
             }
         }
@@ -219,6 +234,7 @@ pub async fn acknowledge_in_order(
     mut chunks: mpsc::Receiver<Chunk>,
     position_file: BinlogPositionFile,
     counters: Arc<ProducerCounters>,
+    oversized: Arc<Oversized>,
     mut trace: Option<AckTrace>,
 ) -> Result<()> {
     let mut boundary: Option<BinlogPosition> = None;
@@ -244,6 +260,15 @@ pub async fn acknowledge_in_order(
                     if let Some(trace) = &mut trace {
                         trace.ack(delivered.partition, delivered.offset);
                     }
+                }
+                // The broker refused it as too large (the client's own
+                // limit is higher): set aside before the position passes it.
+                Ok(Err((error, message))) if is_too_large(&error) => {
+                    use rdkafka::Message;
+                    let bytes = message.payload().map_or(0, <[u8]>::len);
+                    oversized
+                        .set_aside(message.topic(), message.key(), bytes, &error)
+                        .await?;
                 }
                 Ok(Err((error, _))) => return Err(Error::Kafka(error)),
                 Err(_canceled) => return Err(Error::Kafka(rdkafka::error::KafkaError::Canceled)),
