@@ -231,6 +231,13 @@ async fn run_once(
         follower.follow(&start, &mut routes, shutdown).await
     }
     .await;
+    // A run that ended because the acknowledgement task stopped ends with
+    // that task's error (a record refused, or one too large to produce
+    // with `oversized_records = "stop"`), not with "it stopped".
+    let outcome = match outcome {
+        Err(Error::TaskFailed { task, .. }) if task == stream::ACKER => Ok(()),
+        other => other,
+    };
     crate::producer::acker::finish_run(to_acker, acker, &producer, outcome).await
 }
 

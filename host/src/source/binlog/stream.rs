@@ -137,6 +137,9 @@ impl Follower<'_> {
                     }
                 },
                 _ = shutdown.changed() => None,
+                // The acknowledgement task stopped at a record the broker
+                // did not take: its error is the run's (see `mod`).
+                () = self.to_acker.closed() => return Err(acker_stopped()),
             };
             if *shutdown.borrow() {
                 break;
@@ -401,10 +404,7 @@ impl Follower<'_> {
             deliveries: std::mem::take(deliveries),
             rows: std::mem::take(rows),
         };
-        self.to_acker
-            .send(chunk)
-            .await
-            .map_err(|_| Error::task_failed("acknowledgement task", "it stopped"))
+        self.to_acker.send(chunk).await.map_err(|_| acker_stopped())
     }
 }
 
@@ -467,6 +467,15 @@ fn image(
         })?);
     }
     converter.record(values)
+}
+
+/// The task that acknowledges chunks and saves positions.
+pub const ACKER: &str = "acknowledgement task";
+
+/// The acknowledgement task ended before the run: it failed, and its error
+/// says why.
+pub fn acker_stopped() -> Error {
+    Error::task_failed(ACKER, "it stopped")
 }
 
 /// The number of partitions `topic` has now (a truncate goes to each).
