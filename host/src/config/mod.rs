@@ -131,8 +131,9 @@ pub struct SourceConfig {
     /// `binlog` (read the server's row-based binary log, see `source::binlog`).
     pub mode: SourceMode,
     /// Binlog mode: the replica server id the producer registers with; must
-    /// differ from every other replica's and the server's. 0 picks one from
-    /// the process id (fine for one-off runs; set one in production).
+    /// differ from every other replica's and the server's. 0 draws one at
+    /// random on first start and keeps it beside the position file
+    /// (`<binlog_position_file>.server_id`, see `source::binlog::replica_id`).
     pub server_id: u32,
     /// Binlog mode: the value field that says which operation produced the
     /// record: "c" insert, "u" update, "d" delete, "r" read by the snapshot.

@@ -129,13 +129,22 @@ impl Member {
             };
             match self.decode(runtime, origin.message.payload(), shutdown) {
                 Some(Ok(record)) => {
-                    origin.source = self.routes[topic]
+                    let position = self.routes[topic]
                         .columns
-                        .position_of(&record, origin.message.key())
-                        .map(|position| {
-                            let key_text = position.key.to_string();
-                            (position, key_text)
-                        });
+                        .position_of(&record, origin.message.key());
+                    let position = match position {
+                        Ok(position) => position,
+                        // Not placeable by the duplicate rule: never
+                        // written without it.
+                        Err(reason) => {
+                            letters.push(self.dead_letter(&origin, "decode", "", reason));
+                            continue;
+                        }
+                    };
+                    origin.source = position.map(|position| {
+                        let key_text = position.key.to_string();
+                        (position, key_text)
+                    });
                     if let Some((position, key_text)) = &origin.source
                         && accepted.is_duplicate(
                             &self.consumer.context().state().delivered,

@@ -26,6 +26,7 @@
 //! - [`oversized`]: records over the broker's message size: dead letters or a stop.
 //! - [`position`]: the saved file and offset (and GTID position).
 //! - [`gtid`]: MariaDB GTID positions: tracked, saved, resumed by.
+//! - [`replica_id`]: the replica server id, unique per deployment by default.
 
 pub mod alter;
 pub mod checks;
@@ -36,6 +37,7 @@ pub mod identity;
 pub mod oversized;
 pub mod position;
 pub mod produce;
+pub mod replica_id;
 pub mod snapshot;
 pub mod statements;
 pub mod stream;
@@ -84,14 +86,6 @@ pub async fn run(
         run_once(config, &pool, &counters, shutdown).await
     })
     .await
-}
-
-/// The replica id: the configured one, or one derived from the process id.
-pub fn server_id(configured: u32) -> u32 {
-    if configured != 0 {
-        return configured;
-    }
-    1_000_000 + std::process::id() % 1_000_000
 }
 
 async fn run_once(
@@ -218,7 +212,7 @@ async fn run_once(
             opts: OptsBuilder::from_opts(opts)
                 .setup(vec![SESSION_IN_UTC])
                 .into(),
-            server_id: server_id(source.server_id),
+            server_id: replica_id::server_id(source.server_id, &source.binlog_position_file)?,
             mariadb,
             checksums: !checksum.eq_ignore_ascii_case("NONE"),
             database,
