@@ -12,9 +12,14 @@
 //!   with exit code 2, naming the event, the table and the fix, before
 //!   anything of them is produced.
 //!
+//! - With `lower_case_table_names = 1` the log names a table configured as
+//!   `Product` `product`: its rows are still followed, not skipped.
+//!
 //! The truncate test runs against the private MariaDB on 127.0.0.1:3307;
 //! the refusals against a MariaDB of their own on 127.0.0.1:3321 (data in
-//! `run/mariadb-3321`): they set `log_bin_compress` globally.
+//! `run/mariadb-3321`): they set `log_bin_compress` globally; the name
+//! test against one on 127.0.0.1:3322 started with
+//! `--lower-case-table-names=1`.
 
 mod common;
 
@@ -30,6 +35,7 @@ use serde_json::Value;
 
 const BINLOG: &str = "[source]\nmode = \"binlog\"\n";
 const OWN_PORT: u16 = 3321;
+const FOLDING_PORT: u16 = 3322;
 const PARTITIONS: usize = 10;
 
 /// How long a producer may take to reach a refused event and stop.
@@ -236,6 +242,56 @@ async fn statements_xa_and_compressed_events_of_a_table_stop_the_producer_with_t
         ],
     );
 
+    drop(conn);
+    pool.disconnect().await.unwrap();
+    drop(harness);
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn table_names_compare_as_the_servers_lower_case_table_names_has_them() {
+    let Some(server) = PrivateServer::start_with(FOLDING_PORT, &["--lower-case-table-names=1"])
+    else {
+        return;
+    };
+    let mut harness = Harness::binlog_on_server(
+        "binlog_folded_names",
+        &server.url(),
+        "[source]\ntable = \"Product\"\n",
+    );
+    let pool = harness.pool().await;
+    let mut conn = pool.get_conn().await.unwrap();
+    conn.query_drop(
+        "CREATE TABLE Product (
+            id INT NOT NULL PRIMARY KEY,
+            name VARCHAR(255) NOT NULL,
+            category VARCHAR(64) NOT NULL,
+            price DECIMAL(12,2) NOT NULL,
+            last_updated DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+        )",
+    )
+    .await
+    .unwrap();
+    conn.query_drop("INSERT INTO Product (id, name, category, price) VALUES (1, 'n', 'cat_1', 1)")
+        .await
+        .unwrap();
+    common::binlog::start_pipeline(&mut harness);
+    harness.wait_for_raw_log_lines(1, Duration::from_secs(60));
+    conn.query_drop("UPDATE Product SET price = 2 WHERE id = 1")
+        .await
+        .unwrap();
+    conn.query_drop("TRUNCATE TABLE PRODUCT").await.unwrap();
+    let lines = harness.wait_for_raw_log_lines(2 + PARTITIONS, Duration::from_secs(60));
+    let ops: Vec<&str> = lines.iter().map(op).collect();
+    assert!(
+        ops.contains(&"u"),
+        "the update of `product` as logged: {ops:?}"
+    );
+    assert_eq!(
+        ops.iter().filter(|op| **op == "t").count(),
+        PARTITIONS,
+        "{ops:?}"
+    );
     drop(conn);
     pool.disconnect().await.unwrap();
     drop(harness);
