@@ -136,7 +136,9 @@ pub struct SourceConfig {
     /// (`<binlog_position_file>.server_id`, see `source::binlog::replica_id`).
     pub server_id: u32,
     /// Binlog mode: the value field that says which operation produced the
-    /// record: "c" insert, "u" update, "d" delete, "r" read by the snapshot.
+    /// record: "c" insert, "u" update, "d" delete, "r" read by the snapshot,
+    /// "t" a truncate (a record of its own schema, see
+    /// `source::binlog::events`).
     pub operation_field: String,
     /// Binlog mode: the value field holding the change's place in the binary
     /// log (file number × 2^40 + offset), strictly increasing per key: the
