@@ -3,10 +3,14 @@
 //! Every variant names the input it is about (a file, a config key, a topic, a
 //! plugin) so the message a user sees says what to fix, not only what failed.
 //!
-//! What a process does about an error is decided per variant, never by a
-//! catch-all: [`Error::is_transient`] (in `retry`) says whether waiting and
-//! trying again in-process can help, and [`Error::is_bad_input`] whether the
-//! process should exit with code 2, which `pipeline up` does not restart.
+//! What a process does about an error is decided in one place,
+//! [`Error::disposition`], by the variant and, for MySQL, Kafka and the
+//! registry, by the error code the other side gave: retry (the other side
+//! is away or busy: wait and try again in-process), restart (this process
+//! crashed: exit 1, `pipeline up` starts it again) or stop (it can never
+//! succeed as things are: exit 2, which `pipeline up` does not restart, with
+//! a message naming the fix). [`Error::is_transient`] and
+//! [`Error::is_bad_input`] are its two questions.
 
 use std::path::PathBuf;
 
@@ -96,6 +100,76 @@ pub enum Error {
     /// A JSON document (log line, state file) could not be (de)serialised.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
+
+    /// A record the broker refuses as larger than its maximum message size
+    /// (`source.oversized_records = "stop"`; by default it goes to the
+    /// producer's dead letters instead).
+    #[error(
+        "a record of topic {topic} with key {key} is {bytes} bytes, over the broker's maximum message size ({message}); \
+         it was not produced. Fix: raise the topic's max.message.bytes and the producer's kafka.message.max.bytes, \
+         make the row smaller, or set source.oversized_records = \"dead_letter\" to set such records aside"
+    )]
+    RecordTooLarge {
+        topic: String,
+        key: String,
+        bytes: usize,
+        message: String,
+    },
+
+    /// Shutdown was asked for while waiting for `what` to come back: not a
+    /// failure (the process stops as asked).
+    #[error("stopped while waiting for {what}")]
+    ShutDown { what: String },
+}
+
+/// What to do about an error (see the module's note).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// The other side is away or busy: wait, and try again in-process.
+    Retry,
+    /// This process crashed (a task panicked): exit 1; `pipeline up`
+    /// restarts it.
+    Restart,
+    /// It can never succeed as things are: exit 2, naming the fix.
+    Stop,
+}
+
+/// MySQL's error codes that no retry can fix: access denied (1044 to a
+/// database, 1045 for the user, 1142 to a table, 1143 to a column, 1227 a
+/// privilege, 1370 a routine, 1698 without a password), an unknown
+/// database (1049), table (1146) or column (1054), a syntax error (1064)
+/// and an unknown system variable (1193).
+const MYSQL_FINAL_CODES: [u16; 12] = [
+    1044, 1045, 1049, 1054, 1064, 1142, 1143, 1146, 1193, 1227, 1370, 1698,
+];
+
+/// Kafka's error codes that no retry can fix: a message over the broker's
+/// maximum size, an invalid record, authorisation and authentication
+/// refused, an invalid configuration.
+fn kafka_code_is_final(code: rdkafka::types::RDKafkaErrorCode) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        code,
+        Code::MessageSizeTooLarge
+            | Code::InvalidMessageSize
+            | Code::InvalidRecord
+            | Code::TopicAuthorizationFailed
+            | Code::GroupAuthorizationFailed
+            | Code::ClusterAuthorizationFailed
+            | Code::TransactionalIdAuthorizationFailed
+            | Code::SaslAuthenticationFailed
+            | Code::Authentication
+            | Code::InvalidConfig
+            | Code::InvalidReplicationFactor
+            | Code::PolicyViolation
+    )
+}
+
+/// The HTTP status in a registry error's message (the client's
+/// "failed with status 422 Unprocessable Entity"), if it has one.
+fn registry_status(message: &str) -> Option<u16> {
+    let (_, after) = message.split_once("status ")?;
+    after.get(..3)?.parse().ok()
 }
 
 impl From<apache_avro::Error> for Error {
@@ -122,10 +196,8 @@ impl Error {
         }
     }
 
-    /// Whether the input is at fault (configuration, a file, the table's or a
-    /// record's or a plugin's shape): a restart would fail the same way, so
-    /// the process exits with code 2 and `pipeline up` leaves it stopped.
-    pub fn is_bad_input(&self) -> bool {
+    /// What to do about this error: the one place that decides.
+    pub fn disposition(&self) -> Disposition {
         match self {
             Error::Config { .. }
             | Error::Io { .. }
@@ -139,13 +211,40 @@ impl Error {
             | Error::ForeignLogs { .. }
             | Error::DeadLetterTooLarge { .. }
             | Error::CheckFile { .. }
-            | Error::Json(_) => true,
-            // The other side is away or busy, or this process crashed: a
-            // restart can help.
-            Error::Mysql(_) | Error::Kafka(_) | Error::Registry(_) | Error::TaskFailed { .. } => {
-                false
-            }
+            | Error::RecordTooLarge { .. }
+            | Error::Json(_) => Disposition::Stop,
+            Error::TaskFailed { .. } | Error::ShutDown { .. } => Disposition::Restart,
+            Error::Mysql(error) => match error {
+                mysql_async::Error::Server(server) if MYSQL_FINAL_CODES.contains(&server.code) => {
+                    Disposition::Stop
+                }
+                mysql_async::Error::Url(_) => Disposition::Stop,
+                _ => Disposition::Retry,
+            },
+            Error::Kafka(error) => match error {
+                rdkafka::error::KafkaError::ClientConfig(..) => Disposition::Stop,
+                error if error.rdkafka_error_code().is_some_and(kafka_code_is_final) => {
+                    Disposition::Stop
+                }
+                _ => Disposition::Retry,
+            },
+            // A 4xx but a timeout or a rate limit is the registry's answer
+            // to this request, not its absence: asking again gets the same.
+            Error::Registry(message) => match registry_status(message) {
+                Some(status) if (400..500).contains(&status) && status != 408 && status != 429 => {
+                    Disposition::Stop
+                }
+                _ => Disposition::Retry,
+            },
         }
+    }
+
+    /// Whether the input is at fault (configuration, a file, the table's or a
+    /// record's or a plugin's shape, a privilege, a record too large): a
+    /// restart would fail the same way, so the process exits with code 2
+    /// and `pipeline up` leaves it stopped.
+    pub fn is_bad_input(&self) -> bool {
+        self.disposition() == Disposition::Stop
     }
 
     /// A configuration error found in `origin` (a file, an environment variable, a flag).
@@ -173,6 +272,44 @@ mod tests {
         );
         assert!(!crashed.is_bad_input(), "exit 1: `up` restarts it");
         assert!(!crashed.is_transient(), "waiting in-process cannot help");
+    }
+
+    fn mysql(code: u16) -> Error {
+        Error::Mysql(mysql_async::Error::Server(mysql_async::ServerError {
+            code,
+            message: "refused".into(),
+            state: "HY000".into(),
+        }))
+    }
+
+    #[test]
+    fn errors_that_can_never_succeed_stop_by_their_code() {
+        for code in [1044, 1045, 1142, 1146, 1054] {
+            assert_eq!(mysql(code).disposition(), Disposition::Stop, "{code}");
+        }
+        for code in [1205, 1213, 1040, 1053, 2013] {
+            assert_eq!(mysql(code).disposition(), Disposition::Retry, "{code}");
+        }
+        let too_large = Error::Kafka(rdkafka::error::KafkaError::MessageProduction(
+            rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge,
+        ));
+        assert_eq!(too_large.disposition(), Disposition::Stop);
+        let timed_out = Error::Kafka(rdkafka::error::KafkaError::MessageProduction(
+            rdkafka::types::RDKafkaErrorCode::MessageTimedOut,
+        ));
+        assert_eq!(timed_out.disposition(), Disposition::Retry);
+        let refused = Error::Registry(
+            "registering the value schema under subject `t-value` failed: Error: HTTP request to schema \
+             registry failed with status 422 Unprocessable Entity had no other cause"
+                .into(),
+        );
+        assert_eq!(refused.disposition(), Disposition::Stop);
+        let away = Error::Registry(
+            "HTTP request to schema registry failed with status 503 Service Unavailable".into(),
+        );
+        assert_eq!(away.disposition(), Disposition::Retry);
+        let busy = Error::Registry("failed with status 429 Too Many Requests".into());
+        assert_eq!(busy.disposition(), Disposition::Retry);
     }
 
     #[test]

@@ -66,4 +66,4 @@ pub mod source;
 pub mod timestamp;
 pub mod updater;
 
-pub use error::{Error, Result};
+pub use error::{Disposition, Error, Result};

@@ -78,6 +78,16 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(status) => status,
+        // Asked to stop while waiting for a service: stopped as asked.
+        Err(error)
+            if matches!(
+                error.downcast_ref::<pipeline::Error>(),
+                Some(pipeline::Error::ShutDown { .. })
+            ) =>
+        {
+            tracing::info!("{error:#}");
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             tracing::error!("{error:#}");
             // Bad input (config, files, data shape) exits 2: `up` does not

@@ -42,5 +42,6 @@ pub fn shutdown_signal() -> watch::Receiver<bool> {
         tracing::warn!("second signal: stopping now");
         std::process::exit(130);
     });
+    crate::retry::stop_waiting_on(&receiver);
     receiver
 }

@@ -131,11 +131,14 @@ pub struct SourceConfig {
     /// `binlog` (read the server's row-based binary log, see `source::binlog`).
     pub mode: SourceMode,
     /// Binlog mode: the replica server id the producer registers with; must
-    /// differ from every other replica's and the server's. 0 picks one from
-    /// the process id (fine for one-off runs; set one in production).
+    /// differ from every other replica's and the server's. 0 draws one at
+    /// random on first start and keeps it beside the position file
+    /// (`<binlog_position_file>.server_id`, see `source::binlog::replica_id`).
     pub server_id: u32,
     /// Binlog mode: the value field that says which operation produced the
-    /// record: "c" insert, "u" update, "d" delete, "r" read by the snapshot.
+    /// record: "c" insert, "u" update, "d" delete, "r" read by the snapshot,
+    /// "t" a truncate (a record of its own schema, see
+    /// `source::binlog::events`).
     pub operation_field: String,
     /// Binlog mode: the value field holding the change's place in the binary
     /// log (file number × 2^40 + offset), strictly increasing per key: the
@@ -152,6 +155,22 @@ pub struct SourceConfig {
     /// carries one, else by file and offset), `gtid` (by GTID only; refuses
     /// a position without one) or `file` (by file and offset only).
     pub binlog_position: BinlogResume,
+    /// Binlog mode: what becomes of a record the broker refuses as larger
+    /// than its maximum message size: `dead_letter` (its key and the reason
+    /// go to the dead-letter destination, and the stream goes on) or `stop`
+    /// (exit code 2, naming the record).
+    pub oversized_records: OversizedRecords,
+}
+
+/// What binlog mode does with a record too large for the broker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OversizedRecords {
+    /// Its key and the reason to the dead letters; the stream goes on.
+    #[default]
+    DeadLetter,
+    /// Stop with exit code 2.
+    Stop,
 }
 
 /// How binlog mode resumes from its saved position.
@@ -212,6 +231,7 @@ impl Default for SourceConfig {
             binlog_position_file: "time_track/binlog_position.json".into(),
             tables: Vec::new(),
             binlog_position: BinlogResume::Auto,
+            oversized_records: OversizedRecords::DeadLetter,
         }
     }
 }

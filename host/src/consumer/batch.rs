@@ -6,6 +6,8 @@
 //! newer change of the same key, or taken by an earlier record of this same
 //! batch, all within its own topic (one per table). Positions are noted as records are accepted, before the chain runs,
 //! so an original and its re-sent copy in one batch make one line.
+//! A truncate record (binlog mode) is written as it is, in its place, and
+//! never through a chain (see `Member::is_truncate`).
 
 use std::collections::BTreeMap;
 
@@ -36,6 +38,9 @@ struct Origin {
     /// The decoded record's source position (set once decoded), with its
     /// key as JSON text: the duplicate rule's index, made once per record.
     source: Option<(SourcePosition, String)>,
+    /// A truncate record (binlog mode, op `t`): logged as it is, not
+    /// through the chain (see [`Member::is_truncate`]).
+    truncate: Option<Record>,
 }
 
 /// The positions accepted so far in one batch, checked together with what
@@ -120,16 +125,26 @@ impl Member {
                 offset,
                 message,
                 source: None,
+                truncate: None,
             };
             match self.decode(runtime, origin.message.payload(), shutdown) {
                 Some(Ok(record)) => {
-                    origin.source = self.routes[topic]
+                    let position = self.routes[topic]
                         .columns
-                        .position_of(&record, origin.message.key())
-                        .map(|position| {
-                            let key_text = position.key.to_string();
-                            (position, key_text)
-                        });
+                        .position_of(&record, origin.message.key());
+                    let position = match position {
+                        Ok(position) => position,
+                        // Not placeable by the duplicate rule: never
+                        // written without it.
+                        Err(reason) => {
+                            letters.push(self.dead_letter(&origin, "decode", "", reason));
+                            continue;
+                        }
+                    };
+                    origin.source = position.map(|position| {
+                        let key_text = position.key.to_string();
+                        (position, key_text)
+                    });
                     if let Some((position, key_text)) = &origin.source
                         && accepted.is_duplicate(
                             &self.consumer.context().state().delivered,
@@ -139,6 +154,11 @@ impl Member {
                         )
                     {
                         duplicates += 1;
+                        continue;
+                    }
+                    if self.is_truncate(&record) {
+                        origin.truncate = Some(record);
+                        origins.push(origin);
                         continue;
                     }
                     origins.push(origin);
@@ -172,12 +192,24 @@ impl Member {
         // The records written, for the latency trace (only when it is on).
         let mut traced = Vec::new();
         for origin in &origins {
-            let Some(outcome) = outcomes[origin.topic].next() else {
-                // A chain returns one outcome per record (`PluginChain::process`).
-                return Err(crate::error::Error::task_failed(
-                    "plugin chain",
-                    "fewer outcomes than records",
-                ));
+            let outcome = if let Some(truncate) = &origin.truncate {
+                tracing::info!(
+                    member = self.member,
+                    topic = self.topics.name(origin.topic),
+                    partition = origin.partition,
+                    offset = origin.offset,
+                    "table truncated: every earlier row of this partition is gone"
+                );
+                ChainOutcome::Keep(truncate.clone())
+            } else {
+                let Some(outcome) = outcomes[origin.topic].next() else {
+                    // A chain returns one outcome per record (`PluginChain::process`).
+                    return Err(crate::error::Error::task_failed(
+                        "plugin chain",
+                        "fewer outcomes than records",
+                    ));
+                };
+                outcome
             };
             match outcome {
                 ChainOutcome::Keep(record) => {
@@ -254,6 +286,18 @@ impl Member {
         self.counters.add_dead_lettered(letters.len());
         self.counters.add_duplicates(duplicates);
         Ok(())
+    }
+
+    /// Whether `record` is a truncate record (binlog mode, op `t`): every
+    /// row of the table before it in its partition is gone. It is written
+    /// to the log as it is, in its partition's order, and never passed to
+    /// the plugins, which transform rows (a filter must not drop it); the
+    /// duplicate rule treats it as any record (its key names its
+    /// partition, its stamp is its place in the binary log).
+    fn is_truncate(&self, record: &Record) -> bool {
+        self.operation_field.as_ref().is_some_and(|field| {
+            matches!(record.get(field), Some(crate::record::FieldValue::Text(op)) if op == "t")
+        })
     }
 
     /// Decodes a payload, waiting out an unreachable registry. `None` when

@@ -165,6 +165,9 @@ struct Member {
     /// Whether the stamp is a time (timestamp mode), so commit-to-log latency
     /// can be taken from it; in binlog mode it is the log sequence number.
     stamp_is_time: bool,
+    /// Binlog mode: the operation field, whose `t` marks a truncate record
+    /// (see `batch`).
+    operation_field: Option<String>,
     consumer: BaseConsumer<MemberContext>,
     decoder: WireDecoder,
     log: ConsumerLog,
@@ -243,6 +246,7 @@ impl Member {
             batch_size: config.consumer.batch_size,
             routes,
             stamp_is_time: !binlog,
+            operation_field: binlog.then(|| config.source.operation_field.clone()),
             consumer,
             decoder: WireDecoder::new(&config.schema_registry)?,
             log,

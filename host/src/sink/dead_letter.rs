@@ -90,6 +90,19 @@ impl DeadLetterSink {
         }
     }
 
+    /// Opens the configured destination for the producer's dead letters
+    /// (records it could not produce): the same topic, or
+    /// `<dir>/producer/dead_letters.json`.
+    pub async fn open_for_producer(config: &Config) -> Result<Self> {
+        match &config.dead_letter {
+            DeadLetterConfig::Kafka { .. } => Self::open(config, 0).await,
+            DeadLetterConfig::File { dir } => Ok(Self::File(ConsumerLog::open(
+                &dir.join("producer").join("dead_letters.json"),
+                true,
+            )?)),
+        }
+    }
+
     /// Writes the dead letters and waits until they are durable (acknowledged
     /// or flushed): only then may the consumer commit past them.
     pub async fn write(&mut self, letters: &[DeadLetterRecord]) -> Result<()> {

@@ -137,20 +137,40 @@ impl SourceColumns {
     }
 
     /// The position of a decoded record: the message key (JSON, see
-    /// `source::key::message_key`) and the record's stamp (µs); the key
-    /// columns of the record when the message key is not JSON. `None` when
-    /// either is missing.
+    /// `source::key::message_key`) and the record's stamp (a long, or an
+    /// int, widened); the key columns of the record when the message key
+    /// is not JSON. `Ok(None)` when either is missing or the stamp is null.
+    /// A stamp of another type is an error naming the field: the duplicate
+    /// rule cannot place the record, and writing it without the rule would
+    /// silently let its re-sent copies through (the member sends it to the
+    /// dead letters instead).
     pub fn position_of(
         &self,
         record: &crate::record::Record,
         message_key: Option<&[u8]>,
-    ) -> Option<SourcePosition> {
+    ) -> Result<Option<SourcePosition>, String> {
         use crate::record::FieldValue;
-        let stamp = match record.get(&self.stamp)? {
-            FieldValue::Long(stamp) => *stamp,
-            _ => return None,
+        let stamp = match record.get(&self.stamp) {
+            None | Some(FieldValue::Null) => return Ok(None),
+            Some(FieldValue::Long(stamp)) => *stamp,
+            Some(FieldValue::Int(stamp)) => i64::from(*stamp),
+            Some(other) => {
+                return Err(format!(
+                    "the stamp field `{}` is {other:?}, not a long: the duplicate rule keys on it, so the record \
+                     cannot be placed (a re-sent copy would be logged twice). Fix: source.timestamp_column must \
+                     name a DATETIME/TIMESTAMP (or integer) column, and no plugin-free schema may type it otherwise",
+                    self.stamp
+                ));
+            }
         };
-        let key = message_key
+        Ok(self
+            .key_of(record, message_key)
+            .map(|key| SourcePosition { key, stamp }))
+    }
+
+    /// The key of a decoded record (see [`SourceColumns::position_of`]).
+    fn key_of(&self, record: &crate::record::Record, message_key: Option<&[u8]>) -> Option<Json> {
+        message_key
             .and_then(|key| serde_json::from_slice::<Json>(key).ok())
             .or_else(|| {
                 let parts: Option<Vec<Json>> = self
@@ -159,8 +179,7 @@ impl SourceColumns {
                     .map(|column| record.get(column).map(crate::record::FieldValue::to_json))
                     .collect();
                 one_or_array(parts?)
-            })?;
-        Some(SourcePosition { key, stamp })
+            })
     }
 
     /// The position recorded in a logged record, for lines written before
@@ -192,6 +211,32 @@ fn one_or_array(mut parts: Vec<Json>) -> Option<Json> {
 mod tests {
     use super::*;
     use crate::record::{FieldValue, Record};
+
+    #[test]
+    fn a_stamp_that_is_not_a_long_is_an_error_not_a_record_without_a_position() {
+        let columns = SourceColumns::new(&["id".into()], "stamp");
+        let with = |stamp: FieldValue| {
+            Record::default()
+                .with("id", FieldValue::Int(7))
+                .with("stamp", stamp)
+        };
+        let at = |stamp| columns.position_of(&with(stamp), Some(b"7"));
+        assert_eq!(
+            at(FieldValue::Long(9)).unwrap(),
+            Some(SourcePosition {
+                key: serde_json::json!(7),
+                stamp: 9
+            })
+        );
+        assert_eq!(at(FieldValue::Int(9)).unwrap().unwrap().stamp, 9);
+        assert_eq!(at(FieldValue::Null).unwrap(), None);
+        let error = at(FieldValue::Text("2026-01-01".into())).unwrap_err();
+        assert!(
+            error.contains("`stamp`") && error.contains("not a long"),
+            "{error}"
+        );
+        assert!(at(FieldValue::Double(1.5)).is_err());
+    }
 
     #[test]
     fn the_borrowed_line_writes_the_same_bytes_as_the_owned_one() {

@@ -266,13 +266,24 @@ impl TableDescription {
 
 /// The value schema and key columns a consumer checks its plugins against.
 /// Reads the catalog only for what the configuration leaves to it (no
-/// `source.value_schema_file`, or no key columns); without a reachable
-/// table the key is then unknown and only the schema's fields are checked.
+/// `source.value_schema_file`, or, in timestamp mode, no key columns);
+/// without a reachable table the key is then unknown and only the schema's
+/// fields are checked.
 pub async fn plugin_view(config: &Config) -> Result<(ValueSchema, Vec<String>)> {
     let source = &config.source;
     let configured_key = source.configured_key();
     if let Some(path) = &source.value_schema_file
         && !configured_key.is_empty()
+    {
+        return Ok((ValueSchema::load(path)?, configured_key));
+    }
+    // Binlog mode: what the members need of the table comes with the
+    // records (the key in the message key, the operation and sequence in
+    // the value) and from the configured schema: no database login, so a
+    // member needs no MySQL account at all. The key is then checked only
+    // when `source.key_columns` names it.
+    if source.mode == crate::config::SourceMode::Binlog
+        && let Some(path) = &source.value_schema_file
     {
         return Ok((ValueSchema::load(path)?, configured_key));
     }

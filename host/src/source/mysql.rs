@@ -20,7 +20,10 @@ use crate::source::triggers::ensure_triggers;
 /// Run on every connection, and again after every reset.
 pub const SESSION_IN_UTC: &str = "SET time_zone = '+00:00'";
 
-/// Opens a pool on `url`, creating the database first if it does not exist.
+/// Opens a pool on `url`, creating the database first if it does not exist
+/// (only then: a user with `SELECT` on an existing database but no `CREATE`
+/// must be able to start, and MariaDB refuses `CREATE DATABASE IF NOT
+/// EXISTS` without `CREATE` even when the database exists).
 pub async fn connect(url: &str) -> Result<Pool> {
     let opts = Opts::from_url(url).map_err(|error| {
         Error::config(
@@ -35,7 +38,15 @@ pub async fn connect(url: &str) -> Result<Pool> {
     Ok(Pool::new(opts))
 }
 
+/// MySQL's "Unknown database".
+const UNKNOWN_DATABASE: u16 = 1049;
+
 async fn create_database(opts: &Opts, database: &str) -> Result<()> {
+    match Conn::new(opts.clone()).await {
+        Ok(conn) => return Ok(conn.disconnect().await?),
+        Err(mysql_async::Error::Server(error)) if error.code == UNKNOWN_DATABASE => {}
+        Err(error) => return Err(error.into()),
+    }
     let server_only = OptsBuilder::from_opts(opts.clone()).db_name(None::<String>);
     let mut conn = Conn::new(server_only).await?;
     conn.query_drop(format!(

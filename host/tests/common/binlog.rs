@@ -84,3 +84,33 @@ impl Tombstones {
         message
     }
 }
+
+/// Runs `pipeline ARGS` until it exits or `within` passes (then it is
+/// killed and the code is `None`): its exit code and everything it printed.
+/// For a producer that must stop by itself at a refused event: the old
+/// behaviour was to go on, so the test must not wait forever.
+pub fn output_within(harness: &Harness, args: &[&str], within: Duration) -> (Option<i32>, String) {
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut child = harness
+        .command(args)
+        .stdout(out.reopen().unwrap())
+        .stderr(out.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + within;
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    (
+        code,
+        std::fs::read_to_string(out.path()).unwrap_or_default(),
+    )
+}

@@ -20,6 +20,8 @@ pub struct PrivateServer {
     pub port: u16,
     run_dir: PathBuf,
     child: Option<Child>,
+    /// Server options beyond the usual ones (install and every start).
+    options: Vec<String>,
 }
 
 fn port_open(port: u16) -> bool {
@@ -42,6 +44,12 @@ impl PrivateServer {
     /// with `mariadb-install-db` on first use). `None`, with the reason
     /// printed, when MariaDB's binaries are not installed.
     pub fn start(port: u16) -> Option<Self> {
+        Self::start_with(port, &[])
+    }
+
+    /// [`PrivateServer::start`] with more server options, e.g.
+    /// `--lower-case-table-names=1` (given at install and at every start).
+    pub fn start_with(port: u16, options: &[&str]) -> Option<Self> {
         let installed = std::path::Path::new(MARIADBD).exists()
             && Command::new("mariadb-install-db")
                 .arg("--help")
@@ -59,6 +67,7 @@ impl PrivateServer {
             port,
             run_dir,
             child: None,
+            options: options.iter().map(|option| (*option).to_owned()).collect(),
         };
         server.stop_leftover();
         server.install();
@@ -127,6 +136,7 @@ impl PrivateServer {
             .arg(format!("--datadir={}", self.data_dir().display()))
             .arg(format!("--user={}", Self::user()))
             .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+            .args(&self.options)
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
             .status()
@@ -164,6 +174,7 @@ impl PrivateServer {
             .arg("--binlog-format=ROW")
             .arg(format!("--server-id={}", self.port))
             .arg("--innodb-buffer-pool-size=64M")
+            .args(&self.options)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))

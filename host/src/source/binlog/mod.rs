@@ -18,20 +18,28 @@
 //! - [`identity`]: the server's binary-log history, saved with the position.
 //! - [`snapshot`]: the consistent read view of every table and its binlog position.
 //! - [`stream`]: the log's row events as records.
+//! - [`events`]: every other event that can change rows: handled (TRUNCATE) or refused.
+//! - [`statements`]: what a logged statement does to the configured tables.
 //! - [`convert`]: positional row values as the value schema's fields.
 //! - [`alter`]: a new schema version when the table is altered while running.
 //! - [`produce`]: records and tombstones to the broker; the ordered acker.
+//! - [`oversized`]: records over the broker's message size: dead letters or a stop.
 //! - [`position`]: the saved file and offset (and GTID position).
 //! - [`gtid`]: MariaDB GTID positions: tracked, saved, resumed by.
+//! - [`replica_id`]: the replica server id, unique per deployment by default.
 
 pub mod alter;
 pub mod checks;
 pub mod convert;
+pub mod events;
 pub mod gtid;
 pub mod identity;
+pub mod oversized;
 pub mod position;
 pub mod produce;
+pub mod replica_id;
 pub mod snapshot;
+pub mod statements;
 pub mod stream;
 pub mod tables;
 
@@ -78,14 +86,6 @@ pub async fn run(
         run_once(config, &pool, &counters, shutdown).await
     })
     .await
-}
-
-/// The replica id: the configured one, or one derived from the process id.
-pub fn server_id(configured: u32) -> u32 {
-    if configured != 0 {
-        return configured;
-    }
-    1_000_000 + std::process::id() % 1_000_000
 }
 
 async fn run_once(
@@ -156,16 +156,19 @@ async fn run_once(
     }
     let mut routes = tables::register(read).await?;
     let producer: FutureProducer = client_config(config, ClientRole::Producer).create()?;
+    let oversized = Arc::new(oversized::Oversized::new(config));
     let fields = Fields {
         producer: &producer,
         operation_field: &source.operation_field,
         sequence_field: &source.sequence_field,
+        oversized: &oversized,
     };
     let (to_acker, from_reader) = mpsc::channel(CHUNKS_IN_FLIGHT);
     let acker = tokio::spawn(acknowledge_in_order(
         from_reader,
         position_file.clone(),
         Arc::clone(counters),
+        Arc::clone(&oversized),
         crate::latency_trace::AckTrace::from_env(&config.topic.name),
     ));
     let outcome: Result<()> = async {
@@ -199,20 +202,21 @@ async fn run_once(
         let opts = Opts::from_url(&config.mysql.url)
             .map_err(|error| Error::config("mysql.url", format!("not a MySQL URL: {error}")))?;
         let database = opts.db_name().unwrap_or_default().to_owned();
-        let (checksum,): (String,) = pool
+        let (checksum, lower_case_table_names): (String, i64) = pool
             .get_conn()
             .await?
-            .query_first("SELECT @@GLOBAL.binlog_checksum")
+            .query_first("SELECT @@GLOBAL.binlog_checksum, @@lower_case_table_names")
             .await?
-            .unwrap_or(("NONE".into(),));
+            .unwrap_or(("NONE".into(), 0));
         let follower = stream::Follower {
             opts: OptsBuilder::from_opts(opts)
                 .setup(vec![SESSION_IN_UTC])
                 .into(),
-            server_id: server_id(source.server_id),
+            server_id: replica_id::server_id(source.server_id, &source.binlog_position_file)?,
             mariadb,
             checksums: !checksum.eq_ignore_ascii_case("NONE"),
             database,
+            names: statements::NameRule::for_setting(lower_case_table_names),
             fields,
             position_path: position_file.path().to_owned(),
             to_acker: &to_acker,
@@ -221,6 +225,13 @@ async fn run_once(
         follower.follow(&start, &mut routes, shutdown).await
     }
     .await;
+    // A run that ended because the acknowledgement task stopped ends with
+    // that task's error (a record refused, or one too large to produce
+    // with `oversized_records = "stop"`), not with "it stopped".
+    let outcome = match outcome {
+        Err(Error::TaskFailed { task, .. }) if task == stream::ACKER => Ok(()),
+        other => other,
+    };
     crate::producer::acker::finish_run(to_acker, acker, &producer, outcome).await
 }
 

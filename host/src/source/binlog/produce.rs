@@ -5,7 +5,8 @@
 //! produced, and only a chunk that ends at a transaction boundary carries a
 //! position; it is saved once every record of it *and of every chunk before
 //! it* is acknowledged. So the saved position never passes an unacknowledged
-//! record and never falls inside a transaction.
+//! record and never falls inside a transaction. A record the broker can
+//! never take is set aside first (see `oversized`), never retried.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,11 +15,12 @@ use futures::future::join_all;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tokio::sync::mpsc;
 
-use crate::codec::WireEncoder;
+use crate::codec::{ValueSchema, WireEncoder};
 use crate::error::{Error, Result};
 use crate::latency_trace::AckTrace;
 use crate::producer::ProducerCounters;
 use crate::record::{FieldValue, Record};
+use crate::source::binlog::oversized::{Oversized, is_too_large};
 use crate::source::binlog::position::{BinlogPosition, BinlogPositionFile};
 use crate::source::binlog::tables::TableRoute;
 use crate::source::key::{KeyColumns, message_key};
@@ -31,6 +33,8 @@ pub enum Operation {
     Delete,
     /// Read by the snapshot.
     Read,
+    /// Every row of the table removed (`TRUNCATE`).
+    Truncate,
 }
 
 impl Operation {
@@ -41,6 +45,7 @@ impl Operation {
             Operation::Update => "u",
             Operation::Delete => "d",
             Operation::Read => "r",
+            Operation::Truncate => "t",
         }
     }
 }
@@ -60,6 +65,8 @@ pub struct Fields<'a> {
     pub producer: &'a FutureProducer,
     pub operation_field: &'a str,
     pub sequence_field: &'a str,
+    /// Where a record the broker can never take goes.
+    pub oversized: &'a Oversized,
 }
 
 impl Fields<'_> {
@@ -72,6 +79,7 @@ impl Fields<'_> {
             key: &route.key,
             operation_field: self.operation_field,
             sequence_field: self.sequence_field,
+            oversized: self.oversized,
         }
     }
 }
@@ -86,6 +94,7 @@ pub struct Sender<'a> {
     pub key: &'a KeyColumns,
     pub operation_field: &'a str,
     pub sequence_field: &'a str,
+    pub oversized: &'a Oversized,
 }
 
 impl Sender<'_> {
@@ -106,32 +115,110 @@ impl Sender<'_> {
         record.set(self.sequence_field, FieldValue::Long(sequence));
         let key = message_key(&self.key.of_record(&record)?);
         let payload = self.encoder.encode(&record)?;
-        deliveries.push(self.produce(&key, Some(&payload)).await?);
+        deliveries.extend(self.produce(&key, Some(&payload), None).await?);
         if operation == Operation::Delete {
-            deliveries.push(self.produce(&key, None).await?);
+            deliveries.extend(self.produce(&key, None, None).await?);
         }
         Ok(())
     }
 
-    /// Hands one message to librdkafka, waiting while its queue is full.
-    async fn produce(&self, key: &str, payload: Option<&[u8]>) -> Result<DeliveryFuture> {
+    /// Produces a truncate of `table` (Debezium's op `t`): one record on
+    /// every partition of the topic, each keyed `{"truncate":<partition>}`
+    /// (no row's key is a JSON object), so every member owning a partition
+    /// logs, in that partition's order, that the rows before it are gone;
+    /// the one sequence number and the per-partition key make a re-sent
+    /// truncate a duplicate, as any record.
+    pub async fn truncate(
+        &self,
+        encoder: &WireEncoder,
+        table: &str,
+        partitions: i32,
+        sequence: i64,
+        deliveries: &mut Vec<DeliveryFuture>,
+    ) -> Result<()> {
+        let record = truncate_record(self.operation_field, self.sequence_field, table, sequence);
+        let payload = encoder.encode(&record)?;
+        for partition in 0..partitions {
+            let key = serde_json::json!({ "truncate": partition }).to_string();
+            deliveries.extend(self.produce(&key, Some(&payload), Some(partition)).await?);
+        }
+        Ok(())
+    }
+
+    /// Hands one message to librdkafka, waiting while its queue is full;
+    /// `None` when the client refuses it as too large (set aside, see
+    /// `oversized`).
+    async fn produce(
+        &self,
+        key: &str,
+        payload: Option<&[u8]>,
+        partition: Option<i32>,
+    ) -> Result<Option<DeliveryFuture>> {
         loop {
             let mut record = FutureRecord::<str, [u8]>::to(self.topic).key(key);
             if let Some(payload) = payload {
                 record = record.payload(payload);
             }
+            if let Some(partition) = partition {
+                record = record.partition(partition);
+            }
             match self.producer.send_result(record) {
-                Ok(delivery) => return Ok(delivery),
+                Ok(delivery) => return Ok(Some(delivery)),
                 Err((
                     rdkafka::error::KafkaError::MessageProduction(
                         rdkafka::types::RDKafkaErrorCode::QueueFull,
                     ),
                     _,
                 )) => tokio::time::sleep(Duration::from_millis(2)).await,
+                Err((error, _)) if is_too_large(&error) => {
+                    let bytes = payload.map_or(0, <[u8]>::len);
+                    self.oversized
+                        .set_aside(self.topic, Some(key.as_bytes()), bytes, &error)
+                        .await?;
+                    return Ok(None);
+                }
                 Err((error, _)) => return Err(error.into()),
             }
         }
     }
+}
+
+/// The field naming the truncated table in a truncate record.
+pub const TRUNCATED_TABLE_FIELD: &str = "table";
+
+/// The value schema of truncate records (registered under
+/// `<topic>-truncate`: it is no version of the table's row schema).
+pub fn truncate_schema(operation_field: &str, sequence_field: &str) -> Result<ValueSchema> {
+    ValueSchema::parse(
+        &serde_json::json!({
+            "type": "record",
+            "name": "Truncate",
+            "namespace": "pipeline.binlog",
+            "doc": "binlog mode: every row of the table was removed (TRUNCATE TABLE) at this point of the partition",
+            "fields": [
+                {"name": operation_field, "type": "string", "doc": "t"},
+                {"name": sequence_field, "type": "long", "doc": "the TRUNCATE's place in the binary log"},
+                {"name": TRUNCATED_TABLE_FIELD, "type": "string"},
+            ],
+        })
+        .to_string(),
+    )
+}
+
+/// A truncate record of `table` at `sequence`.
+pub fn truncate_record(
+    operation_field: &str,
+    sequence_field: &str,
+    table: &str,
+    sequence: i64,
+) -> Record {
+    Record::default()
+        .with(
+            operation_field,
+            FieldValue::Text(Operation::Truncate.letter().to_owned()),
+        )
+        .with(sequence_field, FieldValue::Long(sequence))
+        .with(TRUNCATED_TABLE_FIELD, FieldValue::Text(table.to_owned()))
 }
 
 /// A boundary is saved at most this often: one transaction per chunk at
@@ -147,6 +234,7 @@ pub async fn acknowledge_in_order(
     mut chunks: mpsc::Receiver<Chunk>,
     position_file: BinlogPositionFile,
     counters: Arc<ProducerCounters>,
+    oversized: Arc<Oversized>,
     mut trace: Option<AckTrace>,
 ) -> Result<()> {
     let mut boundary: Option<BinlogPosition> = None;
@@ -172,6 +260,15 @@ pub async fn acknowledge_in_order(
                     if let Some(trace) = &mut trace {
                         trace.ack(delivered.partition, delivered.offset);
                     }
+                }
+                // The broker refused it as too large (the client's own
+                // limit is higher): set aside before the position passes it.
+                Ok(Err((error, message))) if is_too_large(&error) => {
+                    use rdkafka::Message;
+                    let bytes = message.payload().map_or(0, <[u8]>::len);
+                    oversized
+                        .set_aside(message.topic(), message.key(), bytes, &error)
+                        .await?;
                 }
                 Ok(Err((error, _))) => return Err(Error::Kafka(error)),
                 Err(_canceled) => return Err(Error::Kafka(rdkafka::error::KafkaError::Canceled)),

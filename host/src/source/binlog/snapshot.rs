@@ -116,7 +116,7 @@ async fn send(to_acker: &mpsc::Sender<Chunk>, chunk: Chunk) -> Result<()> {
     to_acker
         .send(chunk)
         .await
-        .map_err(|_| Error::task_failed("acknowledgement task", "it stopped"))
+        .map_err(|_| crate::source::binlog::stream::acker_stopped())
 }
 
 /// Opens the consistent read view on `conn` and returns the binlog position

@@ -21,9 +21,11 @@ use crate::error::{Error, Result};
 use crate::producer::ProducerCounters;
 use crate::record::Record;
 use crate::source::binlog::convert::RowConverter;
+use crate::source::binlog::events;
 use crate::source::binlog::gtid::{self, GtidState};
 use crate::source::binlog::position::{BinlogPosition, sequence_at};
 use crate::source::binlog::produce::{Chunk, Fields, Operation};
+use crate::source::binlog::statements::{self, NameRule, Statement, TableName};
 use crate::source::binlog::tables::TableRoute;
 use crate::source::key::KeyColumns;
 
@@ -52,6 +54,8 @@ pub struct Follower<'a> {
     /// Whether the server's events end in a CRC32 (`binlog_checksum`).
     pub checksums: bool,
     pub database: String,
+    /// How the server compares table names (`lower_case_table_names`).
+    pub names: NameRule,
     pub fields: Fields<'a>,
     /// The position file, named in errors.
     pub position_path: std::path::PathBuf,
@@ -119,6 +123,9 @@ impl Follower<'_> {
         // The transaction being read is one event (MariaDB DDL): that
         // query event is its boundary, no XID or COMMIT follows.
         let mut standalone = false;
+        // The transaction being read is an XA one (its rows are logged at
+        // XA PREPARE, its outcome later): refused if it writes a table.
+        let mut xa = false;
         loop {
             let event = tokio::select! {
                 event = tokio::time::timeout(HEARTBEAT_TIMEOUT, stream.next()) => match event {
@@ -130,6 +137,9 @@ impl Follower<'_> {
                     }
                 },
                 _ = shutdown.changed() => None,
+                // The acknowledgement task stopped at a record the broker
+                // did not take: its error is the run's (see `mod`).
+                () = self.to_acker.closed() => return Err(acker_stopped()),
             };
             if *shutdown.borrow() {
                 break;
@@ -142,8 +152,31 @@ impl Follower<'_> {
                 })?
                 .map_err(|error| self.refused(error, start, by_gtid.is_some()))?;
             let header = event.header();
-            if header.event_type_raw() == gtid::MARIADB_GTID_EVENT {
+            // The server's fake events (the first rotate, its format
+            // description) have no place in the log: log_pos 0.
+            let event_start =
+                u64::from(header.log_pos()).saturating_sub(u64::from(header.event_size()));
+            let at = events::At {
+                file: &file,
+                offset: event_start,
+                position_file: &self.position_path,
+            };
+            let raw_type = header.event_type_raw();
+            if raw_type == events::MARIADB_QUERY_COMPRESSED {
+                return Err(events::compressed_query(&at));
+            }
+            if events::MARIADB_ROWS_COMPRESSED.contains(&raw_type) {
+                let table = events::rows_table_id(event.data())
+                    .and_then(|id| stream.get_tme(id))
+                    .and_then(|map| self.route_of(routes, &map.database_name(), &map.table_name()));
+                if let Some(index) = table {
+                    return Err(events::compressed_rows(routes[index].table(), &at));
+                }
+                continue;
+            }
+            if raw_type == gtid::MARIADB_GTID_EVENT {
                 standalone = gtid::is_standalone(event.data());
+                xa = events::is_prepared_xa(event.data());
                 if let Some(state) = &mut state
                     && !state.advance(event.data(), header.server_id())
                 {
@@ -172,27 +205,52 @@ impl Follower<'_> {
                 }
                 Some(EventData::XidEvent(_)) => true,
                 Some(EventData::QueryEvent(query)) => {
+                    let statement = query.query();
+                    xa |= events::starts_xa(&statement);
+                    let truncated =
+                        match self.statement(&query.schema(), &statement, routes, &at)? {
+                            Some(index) => {
+                                let base = sequence_at(&file, event_start)?;
+                                self.truncate(
+                                    &mut routes[index],
+                                    base,
+                                    &mut deliveries,
+                                    &mut rows_in_chunk,
+                                )
+                                .await?;
+                                unsaved = true;
+                                // A TRUNCATE commits on its own (as every DDL).
+                                true
+                            }
+                            None => false,
+                        };
                     std::mem::take(&mut standalone)
-                        || query.query().trim().eq_ignore_ascii_case("COMMIT")
+                        || truncated
+                        || statement.trim().eq_ignore_ascii_case("COMMIT")
+                }
+                Some(EventData::ExecuteLoadQueryEvent(load)) => {
+                    self.statement(&load.schema(), &load.query(), routes, &at)?;
+                    false
                 }
                 Some(EventData::RowsEvent(rows)) => {
                     let Some(table_map) = stream.get_tme(rows.table_id()) else {
                         continue;
                     };
-                    if table_map.database_name() != self.database {
-                        continue;
-                    }
-                    let name = table_map.table_name();
-                    let Some(route) = routes.iter_mut().find(|route| route.table() == name) else {
+                    let Some(index) =
+                        self.route_of(routes, &table_map.database_name(), &table_map.table_name())
+                    else {
                         continue;
                     };
+                    if xa {
+                        return Err(events::xa_rows(routes[index].table(), &at));
+                    }
+                    let route = &mut routes[index];
                     route
                         .version
                         .fit(&self.opts, table_map, &self.position_path)
                         .await?;
                     let route = &*route;
                     let sender = self.fields.sender(route);
-                    let event_start = u64::from(header.log_pos()) - u64::from(header.event_size());
                     let base = sequence_at(&file, event_start)?;
                     let changes =
                         changed_rows(&rows, table_map, &route.version.converter, &route.key)?;
@@ -216,6 +274,9 @@ impl Follower<'_> {
                 }
                 _ => false,
             };
+            if boundary {
+                xa = false;
+            }
             if boundary && (unsaved || last_save.elapsed() >= IDLE_SAVE_INTERVAL) {
                 let end = BinlogPosition {
                     file: file.clone(),
@@ -237,6 +298,71 @@ impl Follower<'_> {
             self.hand_on(None, &mut deliveries, &mut rows_in_chunk)
                 .await?;
         }
+        Ok(())
+    }
+
+    /// The route of `database`.`table`, if it is a configured table (names
+    /// compared as the server's `lower_case_table_names` has them).
+    fn route_of(&self, routes: &[TableRoute], database: &str, table: &str) -> Option<usize> {
+        if !self.names.same(database, &self.database) {
+            return None;
+        }
+        routes
+            .iter()
+            .position(|route| self.names.same(route.table(), table))
+    }
+
+    /// What a logged statement does to the configured tables: the route a
+    /// `TRUNCATE` empties, or a refusal of a row-changing statement naming
+    /// one (see `statements`).
+    fn statement(
+        &self,
+        schema: &str,
+        statement: &str,
+        routes: &[TableRoute],
+        at: &events::At<'_>,
+    ) -> Result<Option<usize>> {
+        let configured = |name: &TableName| {
+            routes.iter().position(|route| {
+                self.names
+                    .names(name, schema, &self.database, route.table())
+            })
+        };
+        match statements::classify(statement) {
+            Statement::Truncate(name) => Ok(configured(&name)),
+            Statement::WritesRows { verb, tables } => {
+                match tables.iter().find(|name| configured(name).is_some()) {
+                    Some(name) => Err(events::statement_rows(verb, name, statement, at)),
+                    None => Ok(None),
+                }
+            }
+            Statement::Other => Ok(None),
+        }
+    }
+
+    /// Produces a truncate of `route`'s table (see `Sender::truncate`),
+    /// registering the truncate schema on first use.
+    async fn truncate(
+        &self,
+        route: &mut TableRoute,
+        sequence: i64,
+        deliveries: &mut Vec<rdkafka::producer::DeliveryFuture>,
+        rows: &mut usize,
+    ) -> Result<()> {
+        let encoder = route.truncate_encoder(&self.fields).await?;
+        let partitions = partition_count(self.fields.producer, route.topic())?;
+        let route = &*route;
+        self.fields
+            .sender(route)
+            .truncate(&encoder, route.table(), partitions, sequence, deliveries)
+            .await?;
+        *rows += 1;
+        tracing::info!(
+            table = route.table(),
+            partitions,
+            sequence,
+            "TRUNCATE: a truncate record on every partition"
+        );
         Ok(())
     }
 
@@ -278,10 +404,7 @@ impl Follower<'_> {
             deliveries: std::mem::take(deliveries),
             rows: std::mem::take(rows),
         };
-        self.to_acker
-            .send(chunk)
-            .await
-            .map_err(|_| Error::task_failed("acknowledgement task", "it stopped"))
+        self.to_acker.send(chunk).await.map_err(|_| acker_stopped())
     }
 }
 
@@ -344,6 +467,38 @@ fn image(
         })?);
     }
     converter.record(values)
+}
+
+/// The task that acknowledges chunks and saves positions.
+pub const ACKER: &str = "acknowledgement task";
+
+/// The acknowledgement task ended before the run: it failed, and its error
+/// says why.
+pub fn acker_stopped() -> Error {
+    Error::task_failed(ACKER, "it stopped")
+}
+
+/// The number of partitions `topic` has now (a truncate goes to each).
+fn partition_count(producer: &rdkafka::producer::FutureProducer, topic: &str) -> Result<i32> {
+    use rdkafka::producer::Producer;
+    let metadata = tokio::task::block_in_place(|| {
+        producer
+            .client()
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+    })?;
+    let count = metadata
+        .topics()
+        .iter()
+        .find(|found| found.name() == topic)
+        .map_or(0, |found| found.partitions().len());
+    i32::try_from(count)
+        .ok()
+        .filter(|count| *count > 0)
+        .ok_or_else(|| {
+            Error::Kafka(rdkafka::error::KafkaError::MetadataFetch(
+                rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
+            ))
+        })
 }
 
 fn binlog_io(error: std::io::Error) -> Error {

@@ -22,6 +22,7 @@ use std::time::Duration;
 use mysql_async::Pool;
 use tokio::sync::watch;
 
+use crate::codec::WireEncoder;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::retry::with_backoff;
@@ -29,6 +30,7 @@ use crate::source::binlog::alter::TableVersion;
 use crate::source::binlog::checks;
 use crate::source::binlog::convert::{CatalogColumn, read_catalog};
 use crate::source::binlog::position::{BinlogPosition, BinlogPositionFile, SavedPosition};
+use crate::source::binlog::produce::{Fields, truncate_schema};
 use crate::source::catalog::TableDescription;
 use crate::source::key::KeyColumns;
 
@@ -41,6 +43,8 @@ pub struct TableRoute {
     pub version: TableVersion,
     /// Its columns at start, in ordinal order (the snapshot reads them).
     pub catalog: Vec<CatalogColumn>,
+    /// The encoder of its truncate records, once one was needed.
+    pub truncate: Option<WireEncoder>,
 }
 
 impl TableRoute {
@@ -50,6 +54,20 @@ impl TableRoute {
 
     pub fn topic(&self) -> &str {
         &self.view.topic.name
+    }
+
+    /// The encoder of the table's truncate records, their schema
+    /// registered under `<topic>-truncate` on first use.
+    pub async fn truncate_encoder(&mut self, fields: &Fields<'_>) -> Result<WireEncoder> {
+        if let Some(encoder) = &self.truncate {
+            return Ok(encoder.clone());
+        }
+        let settings = crate::codec::registry_settings(&self.view.schema_registry)?;
+        let schema = truncate_schema(fields.operation_field, fields.sequence_field)?;
+        let subject = format!("{}-truncate", self.topic());
+        let encoder = crate::producer::schema::register(&settings, &subject, &schema).await?;
+        self.truncate = Some(encoder.clone());
+        Ok(encoder)
     }
 }
 
@@ -181,6 +199,7 @@ pub async fn register(tables: Vec<ReadTable>) -> Result<Vec<TableRoute>> {
             key: table.key,
             version,
             catalog: table.catalog,
+            truncate: None,
         });
     }
     Ok(routes)
