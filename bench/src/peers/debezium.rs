@@ -97,7 +97,11 @@ impl Connect {
     ) -> Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
         let dir = dir.canonicalize()?;
-        let prefix = format!("bench_debezium_{name}");
+        // A topic of its own each run, as the pipeline's deployments have.
+        let prefix = format!(
+            "bench_debezium_{name}_{}",
+            pipeline::timestamp::Timestamp::now().micros()
+        );
         let rest_port = free_port()?;
         let mut worker = BTreeMap::new();
         for (key, value) in [

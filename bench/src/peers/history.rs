@@ -180,7 +180,7 @@ async fn one_change(
                 .map(|(id, row)| (*id, row.clone()))
                 .collect();
             for (id, mut row) in hit {
-                row.price_cents += 1;
+                row.price_cents += 100;
                 model.record(id, "u", Some(row));
             }
         }
@@ -259,7 +259,18 @@ pub async fn run_workload(
         })
         .collect::<Result<_>>()?;
     if table_now != model.live {
-        anyhow::bail!("the bench's model of the workload differs from the table's final state");
+        let differing = table_now
+            .iter()
+            .find(|(id, row)| model.live.get(id) != Some(row))
+            .map(|(id, row)| format!("key {id}: table {row:?}, model {:?}", model.live.get(id)))
+            .or_else(|| {
+                let missing = model.live.keys().find(|id| !table_now.contains_key(id))?;
+                Some(format!("key {missing} is in the model only"))
+            });
+        anyhow::bail!(
+            "the bench's model of the workload differs from the table's final state: {}",
+            differing.unwrap_or_default()
+        );
     }
     Ok(Written {
         history: model.history,
