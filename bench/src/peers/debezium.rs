@@ -197,7 +197,9 @@ impl Connect {
     pub fn settings(&self) -> BTreeMap<String, String> {
         let mut settings = BTreeMap::new();
         for (key, value) in &self.worker {
-            if key.contains("converter") || key.starts_with("producer.") || key == "plugin.discovery"
+            if key.contains("converter")
+                || key.starts_with("producer.")
+                || key == "plugin.discovery"
             {
                 settings.insert(format!("worker: {key}"), value.clone());
             }
@@ -207,10 +209,7 @@ impl Connect {
                 settings.insert(format!("connector: {key}"), value.clone());
             }
         }
-        settings.insert(
-            "connector: poll.interval.ms".into(),
-            "500 (default)".into(),
-        );
+        settings.insert("connector: poll.interval.ms".into(), "500 (default)".into());
         settings.insert(
             "jvm".into(),
             "-Xms256M -Xmx2G G1 (connect-standalone.sh)".into(),

@@ -283,7 +283,9 @@ fn cents(text: &str) -> Result<i64> {
     let negative = text.starts_with('-');
     let digits: String = text.chars().filter(char::is_ascii_digit).collect();
     let value: i64 = digits.parse().with_context(|| format!("price `{text}`"))?;
-    let scale = text.split_once('.').map_or(0, |(_, fraction)| fraction.len());
+    let scale = text
+        .split_once('.')
+        .map_or(0, |(_, fraction)| fraction.len());
     let value = match scale {
         0 => value * 100,
         1 => value * 10,
@@ -336,7 +338,11 @@ pub fn debezium_history(messages: &[Received]) -> Result<History> {
 /// column's).
 fn debezium_decimal(text: &str) -> Result<i64> {
     let bytes = base64_decode(text).with_context(|| format!("decimal `{text}`"))?;
-    let mut value: i64 = if bytes.first().is_some_and(|b| b & 0x80 != 0) { -1 } else { 0 };
+    let mut value: i64 = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+        -1
+    } else {
+        0
+    };
     for byte in bytes {
         value = (value << 8) | i64::from(byte);
     }
@@ -424,7 +430,10 @@ pub fn matching(expected: &History, got: &History) -> (usize, Option<String>) {
     let mut first = None;
     let mut count = 0;
     for (key, changes) in expected {
-        let theirs = got.get(key).map(|changes| strip(changes)).unwrap_or_default();
+        let theirs = got
+            .get(key)
+            .map(|changes| strip(changes))
+            .unwrap_or_default();
         if theirs == strip(changes) {
             count += 1;
         } else if first.is_none() {

@@ -48,7 +48,9 @@ impl OwnServer {
             .and_then(|port| port.trim().parse().ok())
             .unwrap_or(DEFAULT_PORT);
         if !Path::new(MARIADBD).exists() {
-            bail!("{MARIADBD} is missing (apt-get install mariadb-server), or give --peers-mysql-url");
+            bail!(
+                "{MARIADBD} is missing (apt-get install mariadb-server), or give --peers-mysql-url"
+            );
         }
         std::fs::create_dir_all(root).with_context(|| root.display().to_string())?;
         let root = root.canonicalize()?;
@@ -132,7 +134,9 @@ fn install(root: &Path, data: &Path) -> Result<()> {
         .arg(format!("--user={}", user()))
         .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
         .stdout(std::fs::File::create(&log)?)
-        .stderr(Stdio::from(std::fs::File::create(root.join("install.err"))?))
+        .stderr(Stdio::from(std::fs::File::create(
+            root.join("install.err"),
+        )?))
         .status()
         .context("mariadb-install-db (apt-get install mariadb-server)")?;
     if !status.success() {

@@ -92,12 +92,13 @@ impl Side<'_> {
         let meter = cpu::Meter::start(&self.deployment.child_pids());
         let deployment = &mut self.deployment;
         let name = self.system.child();
-        let (first, last) = self.counter.wait_for(before, target, RUN_TIMEOUT, || {
-            match deployment.exited(name) {
-                Some(status) => anyhow::bail!("{name} exited ({status})"),
-                None => Ok(()),
-            }
-        })?;
+        let (first, last) =
+            self.counter.wait_for(before, target, RUN_TIMEOUT, || {
+                match deployment.exited(name) {
+                    Some(status) => anyhow::bail!("{name} exited ({status})"),
+                    None => Ok(()),
+                }
+            })?;
         let usage = meter.finish(&self.deployment.child_pids());
         let rss = self
             .deployment
@@ -107,17 +108,25 @@ impl Side<'_> {
             .fold(0.0, f64::max);
         self.expected = target;
         let seconds = last.duration_since(started).as_secs_f64();
-        Ok(cdc_run(rows, seconds, first.duration_since(started), &usage, rss))
+        Ok(cdc_run(
+            rows,
+            seconds,
+            first.duration_since(started),
+            &usage,
+            rss,
+        ))
     }
 
     /// Starts the process and waits until its topic holds what it should.
     fn start_caught_up(&mut self) -> Result<()> {
         self.system.start(&mut self.deployment)?;
-        let (expected, deployment, name) = (self.expected, &mut self.deployment, self.system.child());
-        self.counter.wait_for(0, expected, RUN_TIMEOUT, || match deployment.exited(name) {
-            Some(status) => anyhow::bail!("{name} exited ({status})"),
-            None => Ok(()),
-        })?;
+        let (expected, deployment, name) =
+            (self.expected, &mut self.deployment, self.system.child());
+        self.counter
+            .wait_for(0, expected, RUN_TIMEOUT, || match deployment.exited(name) {
+                Some(status) => anyhow::bail!("{name} exited ({status})"),
+                None => Ok(()),
+            })?;
         // Let a change still on its way land before the probe starts.
         std::thread::sleep(Duration::from_secs(2));
         self.check_count()
@@ -144,13 +153,7 @@ fn load_average() -> Option<f64> {
     crate::producer::load_average()
 }
 
-fn cdc_run(
-    rows: usize,
-    seconds: f64,
-    first: Duration,
-    usage: &cpu::Usage,
-    rss: f64,
-) -> CdcRun {
+fn cdc_run(rows: usize, seconds: f64, first: Duration, usage: &cpu::Usage, rss: f64) -> CdcRun {
     let cdc_ms = usage.ms_per_1k_rows(cpu::Part::Producer, rows);
     let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
     let machine_ms = usage
@@ -166,7 +169,8 @@ fn cdc_run(
         rows_per_cdc_core_s: cdc_ms
             .filter(|ms| *ms > 0.0)
             .and_then(|ms| measured("peers rows per CDC CPU-second", 1e6 / ms)),
-        machine_cpu_ms_per_1k_rows: machine_ms.and_then(|ms| measured("peers machine CPU ms/1k", ms)),
+        machine_cpu_ms_per_1k_rows: machine_ms
+            .and_then(|ms| measured("peers machine CPU ms/1k", ms)),
         machine_busy_percent: usage
             .machine_busy_percent
             .and_then(|busy| measured("peers machine busy %", busy)),
@@ -180,7 +184,10 @@ pub async fn measure(base: &Config, options: &BenchOptions) -> Result<DebeziumCo
     let started = Instant::now();
     let plugin_path = debezium::install()?;
     let mut machine = machine();
-    machine.insert("load average at start".into(), format!("{:.2}", load_average().unwrap_or(f64::NAN)));
+    machine.insert(
+        "load average at start".into(),
+        format!("{:.2}", load_average().unwrap_or(f64::NAN)),
+    );
     let own_server;
     let server_url = match &options.peers_mysql_url {
         Some(url) => url.clone(),
@@ -209,7 +216,13 @@ pub async fn measure(base: &Config, options: &BenchOptions) -> Result<DebeziumCo
     };
     let theirs = Deployment::new(&config, &options.work_dir, "peers_debezium", partitions)?;
     let source = Source::from_url(&server_url, DATABASE, &table)?;
-    let connect = Connect::new(&config, &theirs.dir.join("connect"), &source, "main", &plugin_path)?;
+    let connect = Connect::new(
+        &config,
+        &theirs.dir.join("connect"),
+        &source,
+        "main",
+        &plugin_path,
+    )?;
     ensure_topic(&config, &connect.topic, partitions).await?;
     let mut theirs = Side {
         counter: Counter::new(&config, &connect.topic)?,
@@ -226,11 +239,18 @@ pub async fn measure(base: &Config, options: &BenchOptions) -> Result<DebeziumCo
         ..DebeziumComparison::default()
     };
     let mut snapshot = Pair::<CdcRun>::default();
-    for (side, run) in [(&mut ours, &mut snapshot.pipeline), (&mut theirs, &mut snapshot.debezium)] {
+    for (side, run) in [
+        (&mut ours, &mut snapshot.pipeline),
+        (&mut theirs, &mut snapshot.debezium),
+    ] {
         tracing::info!(system = side.system.child(), "peers: snapshot");
         *run = side.timed_run(rows)?;
         side.deployment.stop();
-        tracing::info!(system = side.system.child(), rows_per_s = run.rows_per_s, "peers: snapshot done");
+        tracing::info!(
+            system = side.system.child(),
+            rows_per_s = run.rows_per_s,
+            "peers: snapshot done"
+        );
     }
     comparison.snapshot = snapshot;
 
@@ -239,13 +259,20 @@ pub async fn measure(base: &Config, options: &BenchOptions) -> Result<DebeziumCo
     pipeline::updater::bulk_upsert(&pool, &table, 1, rows as i32).await?;
     let write_s = written.elapsed().as_secs_f64();
     let mut catch_up = Pair::<CdcRun>::default();
-    for (side, run) in [(&mut ours, &mut catch_up.pipeline), (&mut theirs, &mut catch_up.debezium)] {
+    for (side, run) in [
+        (&mut ours, &mut catch_up.pipeline),
+        (&mut theirs, &mut catch_up.debezium),
+    ] {
         tracing::info!(system = side.system.child(), "peers: catch-up");
         *run = side.timed_run(rows)?;
         run.write_s = measured("peers catch-up write s", write_s);
         side.check_count()?;
         side.deployment.stop();
-        tracing::info!(system = side.system.child(), rows_per_s = run.rows_per_s, "peers: catch-up done");
+        tracing::info!(
+            system = side.system.child(),
+            rows_per_s = run.rows_per_s,
+            "peers: catch-up done"
+        );
     }
     comparison.catch_up = catch_up;
 
@@ -275,7 +302,10 @@ pub async fn measure(base: &Config, options: &BenchOptions) -> Result<DebeziumCo
     comparison.correctness =
         correctness(&config, options, &pool, &server_url, &plugin_path, &decoder).await?;
     pool.disconnect().await?;
-    machine.insert("load average at end".into(), format!("{:.2}", load_average().unwrap_or(f64::NAN)));
+    machine.insert(
+        "load average at end".into(),
+        format!("{:.2}", load_average().unwrap_or(f64::NAN)),
+    );
     comparison.machine = machine;
     comparison.duration_s = measured("peers duration s", started.elapsed().as_secs_f64());
     Ok(comparison)
@@ -286,12 +316,14 @@ pub async fn measure(base: &Config, options: &BenchOptions) -> Result<DebeziumCo
 async fn reset_database(server_url: &str, config: &Config, own: bool) -> Result<Pool> {
     let server = pipeline::source::mysql::connect(server_url).await?;
     let mut conn = server.get_conn().await?;
-    conn.query_drop(format!("DROP DATABASE IF EXISTS {DATABASE}")).await?;
+    conn.query_drop(format!("DROP DATABASE IF EXISTS {DATABASE}"))
+        .await?;
     if own {
         conn.query_drop("RESET MASTER").await?;
     }
-    let format: Option<(String, String)> =
-        conn.query_first("SHOW VARIABLES LIKE 'binlog_format'").await?;
+    let format: Option<(String, String)> = conn
+        .query_first("SHOW VARIABLES LIKE 'binlog_format'")
+        .await?;
     if !format.is_some_and(|(_, value)| value.eq_ignore_ascii_case("ROW")) {
         anyhow::bail!("{server_url} has no ROW binary log (both systems read it)");
     }
@@ -321,9 +353,11 @@ async fn latency_run(
     let before = side.expected;
     side.expected += count as i64;
     let (expected, deployment, name) = (side.expected, &mut side.deployment, side.system.child());
-    let waited = side.counter.wait_for(before, expected, RUN_TIMEOUT, || match deployment.exited(name) {
-        Some(status) => anyhow::bail!("{name} exited ({status})"),
-        None => Ok(()),
+    let waited = side.counter.wait_for(before, expected, RUN_TIMEOUT, || {
+        match deployment.exited(name) {
+            Some(status) => anyhow::bail!("{name} exited ({status})"),
+            None => Ok(()),
+        }
     });
     std::thread::sleep(Duration::from_secs(1));
     let usage = meter.finish(&side.deployment.child_pids());
@@ -388,16 +422,35 @@ async fn correctness(
     config.source.table = format!("{}_history", config.source.table);
     let snapshot = history::fill(pool, &config.source.table, HISTORY_KEYS).await?;
     let partitions = config.topic.partitions;
-    let mut ours = Deployment::new(&config, &options.work_dir, "peers_history_pipeline", partitions)?;
+    let mut ours = Deployment::new(
+        &config,
+        &options.work_dir,
+        "peers_history_pipeline",
+        partitions,
+    )?;
     let our_topic = ours.config.topic.name.clone();
     ensure_topic(&ours.config, &our_topic, partitions).await?;
-    let mut theirs = Deployment::new(&config, &options.work_dir, "peers_history_debezium", partitions)?;
+    let mut theirs = Deployment::new(
+        &config,
+        &options.work_dir,
+        "peers_history_debezium",
+        partitions,
+    )?;
     let source = Source::from_url(server_url, DATABASE, &config.source.table)?;
-    let connect = Connect::new(&config, &theirs.dir.join("connect"), &source, "history", plugin_path)?;
+    let connect = Connect::new(
+        &config,
+        &theirs.dir.join("connect"),
+        &source,
+        "history",
+        plugin_path,
+    )?;
     ensure_topic(&config, &connect.topic, partitions).await?;
     System::Pipeline.start(&mut ours)?;
     System::Debezium(&connect).start(&mut theirs)?;
-    let counters = [Counter::new(&config, &our_topic)?, Counter::new(&config, &connect.topic)?];
+    let counters = [
+        Counter::new(&config, &our_topic)?,
+        Counter::new(&config, &connect.topic)?,
+    ];
     let snapshot_messages = history::expected_messages(&snapshot);
     for counter in &counters {
         counter.wait_for(0, snapshot_messages, RUN_TIMEOUT, || Ok(()))?;
@@ -441,9 +494,15 @@ async fn versions(pool: &Pool) -> std::collections::BTreeMap<String, String> {
     let mut versions = std::collections::BTreeMap::new();
     versions.insert(
         "Debezium".into(),
-        format!("{} (debezium-connector-mariadb)", debezium::DEBEZIUM_VERSION),
+        format!(
+            "{} (debezium-connector-mariadb)",
+            debezium::DEBEZIUM_VERSION
+        ),
     );
-    versions.insert("Kafka Connect".into(), format!("{} standalone", debezium::CONNECT_VERSION));
+    versions.insert(
+        "Kafka Connect".into(),
+        format!("{} standalone", debezium::CONNECT_VERSION),
+    );
     versions.insert("Debezium's converter".into(), debezium::CONVERTER.into());
     versions.insert("pipeline".into(), pipeline_version());
     if let Ok(mut conn) = pool.get_conn().await
@@ -469,24 +528,37 @@ fn pipeline_version() -> String {
         .ok()
         .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
         .unwrap_or_default();
-    format!("{} at {commit} (`pipeline produce`, binlog mode, Avro)", env!("CARGO_PKG_VERSION"))
+    format!(
+        "{} at {commit} (`pipeline produce`, binlog mode, Avro)",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 fn kafka_version() -> String {
     let pom = include_str!("../../../scripts/kafka/pom.xml");
     let version = pom
         .lines()
-        .find_map(|line| line.trim().strip_prefix("<version>")?.strip_suffix("</version>"))
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("<version>")?
+                .strip_suffix("</version>")
+        })
         .unwrap_or("?");
     format!("Apache Kafka {version} (KRaft, one node)")
 }
 
 fn pipeline_settings(config: &Config) -> std::collections::BTreeMap<String, String> {
     let client = client_config(config, ClientRole::Producer);
-    ["linger.ms", "batch.size", "compression.type", "acks", "enable.idempotence"]
-        .into_iter()
-        .filter_map(|key| Some((format!("producer: {key}"), client.get(key)?.to_owned())))
-        .collect()
+    [
+        "linger.ms",
+        "batch.size",
+        "compression.type",
+        "acks",
+        "enable.idempotence",
+    ]
+    .into_iter()
+    .filter_map(|key| Some((format!("producer: {key}"), client.get(key)?.to_owned())))
+    .collect()
 }
 
 fn machine() -> std::collections::BTreeMap<String, String> {
@@ -494,17 +566,22 @@ fn machine() -> std::collections::BTreeMap<String, String> {
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     machine.insert("cores".into(), cores.to_string());
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    if let Some(model) = cpuinfo
-        .lines()
-        .find_map(|line| line.strip_prefix("model name")?.split_once(':').map(|(_, m)| m.trim().to_owned()))
-    {
+    if let Some(model) = cpuinfo.lines().find_map(|line| {
+        line.strip_prefix("model name")?
+            .split_once(':')
+            .map(|(_, m)| m.trim().to_owned())
+    }) {
         machine.insert("CPU".into(), model);
     }
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    if let Some(kib) = meminfo
-        .lines()
-        .find_map(|line| line.strip_prefix("MemTotal:")?.trim().strip_suffix("kB")?.trim().parse::<f64>().ok())
-    {
+    if let Some(kib) = meminfo.lines().find_map(|line| {
+        line.strip_prefix("MemTotal:")?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse::<f64>()
+            .ok()
+    }) {
         machine.insert("memory".into(), format!("{:.0} GiB", kib / 1024.0 / 1024.0));
     }
     machine

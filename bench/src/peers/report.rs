@@ -146,7 +146,7 @@ impl DebeziumComparison {
         let mut out = String::from(
             "| measure | pipeline | Debezium | Python baseline | target |\n|---|---:|---:|---:|---|\n",
         );
-        let rows_k = num(self.rows.map(|rows| rows / 1000.0), 0);
+        let rows = num(self.rows, 0);
         let (snap, catch) = (&self.snapshot, &self.catch_up);
         let catch_ratio = ratio(catch.pipeline.rows_per_s, catch.debezium.rows_per_s);
         let cpu_ratio = ratio(
@@ -158,11 +158,15 @@ impl DebeziumComparison {
             catch.debezium.cdc_peak_rss_mib,
         );
         let snap_ratio = ratio(snap.pipeline.rows_per_s, snap.debezium.rows_per_s);
-        let mut line = |measure: String, ours: String, theirs: String, python: String, target: String| {
-            let _ = writeln!(out, "| {measure} | {ours} | {theirs} | {python} | {target} |");
-        };
+        let mut line =
+            |measure: String, ours: String, theirs: String, python: String, target: String| {
+                let _ = writeln!(
+                    out,
+                    "| {measure} | {ours} | {theirs} | {python} | {target} |"
+                );
+            };
         line(
-            format!("snapshot of {rows_k}k rows (rows/s)"),
+            format!("snapshot of {rows} rows (rows/s)"),
             num(snap.pipeline.rows_per_s, 0),
             num(snap.debezium.rows_per_s, 0),
             "–".into(),
@@ -172,7 +176,7 @@ impl DebeziumComparison {
             ),
         );
         line(
-            format!("streaming catch-up of {rows_k}k changes (rows/s)"),
+            format!("streaming catch-up of {rows} changes made while stopped (rows/s)"),
             num(catch.pipeline.rows_per_s, 0),
             num(catch.debezium.rows_per_s, 0),
             format!("{} (timestamp mode)", num(baseline.catchup_rows_per_s, 0)),
@@ -246,7 +250,11 @@ impl DebeziumComparison {
             };
             let mut target = verdict(
                 below,
-                format!("p99 below Debezium's: {} vs {}", num(ours.p99_ms, 0), num(theirs.p99_ms, 0)),
+                format!(
+                    "p99 below Debezium's: {} vs {}",
+                    num(ours.p99_ms, 0),
+                    num(theirs.p99_ms, 0)
+                ),
             );
             if rate == 2000 {
                 target = format!(
@@ -306,7 +314,9 @@ impl DebeziumComparison {
             num(c.debezium_keys_matching, 0),
             "–".into(),
             verdict(
-                all(c.pipeline_keys_matching).zip(all(c.debezium_keys_matching)).map(|(a, b)| a && b)
+                all(c.pipeline_keys_matching)
+                    .zip(all(c.debezium_keys_matching))
+                    .map(|(a, b)| a && b)
                     .map(|both| both && c.keys_differing_between_topics == Some(0.0)),
                 format!(
                     "every key, both topics equal: {} keys differ",
@@ -332,5 +342,35 @@ impl DebeziumComparison {
             join(&self.debezium_settings),
             join(&self.pipeline_settings)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_without_both_figures_is_not_measured_never_met() {
+        let empty = DebeziumComparison::default();
+        let table = empty.markdown(&Baseline::default(), &Latency::default());
+        assert!(!table.contains("met ("), "{table}");
+        assert!(table.contains("not measured"), "{table}");
+    }
+
+    #[test]
+    fn targets_compare_the_two_systems() {
+        let mut comparison = DebeziumComparison::default();
+        comparison.catch_up.pipeline.rows_per_s = Some(90_000.0);
+        comparison.catch_up.debezium.rows_per_s = Some(20_000.0);
+        comparison.snapshot.pipeline.rows_per_s = Some(30_000.0);
+        comparison.snapshot.debezium.rows_per_s = Some(20_000.0);
+        let table = comparison.markdown(&Baseline::default(), &Latency::default());
+        assert!(table.contains("met (≥ 3× Debezium: 4.50×)"), "{table}");
+        assert!(
+            table.contains("**not met** (≥ 2× Debezium: 1.50×)"),
+            "{table}"
+        );
+        let lines = table.lines().count();
+        assert_eq!(lines, 2 + 11, "a header, a rule and one line a measure");
     }
 }

@@ -132,7 +132,11 @@ impl Counter {
         let deadline = Instant::now() + Duration::from_secs(120);
         while (messages.len() as i64) < total {
             if Instant::now() > deadline {
-                bail!("read {} of {total} messages of {}", messages.len(), self.topic);
+                bail!(
+                    "read {} of {total} messages of {}",
+                    messages.len(),
+                    self.topic
+                );
             }
             if let Some(message) = consumer.poll(Duration::from_millis(200)) {
                 messages.push(received(&message?));
