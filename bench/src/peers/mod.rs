@@ -12,20 +12,23 @@
 //! and 10,000 changes/s for each (the backlog the other's runs left is
 //! caught up before measuring); the correctness workload through both.
 
+mod context;
+mod correctness;
 pub mod debezium;
 mod history;
 mod mariadb;
 pub mod report;
 mod topic;
+mod workload;
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use mysql_async::Pool;
 use mysql_async::prelude::Queryable;
 use pipeline::codec::WireDecoder;
 use pipeline::config::{Config, SourceMode};
-use pipeline::kafka::{ClientRole, client_config, ensure_topic};
+use pipeline::kafka::ensure_topic;
 use pipeline::record::FieldValue;
 
 use crate::cpu;
@@ -33,7 +36,7 @@ use crate::deployment::{Deployment, percentile};
 use crate::measure::{BenchOptions, offered_updates_over, with_database};
 use crate::report::measured;
 use debezium::{Connect, Source};
-use report::{CdcRun, Correctness, DebeziumComparison, Pair, PeerLatency};
+use report::{CdcRun, DebeziumComparison, Pair, PeerLatency};
 use topic::{Counter, Probe, Received};
 
 /// The database both systems read (dropped and created again each run).
@@ -183,7 +186,7 @@ fn cdc_run(rows: usize, seconds: f64, first: Duration, usage: &cpu::Usage, rss: 
 pub async fn measure(base: &Config, options: &BenchOptions) -> Result<DebeziumComparison> {
     let started = Instant::now();
     let plugin_path = debezium::install()?;
-    let mut machine = machine();
+    let mut machine = context::machine();
     machine.insert(
         "load average at start".into(),
         format!("{:.2}", load_average().unwrap_or(f64::NAN)),
@@ -233,9 +236,9 @@ pub async fn measure(base: &Config, options: &BenchOptions) -> Result<DebeziumCo
 
     let mut comparison = DebeziumComparison {
         rows: Some(rows as f64),
-        versions: versions(&pool).await,
+        versions: context::versions(&pool).await,
         debezium_settings: connect.settings(),
-        pipeline_settings: pipeline_settings(&ours.deployment.config),
+        pipeline_settings: context::pipeline_settings(&ours.deployment.config),
         ..DebeziumComparison::default()
     };
     let mut snapshot = Pair::<CdcRun>::default();
@@ -300,7 +303,7 @@ pub async fn measure(base: &Config, options: &BenchOptions) -> Result<DebeziumCo
     }
 
     comparison.correctness =
-        correctness(&config, options, &pool, &server_url, &plugin_path, &decoder).await?;
+        correctness::run(&config, options, &pool, &server_url, &plugin_path, &decoder).await?;
     pool.disconnect().await?;
     machine.insert(
         "load average at end".into(),
@@ -405,184 +408,4 @@ async fn stamp_of(
             value["after"]["last_updated"].as_i64()
         }
     })
-}
-
-/// The correctness workload through both systems at once, on a table of
-/// its own.
-async fn correctness(
-    config: &Config,
-    options: &BenchOptions,
-    pool: &Pool,
-    server_url: &str,
-    plugin_path: &std::path::Path,
-    decoder: &WireDecoder,
-) -> Result<Correctness> {
-    tracing::info!("peers: correctness workload");
-    let mut config = config.clone();
-    config.source.table = format!("{}_history", config.source.table);
-    let snapshot = history::fill(pool, &config.source.table, HISTORY_KEYS).await?;
-    let partitions = config.topic.partitions;
-    let mut ours = Deployment::new(
-        &config,
-        &options.work_dir,
-        "peers_history_pipeline",
-        partitions,
-    )?;
-    let our_topic = ours.config.topic.name.clone();
-    ensure_topic(&ours.config, &our_topic, partitions).await?;
-    let mut theirs = Deployment::new(
-        &config,
-        &options.work_dir,
-        "peers_history_debezium",
-        partitions,
-    )?;
-    let source = Source::from_url(server_url, DATABASE, &config.source.table)?;
-    let connect = Connect::new(
-        &config,
-        &theirs.dir.join("connect"),
-        &source,
-        "history",
-        plugin_path,
-    )?;
-    ensure_topic(&config, &connect.topic, partitions).await?;
-    System::Pipeline.start(&mut ours)?;
-    System::Debezium(&connect).start(&mut theirs)?;
-    let counters = [
-        Counter::new(&config, &our_topic)?,
-        Counter::new(&config, &connect.topic)?,
-    ];
-    let snapshot_messages = history::expected_messages(&snapshot);
-    for counter in &counters {
-        counter.wait_for(0, snapshot_messages, RUN_TIMEOUT, || Ok(()))?;
-    }
-    let written = history::run_workload(pool, &config.source.table, snapshot, HISTORY_STATEMENTS)
-        .await
-        .context("the correctness workload")?;
-    let expected = history::expected_messages(&written.history);
-    for counter in &counters {
-        counter.wait_for(0, expected, RUN_TIMEOUT, || Ok(()))?;
-    }
-    std::thread::sleep(Duration::from_secs(2));
-    let ours_read = history::pipeline_history(
-        &counters[0].read_all(&config)?,
-        decoder,
-        &config.source.operation_field,
-    )
-    .await?;
-    let theirs_read = history::debezium_history(&counters[1].read_all(&config)?)?;
-    ours.stop();
-    theirs.stop();
-    let (ours_matching, ours_first) = history::matching(&written.history, &ours_read);
-    let (theirs_matching, theirs_first) = history::matching(&written.history, &theirs_read);
-    let (differing, differing_first) = history::differing(&ours_read, &theirs_read);
-    Ok(Correctness {
-        keys: Some(written.history.len() as f64),
-        changes: Some(written.changes as f64),
-        transactions: Some(written.transactions as f64),
-        model_matches_table: Some(true),
-        pipeline_keys_matching: Some(ours_matching as f64),
-        debezium_keys_matching: Some(theirs_matching as f64),
-        keys_differing_between_topics: Some(differing as f64),
-        first_difference: ours_first
-            .map(|text| format!("pipeline: {text}"))
-            .or(theirs_first.map(|text| format!("Debezium: {text}")))
-            .or(differing_first),
-    })
-}
-
-async fn versions(pool: &Pool) -> std::collections::BTreeMap<String, String> {
-    let mut versions = std::collections::BTreeMap::new();
-    versions.insert(
-        "Debezium".into(),
-        format!(
-            "{} (debezium-connector-mariadb)",
-            debezium::DEBEZIUM_VERSION
-        ),
-    );
-    versions.insert(
-        "Kafka Connect".into(),
-        format!("{} standalone", debezium::CONNECT_VERSION),
-    );
-    versions.insert("Debezium's converter".into(), debezium::CONVERTER.into());
-    versions.insert("pipeline".into(), pipeline_version());
-    if let Ok(mut conn) = pool.get_conn().await
-        && let Ok(Some(version)) = conn.query_first::<String, _>("SELECT VERSION()").await
-    {
-        versions.insert("MariaDB".into(), version);
-    }
-    versions.insert("broker".into(), kafka_version());
-    if let Ok(output) = std::process::Command::new("java").arg("-version").output() {
-        let text = String::from_utf8_lossy(&output.stderr);
-        if let Some(line) = text.lines().next() {
-            versions.insert("Java".into(), line.to_owned());
-        }
-    }
-    versions
-}
-
-fn pipeline_version() -> String {
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .ok()
-        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        .unwrap_or_default();
-    format!(
-        "{} at {commit} (`pipeline produce`, binlog mode, Avro)",
-        env!("CARGO_PKG_VERSION")
-    )
-}
-
-fn kafka_version() -> String {
-    let pom = include_str!("../../../scripts/kafka/pom.xml");
-    let version = pom
-        .lines()
-        .find_map(|line| {
-            line.trim()
-                .strip_prefix("<version>")?
-                .strip_suffix("</version>")
-        })
-        .unwrap_or("?");
-    format!("Apache Kafka {version} (KRaft, one node)")
-}
-
-fn pipeline_settings(config: &Config) -> std::collections::BTreeMap<String, String> {
-    let client = client_config(config, ClientRole::Producer);
-    [
-        "linger.ms",
-        "batch.size",
-        "compression.type",
-        "acks",
-        "enable.idempotence",
-    ]
-    .into_iter()
-    .filter_map(|key| Some((format!("producer: {key}"), client.get(key)?.to_owned())))
-    .collect()
-}
-
-fn machine() -> std::collections::BTreeMap<String, String> {
-    let mut machine = std::collections::BTreeMap::new();
-    let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    machine.insert("cores".into(), cores.to_string());
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    if let Some(model) = cpuinfo.lines().find_map(|line| {
-        line.strip_prefix("model name")?
-            .split_once(':')
-            .map(|(_, m)| m.trim().to_owned())
-    }) {
-        machine.insert("CPU".into(), model);
-    }
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    if let Some(kib) = meminfo.lines().find_map(|line| {
-        line.strip_prefix("MemTotal:")?
-            .trim()
-            .strip_suffix("kB")?
-            .trim()
-            .parse::<f64>()
-            .ok()
-    }) {
-        machine.insert("memory".into(), format!("{:.0} GiB", kib / 1024.0 / 1024.0));
-    }
-    machine
 }
