@@ -113,7 +113,7 @@ impl Counter {
                     self.topic
                 );
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
