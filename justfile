@@ -103,6 +103,17 @@ bench: setup services plugins
     cargo run --release -p bench
     cargo run --release -p bench -- readme
 
+# The pipeline's producer side by side with Debezium (its MariaDB connector on
+# Kafka Connect standalone, pinned jars that bench/debezium/install.sh fetches
+# from Maven Central into ~/.cache/pipeline), on a MariaDB of the bench's own
+# and the same broker: snapshot, catch-up, latency, CPU, memory, correctness.
+# Too long for `just bench` (about 15 minutes at the default 1,000,000 rows on
+# two cores); writes the report's peers.debezium, then prints the README table.
+bench-peers ROWS="1000000": setup services
+    cargo build --release -p host -p bench
+    cargo run --release -p bench -- --peers-only --rows {{ROWS}}
+    cargo run --release -p bench -- readme
+
 # Install what is missing (Debian packages with MariaDB, wasm target, just,
 # Apache Kafka's jars or nisshi).
 setup:

@@ -20,6 +20,7 @@ mod deployment;
 mod engine;
 mod latency;
 mod measure;
+mod peers;
 mod producer;
 mod report;
 mod stages;
@@ -124,6 +125,16 @@ struct RunArgs {
     /// Rounds of `--producer-only` (each runs every variant once).
     #[arg(long, default_value_t = 3)]
     producer_rounds: usize,
+    /// Measure only the pipeline's producer side by side with Debezium on
+    /// Kafka Connect (snapshot, catch-up, latency, CPU, memory,
+    /// correctness; `just bench-peers`), into the existing report's
+    /// `peers.debezium`.
+    #[arg(long)]
+    peers_only: bool,
+    /// The MariaDB (row binary log) of `--peers-only` [default: a server of
+    /// the bench's own on 127.0.0.1:3330, data under target/bench/runs].
+    #[arg(long)]
+    peers_mysql_url: Option<String>,
     /// The MySQL database the bench fills (dropped and created again):
     /// give runs that share a server a database each.
     #[arg(long, default_value = "pipeline_bench")]
@@ -177,9 +188,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 producer_variants: args.producer_variants.clone(),
                 producer_rounds: args.producer_rounds,
                 database: args.database.clone(),
+                peers_only: args.peers_only,
+                peers_mysql_url: args.peers_mysql_url.clone(),
             };
             let report = measure::run(&load()?, &options).await?;
-            println!("{}", report.table());
+            match &report.peers.debezium {
+                Some(comparison) if options.peers_only => {
+                    println!("{}", comparison.markdown(&report.baseline, &report.latency));
+                }
+                _ => println!("{}", report.table()),
+            }
             println!("report: {}", options.out.display());
         }
     }
@@ -188,13 +206,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Prints the report at `report` as the README's table, or writes it there.
 fn readme_table(report: &Path, write: bool, readme: &Path) -> anyhow::Result<()> {
-    let table = report::Report::read_json(report)?.markdown();
+    let report = report::Report::read_json(report)?;
+    let table = report.markdown();
+    let peers = report.peers.debezium.as_ref().map(|comparison| {
+        format!(
+            "{}\n{}",
+            comparison.markdown(&report.baseline, &report.latency),
+            comparison.notes()
+        )
+    });
     if write {
-        let text = std::fs::read_to_string(readme).with_context(|| readme.display().to_string())?;
-        std::fs::write(readme, report::replace_readme_table(&text, &table)?)
-            .with_context(|| readme.display().to_string())?;
-        println!("{}: Performance table updated", readme.display());
+        let mut text =
+            std::fs::read_to_string(readme).with_context(|| readme.display().to_string())?;
+        text = report::replace_readme_table(&text, &table)?;
+        if let Some(peers) = &peers {
+            text = report::replace_between(&text, report::PEERS_START, report::PEERS_END, peers)?;
+        }
+        std::fs::write(readme, text).with_context(|| readme.display().to_string())?;
+        println!("{}: Performance tables updated", readme.display());
     } else {
+        if let Some(peers) = &peers {
+            println!("{peers}");
+        }
         print!("{table}");
     }
     Ok(())

@@ -57,6 +57,10 @@ pub struct BenchOptions {
     pub producer_rounds: usize,
     /// The MySQL database the bench fills.
     pub database: String,
+    /// Measure only the side-by-side comparison with Debezium.
+    pub peers_only: bool,
+    /// Its MariaDB, instead of a server of the bench's own.
+    pub peers_mysql_url: Option<String>,
 }
 
 pub const TIMEOUT: Duration = Duration::from_secs(600);
@@ -87,6 +91,15 @@ pub async fn run(base: &Config, options: &BenchOptions) -> Result<Report> {
     report.log_sync_ms_p50 = measured("log_sync_ms_p50", sync_p50);
     report.log_sync_ms_p99 = measured("log_sync_ms_p99", sync_p99);
     let _registry = ensure_registry(&config, options)?;
+    if options.peers_only {
+        // The rest of an earlier report stays: the README's table shows the
+        // Python baseline's figures from it beside both systems.
+        let mut report = Report::read_json(&options.out).unwrap_or_default();
+        report.peers.debezium = Some(crate::peers::measure(&config, options).await?);
+        drop(broker_process);
+        report.write_json(&options.out)?;
+        return Ok(report);
+    }
 
     let pool = pipeline::source::mysql::connect(&config.mysql.url).await?;
     tracing::info!(rows = options.rows, "preloading distinct changed rows");

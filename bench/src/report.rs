@@ -65,6 +65,8 @@ pub struct Report {
     /// `--producer-only`: the producer alone, each variant's medians.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub producer_only: Vec<crate::producer::ProducerRun>,
+    /// `--peers-only`: the CDC process side by side with Debezium's.
+    pub peers: crate::peers::report::Peers,
 }
 
 /// The members alone where they are CPU-bound.
@@ -573,16 +575,30 @@ impl Report {
 const START: &str = "<!-- bench:start -->";
 const END: &str = "<!-- bench:end -->";
 
+/// Markers around the side-by-side table (pipeline, Debezium, baseline).
+pub const PEERS_START: &str = "<!-- bench:peers:start -->";
+pub const PEERS_END: &str = "<!-- bench:peers:end -->";
+
 /// `readme` with the text between the bench markers replaced by `table`.
 pub fn replace_readme_table(readme: &str, table: &str) -> Result<String> {
+    replace_between(readme, START, END, table)
+}
+
+/// `readme` with the text between `start_marker` and `end_marker` replaced.
+pub fn replace_between(
+    readme: &str,
+    start_marker: &str,
+    end_marker: &str,
+    table: &str,
+) -> Result<String> {
     let start = readme
-        .find(START)
-        .with_context(|| format!("the README has no {START} marker"))?
-        + START.len();
-    let end = readme
-        .find(END)
-        .filter(|&end| end >= start)
-        .with_context(|| format!("the README has no {END} marker after {START}"))?;
+        .find(start_marker)
+        .with_context(|| format!("the README has no {start_marker} marker"))?
+        + start_marker.len();
+    let end = readme[start..]
+        .find(end_marker)
+        .map(|offset| start + offset)
+        .with_context(|| format!("the README has no {end_marker} marker after {start_marker}"))?;
     Ok(format!("{}\n{table}{}", &readme[..start], &readme[end..]))
 }
 
@@ -591,7 +607,7 @@ fn joined(parts: &[String]) -> String {
 }
 
 /// `value` with `digits` decimals and thousands separators; `–` if absent.
-fn number(value: Option<f64>, digits: usize) -> String {
+pub(crate) fn number(value: Option<f64>, digits: usize) -> String {
     let Some(value) = value else {
         return "–".to_owned();
     };
