@@ -133,7 +133,20 @@ async fn leader_killed_during_a_catch_up_loses_and_doubles_nothing() {
     );
     let leader = cluster.busiest_leader(&harness.topic);
     let led = cluster.led_by(&harness.topic, leader);
+    // Its followers two seconds behind first (frozen: far less than the
+    // 30 s a replica may lag and stay in sync, and than the quorum's
+    // timeouts): the leader then holds records no other replica has, which
+    // only `acks=all` keeps from being acknowledged. Without this the
+    // followers are milliseconds behind and a kill rarely finds any.
+    let followers: Vec<i32> = (1..=3).filter(|&node| node != leader).collect();
+    for &node in &followers {
+        cluster.pause(node);
+    }
+    std::thread::sleep(Duration::from_secs(2));
     cluster.kill(leader);
+    for &node in &followers {
+        cluster.resume(node);
+    }
     let acked = producer_acked(&harness);
     eprintln!("killed node {leader}, leader of partitions {led:?}, at {acked} rows acknowledged");
     assert!(
