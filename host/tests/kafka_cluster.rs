@@ -153,7 +153,13 @@ async fn leader_killed_during_a_catch_up_loses_and_doubles_nothing() {
         acked < u64::from(BACKLOG),
         "the catch-up was over before the kill ({acked} rows): make the backlog larger"
     );
-    check_settled(&harness, &pool, 50 + BACKLOG as usize, Duration::from_secs(300)).await;
+    check_settled(
+        &harness,
+        &pool,
+        50 + BACKLOG as usize,
+        Duration::from_secs(300),
+    )
+    .await;
     restore_and_check(&mut cluster, leader, &harness, &pool, 11).await;
 }
 
@@ -204,35 +210,31 @@ async fn a_rolling_restart_under_load_loses_and_doubles_nothing() {
     check_settled(&harness, &pool, made, Duration::from_secs(120)).await;
 }
 
-/// `message.timeout.ms` for the test below: how long librdkafka tries to
-/// deliver a record before it reports it failed.
-const MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the test below keeps a node frozen: longer than a lowered
+/// `message.timeout.ms` (10 s) under which this test lost changes, and than
+/// the controller's 9 s broker session timeout, so leadership moves.
+const FROZEN_FOR: Duration = Duration::from_secs(25);
 
-/// A node frozen with SIGSTOP (its sockets open, nothing answering) for
-/// longer than `message.timeout.ms`, while changes stream: the records
-/// bound for the partitions it leads time out in librdkafka, the cluster
-/// moves those partitions to their other replicas (after the controller's
-/// 9 s broker session timeout), and the producer must lose and reorder
-/// nothing.
+/// A node frozen with SIGSTOP (its sockets open, nothing answering) while
+/// changes stream, for longer than a finite message timeout would wait: the
+/// cluster moves the partitions it leads to their other replicas (after the
+/// controller's 9 s broker session timeout), and the producer must lose and
+/// reorder nothing.
 ///
-/// KNOWN DEFECT, shown by this test: it fails on the current producer.
-/// With idempotence, librdkafka fails the records that time out and goes
-/// on sending the later ones of the same partitions once the new leader is
-/// known (it bumps the producer epoch: its documented behaviour; the gapless
-/// guarantee excludes timeouts). The producer resumes from its saved
-/// position, before the failed records, and sends again what it reads there;
-/// but a later change of the same key has landed already, so members skip
-/// the re-sent older one as superseded (in timestamp mode the re-read row
-/// is its newest state anyway). The logs then lack changes MySQL made.
+/// The mechanism: the producer never gives up on a record
+/// (`message.timeout.ms = 0`, and a finite one in `[kafka]` is refused at
+/// start). With `message.timeout.ms = 10000` this test failed: with
+/// idempotence, librdkafka failed the records that timed out and went on
+/// sending the later ones of the same partitions once the new leader was
+/// known (it bumps the producer epoch; its gapless guarantee excludes
+/// timeouts); the producer resumed from its saved position and sent the
+/// failed change again, after a later change of the same key had landed, so
+/// members skipped it as superseded and the logs lacked changes MySQL made.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "cluster fault test: run with `just test-kafka-cluster`; fails on the current producer (see its doc)"]
-async fn a_node_unreachable_past_the_message_timeout_loses_and_reorders_nothing() {
+#[ignore = "cluster fault test: run with `just test-kafka-cluster`"]
+async fn a_node_unreachable_for_long_loses_and_reorders_nothing() {
     let mut cluster = KafkaCluster::start("message_timeout", &[]);
-    let timeout = format!(
-        "[kafka]\n\"message.timeout.ms\" = \"{}\"\n",
-        MESSAGE_TIMEOUT.as_millis()
-    );
-    let (mut harness, pool) = deploy(&cluster, "message_timeout", &timeout, 5).await;
+    let (mut harness, pool) = deploy(&cluster, "message_timeout", "", 5).await;
     harness.spawn_round_robin("updater", 1000, 50, 4);
     std::thread::sleep(Duration::from_secs(3));
     // A node other than the controller: only partition leadership moves.
@@ -244,11 +246,14 @@ async fn a_node_unreachable_past_the_message_timeout_loses_and_reorders_nothing(
     let led = cluster.led_by(&harness.topic, frozen);
     cluster.pause(frozen);
     eprintln!("froze node {frozen}, leader of partitions {led:?}");
-    std::thread::sleep(MESSAGE_TIMEOUT * 2 + Duration::from_secs(5));
+    std::thread::sleep(FROZEN_FOR);
     cluster.resume(frozen);
     harness.wait_for_child_exit("updater", Duration::from_secs(90));
     let producer_log = std::fs::read_to_string(harness.path("logs/producer.log")).unwrap();
-    for line in producer_log.lines().filter(|line| line.contains("interrupted")) {
+    for line in producer_log
+        .lines()
+        .filter(|line| line.contains("interrupted"))
+    {
         eprintln!("producer: {line}");
     }
     check_settled(&harness, &pool, 1050, Duration::from_secs(120)).await;

@@ -89,9 +89,11 @@ async fn records_reach_each_partition_in_read_order_with_four_encoder_threads() 
     // first batch is acknowledged (a position saved), so the changes are not
     // all made before a slow start (a loaded machine) and coalesced into one.
     let position = harness.position_file();
-    common::wait_until(Duration::from_secs(120), "the producer's first position", || {
-        position.exists()
-    });
+    common::wait_until(
+        Duration::from_secs(120),
+        "the producer's first position",
+        || position.exists(),
+    );
     let mut conn = pool.get_conn().await.unwrap();
     for change in 0..ONE_KEY_CHANGES {
         conn.query_drop(format!(

@@ -130,7 +130,12 @@ impl KafkaCluster {
         let voters: Vec<String> = self
             .nodes
             .iter()
-            .map(|n| format!("{}@127.0.0.1:{}:{}", n.id, n.controller_port, n.directory_id))
+            .map(|n| {
+                format!(
+                    "{}@127.0.0.1:{}:{}",
+                    n.id, n.controller_port, n.directory_id
+                )
+            })
             .collect();
         let quorum: Vec<String> = self
             .nodes
@@ -325,10 +330,14 @@ impl KafkaCluster {
     /// `kafka-metadata-quorum describe --status` reports it.
     pub fn active_controller(&self) -> i32 {
         let mut leader = -1;
-        wait_until(Duration::from_secs(60), "the quorum to have a leader", || {
-            leader = self.quorum_leader().unwrap_or(-1);
-            leader > 0
-        });
+        wait_until(
+            Duration::from_secs(60),
+            "the quorum to have a leader",
+            || {
+                leader = self.quorum_leader().unwrap_or(-1);
+                leader > 0
+            },
+        );
         leader
     }
 
@@ -403,7 +412,9 @@ impl KafkaCluster {
 
     fn child_pid(&self, id: i32) -> i32 {
         let child = self.node(id).child.as_ref();
-        child.unwrap_or_else(|| panic!("node {id} is not running")).id() as i32
+        child
+            .unwrap_or_else(|| panic!("node {id} is not running"))
+            .id() as i32
     }
 
     fn signal(&self, id: i32, signal: i32) {
@@ -539,8 +550,7 @@ fn kafka_libs() -> PathBuf {
 /// an option, as Kafka's own `Uuid.randomUuid` ensures).
 fn kafka_uuid() -> String {
     use std::io::Read;
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     loop {
         let mut bytes = [0u8; 16];
         std::fs::File::open("/dev/urandom")
@@ -548,13 +558,14 @@ fn kafka_uuid() -> String {
             .unwrap();
         let mut text = String::with_capacity(22);
         for chunk in bytes.chunks(3) {
-            let bits = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |bits, (i, &byte)| bits | u32::from(byte) << (16 - 8 * i));
+            let bits = chunk.iter().enumerate().fold(0u32, |bits, (i, &byte)| {
+                bits | u32::from(byte) << (16 - 8 * i)
+            });
             // A chunk of n bytes makes n + 1 digits (no padding).
             for digit in 0..=chunk.len() {
-                text.push(char::from(ALPHABET[(bits >> (18 - 6 * digit) & 0x3f) as usize]));
+                text.push(char::from(
+                    ALPHABET[(bits >> (18 - 6 * digit) & 0x3f) as usize],
+                ));
             }
         }
         if !text.starts_with('-') {
@@ -566,9 +577,9 @@ fn kafka_uuid() -> String {
 /// The `__consumer_offsets` partition of `group`: Kafka's
 /// `Utils.abs(groupId.hashCode()) % offsets.topic.num.partitions`.
 fn offsets_partition(group: &str) -> i32 {
-    let hash = group
-        .encode_utf16()
-        .fold(0i32, |hash, unit| hash.wrapping_mul(31).wrapping_add(i32::from(unit)));
+    let hash = group.encode_utf16().fold(0i32, |hash, unit| {
+        hash.wrapping_mul(31).wrapping_add(i32::from(unit))
+    });
     let positive = if hash == i32::MIN { 0 } else { hash.abs() };
     positive % OFFSETS_PARTITIONS as i32
 }
