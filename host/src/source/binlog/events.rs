@@ -14,9 +14,12 @@
 //! over: events of other tables and events that change no rows.
 
 use std::path::Path;
+use std::time::Duration;
 
-use crate::error::Error;
-use crate::source::binlog::statements::TableName;
+use crate::error::{Error, Result};
+use crate::source::binlog::statements::{self, Statement, TableName};
+use crate::source::binlog::stream::Follower;
+use crate::source::binlog::tables::TableRoute;
 
 /// MariaDB's `QUERY_COMPRESSED_EVENT`.
 pub const MARIADB_QUERY_COMPRESSED: u8 = 165;
@@ -134,6 +137,101 @@ pub fn xa_rows(table: &str, at: &At<'_>) -> Error {
         at.place(),
         at.way_past()
     ))
+}
+
+impl Follower<'_> {
+    /// The route of `database`.`table`, if it is a configured table (names
+    /// compared as the server's `lower_case_table_names` has them).
+    pub(super) fn route_of(
+        &self,
+        routes: &[TableRoute],
+        database: &str,
+        table: &str,
+    ) -> Option<usize> {
+        if !self.names.same(database, &self.database) {
+            return None;
+        }
+        routes
+            .iter()
+            .position(|route| self.names.same(route.table(), table))
+    }
+
+    /// What a logged statement does to the configured tables: the route a
+    /// `TRUNCATE` empties, or a refusal of a row-changing statement naming
+    /// one (see `statements`).
+    pub(super) fn statement(
+        &self,
+        schema: &str,
+        statement: &str,
+        routes: &[TableRoute],
+        at: &At<'_>,
+    ) -> Result<Option<usize>> {
+        let configured = |name: &TableName| {
+            routes.iter().position(|route| {
+                self.names
+                    .names(name, schema, &self.database, route.table())
+            })
+        };
+        match statements::classify(statement) {
+            Statement::Truncate(name) => Ok(configured(&name)),
+            Statement::WritesRows { verb, tables } => {
+                match tables.iter().find(|name| configured(name).is_some()) {
+                    Some(name) => Err(statement_rows(verb, name, statement, at)),
+                    None => Ok(None),
+                }
+            }
+            Statement::Other => Ok(None),
+        }
+    }
+
+    /// Produces a truncate of `route`'s table (see `Sender::truncate`),
+    /// registering the truncate schema on first use.
+    pub(super) async fn truncate(
+        &self,
+        route: &mut TableRoute,
+        sequence: i64,
+        deliveries: &mut Vec<rdkafka::producer::DeliveryFuture>,
+        rows: &mut usize,
+    ) -> Result<()> {
+        let encoder = route.truncate_encoder(&self.fields).await?;
+        let partitions = partition_count(self.fields.producer, route.topic())?;
+        let route = &*route;
+        self.fields
+            .sender(route)
+            .truncate(&encoder, route.table(), partitions, sequence, deliveries)
+            .await?;
+        *rows += 1;
+        tracing::info!(
+            table = route.table(),
+            partitions,
+            sequence,
+            "TRUNCATE: a truncate record on every partition"
+        );
+        Ok(())
+    }
+}
+
+/// The number of partitions `topic` has now (a truncate goes to each).
+fn partition_count(producer: &rdkafka::producer::FutureProducer, topic: &str) -> Result<i32> {
+    use rdkafka::producer::Producer;
+    let metadata = tokio::task::block_in_place(|| {
+        producer
+            .client()
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+    })?;
+    let count = metadata
+        .topics()
+        .iter()
+        .find(|found| found.name() == topic)
+        .map_or(0, |found| found.partitions().len());
+    i32::try_from(count)
+        .ok()
+        .filter(|count| *count > 0)
+        .ok_or_else(|| {
+            Error::Kafka(rdkafka::error::KafkaError::MetadataFetch(
+                rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
+            ))
+        })
 }
 
 #[cfg(test)]

@@ -4,10 +4,12 @@
 //! The rule: every row of every rows event of a configured table becomes
 //! one record, in log order (the order transactions committed), with no
 //! merging; the position moves only at a transaction's commit event (XID,
-//! or `COMMIT` for non-transactional tables), whichever tables the
-//! transaction wrote. Each row's sequence number is
-//! `sequence(event start) + row index`, the same on every read of the log,
-//! so a transaction re-read after a crash is recognised by the consumers.
+//! or `COMMIT` for non-transactional tables, a DDL's own event, an XA
+//! PREPARE), whichever tables the transaction wrote. Each row's sequence
+//! number is `sequence(event start) + row index`, the same on every read of
+//! the log, so a transaction re-read after a crash is recognised by the
+//! consumers. Every other event that can change a configured table's rows
+//! is handled or refused here (see `events`), never passed over.
 
 use std::time::{Duration, Instant};
 
@@ -25,7 +27,7 @@ use crate::source::binlog::events;
 use crate::source::binlog::gtid::{self, GtidState};
 use crate::source::binlog::position::{BinlogPosition, sequence_at};
 use crate::source::binlog::produce::{Chunk, Fields, Operation};
-use crate::source::binlog::statements::{self, NameRule, Statement, TableName};
+use crate::source::binlog::statements::NameRule;
 use crate::source::binlog::tables::TableRoute;
 use crate::source::key::KeyColumns;
 
@@ -203,7 +205,9 @@ impl Follower<'_> {
                     seen_format = true;
                     false
                 }
-                Some(EventData::XidEvent(_)) => true,
+                // An XA transaction's first part ends at its XA PREPARE
+                // (its outcome is a transaction of its own, later).
+                Some(EventData::XidEvent(_) | EventData::XaPrepareLogEvent(_)) => true,
                 Some(EventData::QueryEvent(query)) => {
                     let statement = query.query();
                     xa |= events::starts_xa(&statement);
@@ -298,71 +302,6 @@ impl Follower<'_> {
             self.hand_on(None, &mut deliveries, &mut rows_in_chunk)
                 .await?;
         }
-        Ok(())
-    }
-
-    /// The route of `database`.`table`, if it is a configured table (names
-    /// compared as the server's `lower_case_table_names` has them).
-    fn route_of(&self, routes: &[TableRoute], database: &str, table: &str) -> Option<usize> {
-        if !self.names.same(database, &self.database) {
-            return None;
-        }
-        routes
-            .iter()
-            .position(|route| self.names.same(route.table(), table))
-    }
-
-    /// What a logged statement does to the configured tables: the route a
-    /// `TRUNCATE` empties, or a refusal of a row-changing statement naming
-    /// one (see `statements`).
-    fn statement(
-        &self,
-        schema: &str,
-        statement: &str,
-        routes: &[TableRoute],
-        at: &events::At<'_>,
-    ) -> Result<Option<usize>> {
-        let configured = |name: &TableName| {
-            routes.iter().position(|route| {
-                self.names
-                    .names(name, schema, &self.database, route.table())
-            })
-        };
-        match statements::classify(statement) {
-            Statement::Truncate(name) => Ok(configured(&name)),
-            Statement::WritesRows { verb, tables } => {
-                match tables.iter().find(|name| configured(name).is_some()) {
-                    Some(name) => Err(events::statement_rows(verb, name, statement, at)),
-                    None => Ok(None),
-                }
-            }
-            Statement::Other => Ok(None),
-        }
-    }
-
-    /// Produces a truncate of `route`'s table (see `Sender::truncate`),
-    /// registering the truncate schema on first use.
-    async fn truncate(
-        &self,
-        route: &mut TableRoute,
-        sequence: i64,
-        deliveries: &mut Vec<rdkafka::producer::DeliveryFuture>,
-        rows: &mut usize,
-    ) -> Result<()> {
-        let encoder = route.truncate_encoder(&self.fields).await?;
-        let partitions = partition_count(self.fields.producer, route.topic())?;
-        let route = &*route;
-        self.fields
-            .sender(route)
-            .truncate(&encoder, route.table(), partitions, sequence, deliveries)
-            .await?;
-        *rows += 1;
-        tracing::info!(
-            table = route.table(),
-            partitions,
-            sequence,
-            "TRUNCATE: a truncate record on every partition"
-        );
         Ok(())
     }
 
@@ -476,29 +415,6 @@ pub const ACKER: &str = "acknowledgement task";
 /// says why.
 pub fn acker_stopped() -> Error {
     Error::task_failed(ACKER, "it stopped")
-}
-
-/// The number of partitions `topic` has now (a truncate goes to each).
-fn partition_count(producer: &rdkafka::producer::FutureProducer, topic: &str) -> Result<i32> {
-    use rdkafka::producer::Producer;
-    let metadata = tokio::task::block_in_place(|| {
-        producer
-            .client()
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-    })?;
-    let count = metadata
-        .topics()
-        .iter()
-        .find(|found| found.name() == topic)
-        .map_or(0, |found| found.partitions().len());
-    i32::try_from(count)
-        .ok()
-        .filter(|count| *count > 0)
-        .ok_or_else(|| {
-            Error::Kafka(rdkafka::error::KafkaError::MetadataFetch(
-                rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
-            ))
-        })
 }
 
 fn binlog_io(error: std::io::Error) -> Error {
