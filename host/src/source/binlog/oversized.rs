@@ -73,6 +73,7 @@ impl Oversized {
             value: None,
             stage: STAGE.to_owned(),
             version: String::new(),
+            record_key: key.and_then(|key| serde_json::from_slice(key).ok()),
             reason,
             member: 0,
         };
