@@ -227,7 +227,10 @@ pub fn restart_broker_on(port: u16) -> u32 {
         .status()
         .unwrap();
     assert!(status.success(), "restarting the broker: {:?}", launch.args);
-    wait_until(Duration::from_secs(90), "the broker to come back", || {
+    // Kafka loads every partition's log before it listens again: with the
+    // thousands of partitions a suite's topics leave, that took 94 s on a
+    // loaded 2-core machine (5 s when the broker is new).
+    wait_until(Duration::from_secs(300), "the broker to come back", || {
         std::net::TcpStream::connect(address).is_ok()
     });
     let new_pid = listener_pid(port).expect("the restarted broker's pid");
