@@ -221,9 +221,10 @@ const FROZEN_FOR: Duration = Duration::from_secs(25);
 /// controller's 9 s broker session timeout), and the producer must lose and
 /// reorder nothing.
 ///
-/// The mechanism: the producer never gives up on a record
-/// (`message.timeout.ms = 0`, and a finite one in `[kafka]` is refused at
-/// start). With `message.timeout.ms = 10000` this test failed: with
+/// The mechanism: librdkafka retries each record, in order, up to
+/// `message.timeout.ms` (5 minutes by default). With
+/// `message.timeout.ms = 10000` this test failed (a limit the README
+/// states, until transactions): with
 /// idempotence, librdkafka failed the records that timed out and went on
 /// sending the later ones of the same partitions once the new leader was
 /// known (it bumps the producer epoch; its gapless guarantee excludes

@@ -534,29 +534,7 @@ impl Config {
                 );
             }
         }
-        self.validate_kafka(origin)?;
         self.validate_tables(origin)
-    }
-
-    /// `[kafka]` settings that would break the delivery guarantees.
-    fn validate_kafka(&self, origin: &str) -> Result<()> {
-        for key in ["message.timeout.ms", "delivery.timeout.ms"] {
-            if let Some(value) = self.kafka.get(key)
-                && value.trim() != "0"
-            {
-                return Err(Error::config(
-                    origin,
-                    format!(
-                        "`kafka.\"{key}\" = {value}`: the producer never gives up on a record \
-                         (0, waiting for the broker however long it is away), because a record \
-                         that times out leaves a gap that later records of the same partition \
-                         land past, and a change re-sent after them is taken for an older one; \
-                         remove the setting"
-                    ),
-                ));
-            }
-        }
-        Ok(())
     }
 
     /// The librdkafka bootstrap servers, defaulting to the local broker.

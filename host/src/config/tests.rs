@@ -260,18 +260,3 @@ fn tables_survive_a_round_trip_through_toml() {
     assert_eq!(again.tables(), config.tables());
     assert_eq!(again.plugins[0].tables, ["product"]);
 }
-
-#[test]
-fn a_producer_timeout_that_would_reorder_a_partition_is_refused() {
-    for key in ["message.timeout.ms", "delivery.timeout.ms"] {
-        let text = format!("[kafka]\n\"{key}\" = \"10000\"\n");
-        let error = Config::from_toml(&text, "pipeline.toml").unwrap_err();
-        let message = error.to_string();
-        assert!(
-            message.contains(key) && message.contains("remove the setting"),
-            "{message}"
-        );
-    }
-    let waits_forever = "[kafka]\n\"message.timeout.ms\" = \"0\"\n";
-    assert!(Config::from_toml(waits_forever, "pipeline.toml").is_ok());
-}

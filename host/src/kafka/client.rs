@@ -46,15 +46,15 @@ pub fn client_config(config: &Config, role: ClientRole) -> ClientConfig {
                 .set("batch.size", "1000000")
                 .set("batch.num.messages", "10000")
                 .set("queue.buffering.max.messages", "500000")
-                // Never give up on a record: with idempotence, a record that
-                // times out (librdkafka's default is 300 s) fails alone while
-                // the later records of its partition land (the producer epoch
-                // is bumped; the gapless guarantee excludes timeouts), and
-                // the change re-sent after a restart then arrives after a
-                // newer one of the same key, which members keep. Waiting for
-                // the broker however long it is away keeps every partition in
-                // order; `[kafka]` may not lower it (config validation).
-                .set("message.timeout.ms", "0");
+                // A record times out after 5 minutes; the producer then
+                // restarts from its saved position. Infinite (0) was tried:
+                // after a restart of a one-node Kafka the producer's
+                // deliveries never completed (test broker_restart hung), so
+                // the finite default stays. Its limit: with idempotence a
+                // record that times out fails alone while later records of
+                // its partition land, and the change re-sent after them is
+                // taken for an older one (README Limits; transactions fix it).
+                .set("message.timeout.ms", "300000");
         }
         ClientRole::Consumer => {
             client
@@ -118,11 +118,6 @@ mod tests {
         assert_eq!(client.get("linger.ms"), Some("50"));
         assert_eq!(client.get("security.protocol"), Some("SASL_SSL"));
         assert_eq!(client.get("enable.idempotence"), Some("true"));
-        assert_eq!(
-            client.get("message.timeout.ms"),
-            Some("0"),
-            "a record is never given up on"
-        );
     }
 
     #[test]

@@ -22,9 +22,9 @@ pub struct AckedBatch {
 }
 
 /// Acknowledges batches in the order they were produced. Stops at the first
-/// record the broker did not take (one it refused: librdkafka never times a
-/// record out, `message.timeout.ms = 0`, so an unreachable broker is waited
-/// for): the position stays before it, so the next run produces it again.
+/// record the broker did not take (librdkafka has already retried it up to
+/// `message.timeout.ms`): the position stays before it, so the next run
+/// produces it again.
 pub async fn acknowledge_in_order(
     mut batches: mpsc::Receiver<AckedBatch>,
     position_file: PositionFile,
